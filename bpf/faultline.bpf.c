@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * faultline entry programs. Thin: build an fl_event, let decide.h walk the
+ * experiments, apply the verdict. All are attached to target cgroups, so they
+ * only ever run for sockets of a target cgroup or its descendants.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "faultline/abi.h"
+#include "lib/decide.h"
+
+/* cgroup_skb return codes (include/linux/bpf-cgroup.h, commit e7a3160d092a):
+ * egress 2 = drop with congestion notification: UDP sendto() still succeeds
+ * and TCP sees a local drop and retransmits, never an error. */
+#define FL_SKB_PASS 1
+#define FL_SKB_DROP_EGRESS 2
+#define FL_SKB_DROP_INGRESS 0
+
+#define FL_IP_MF 0x2000
+#define FL_IP_OFFSET 0x1fff
+
+static __always_inline __u8 fl_proto_bit(__u8 l4)
+{
+	switch (l4) {
+	case IPPROTO_TCP:
+		return FL_PROTO_TCP;
+	case IPPROTO_UDP:
+		return FL_PROTO_UDP;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return FL_PROTO_ICMP;
+	default:
+		return FL_PROTO_OTHER;
+	}
+}
+
+/* Fill ev from the packet (cgroup_skb data starts at the network header).
+ * Unparsable packets get proto OTHER and no ports: they can only match
+ * experiments without protocol or port filters. */
+static __always_inline void fl_skb_parse(struct __sk_buff *skb, struct fl_event *ev,
+					 __u8 dir)
+{
+	__u16 ports[2] = {};
+	__u32 l4off = 0;
+	__u8 l4 = 255;
+
+	ev->now = bpf_ktime_get_ns();
+	ev->flow_key = bpf_get_socket_cookie(skb);
+	ev->dir = dir;
+	ev->proto = FL_PROTO_OTHER;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr iph;
+
+		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
+			return;
+		ev->family = FL_FAMILY_V4;
+		ev->raddr[0] = dir == FL_DIR_EGRESS ? iph.daddr : iph.saddr;
+		l4 = iph.protocol;
+		l4off = iph.ihl * 4;
+		/* Only the first fragment carries the ports. */
+		if (iph.frag_off & bpf_htons(FL_IP_OFFSET))
+			l4off = 0;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6h;
+		const struct in6_addr *a;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6h, sizeof(ip6h)))
+			return;
+		ev->family = FL_FAMILY_V6;
+		a = dir == FL_DIR_EGRESS ? &ip6h.daddr : &ip6h.saddr;
+		__builtin_memcpy(ev->raddr, a, sizeof(ev->raddr));
+		/* Extension headers are not walked: such packets count as
+		 * OTHER. */
+		l4 = ip6h.nexthdr;
+		l4off = sizeof(ip6h);
+	} else {
+		return;
+	}
+	ev->proto = fl_proto_bit(l4);
+	if ((ev->proto == FL_PROTO_TCP || ev->proto == FL_PROTO_UDP) && l4off &&
+	    !bpf_skb_load_bytes(skb, l4off, ports, sizeof(ports))) {
+		__u16 sport = bpf_ntohs(ports[0]), dport = bpf_ntohs(ports[1]);
+
+		ev->has_ports = 1;
+		ev->lport = dir == FL_DIR_EGRESS ? sport : dport;
+		ev->rport = dir == FL_DIR_EGRESS ? dport : sport;
+	}
+}
+
+/* Run every targeted ancestor's experiments for this packet. The event is
+ * parsed only once a target with experiments at this hook is found. */
+static __always_inline void fl_skb_decide(struct __sk_buff *skb, __u32 hook, __u8 dir,
+					  struct fl_event *ev, struct fl_verdict *v)
+{
+	__u32 levels = fl_levels;
+	int parsed = 0;
+	int l;
+
+	for (l = 0; l < FL_MAX_LEVELS; l++) {
+		__u64 cg;
+
+		if (!(levels & (1u << l)))
+			continue;
+		cg = bpf_skb_ancestor_cgroup_id(skb, l);
+		if (!cg)
+			break; /* the socket's cgroup is shallower than l */
+		if (!fl_has_target(cg, hook))
+			continue;
+		if (!parsed) {
+			fl_skb_parse(skb, ev, dir);
+			parsed = 1;
+		}
+		fl_eval_target(cg, hook, ev, v);
+		if (v->drop)
+			break;
+	}
+}
+
+SEC("cgroup_skb/egress")
+int fl_skb_egress(struct __sk_buff *skb)
+{
+	struct fl_verdict v = {};
+	struct fl_event ev = {};
+	__u64 t, *last;
+
+	fl_skb_decide(skb, FL_HOOK_EGRESS, FL_DIR_EGRESS, &ev, &v);
+	if (v.drop)
+		return FL_SKB_DROP_EGRESS;
+	if (!v.hold)
+		return FL_SKB_PASS;
+
+	/* Earliest departure time, honoured by sch_fq. TCP has already set
+	 * skb->tstamp (its own pacing); never move a packet earlier. */
+	t = skb->tstamp > ev.now ? skb->tstamp : ev.now;
+	t += v.delay_ns;
+	last = bpf_map_lookup_elem(&fl_flow_edt, &ev.flow_key);
+	if (last && *last > t)
+		t = *last;
+	if (v.delay_ns || last) {
+		if (t != skb->tstamp)
+			skb->tstamp = t;
+		bpf_map_update_elem(&fl_flow_edt, &ev.flow_key, &t, BPF_ANY);
+	}
+	return FL_SKB_PASS;
+}
+
+SEC("cgroup_skb/ingress")
+int fl_skb_ingress(struct __sk_buff *skb)
+{
+	struct fl_verdict v = {};
+	struct fl_event ev = {};
+
+	fl_skb_decide(skb, FL_HOOK_INGRESS, FL_DIR_INGRESS, &ev, &v);
+	return v.drop ? FL_SKB_DROP_INGRESS : FL_SKB_PASS;
+}
+
+static __always_inline int fl_connect(struct bpf_sock_addr *ctx, struct fl_event *ev)
+{
+	struct fl_verdict v = {};
+	__u32 levels = fl_levels;
+	int l;
+
+	ev->now = bpf_ktime_get_ns();
+	ev->flow_key = bpf_get_socket_cookie(ctx);
+	ev->rport = bpf_ntohs((__u16)ctx->user_port);
+	ev->has_ports = 1;
+	ev->proto = fl_proto_bit((__u8)ctx->protocol);
+
+	/* The connecting task's cgroup: sock_addr hooks run in its context. */
+	for (l = 0; l < FL_MAX_LEVELS; l++) {
+		__u64 cg;
+
+		if (!(levels & (1u << l)))
+			continue;
+		cg = bpf_get_current_ancestor_cgroup_id(l);
+		if (!cg)
+			break;
+		fl_eval_target(cg, FL_HOOK_CONNECT, ev, &v);
+		if (v.err)
+			break;
+	}
+	if (!v.err)
+		return 1;
+	/* bpf_set_retval (5.18, commit b44123b4a3dc) picks the errno;
+	 * returning 0 alone would always give EPERM. */
+	bpf_set_retval(-v.err);
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int fl_connect4(struct bpf_sock_addr *ctx)
+{
+	struct fl_event ev = {};
+
+	ev.family = FL_FAMILY_V4;
+	ev.raddr[0] = ctx->user_ip4;
+	return fl_connect(ctx, &ev);
+}
+
+SEC("cgroup/connect6")
+int fl_connect6(struct bpf_sock_addr *ctx)
+{
+	struct fl_event ev = {};
+
+	ev.family = FL_FAMILY_V6;
+	ev.raddr[0] = ctx->user_ip6[0];
+	ev.raddr[1] = ctx->user_ip6[1];
+	ev.raddr[2] = ctx->user_ip6[2];
+	ev.raddr[3] = ctx->user_ip6[3];
+	return fl_connect(ctx, &ev);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps and global state shared by every faultline program. */
+#ifndef FL_BPF_MAPS_H
+#define FL_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "faultline/abi.h"
+
+/* Experiment configuration by slot. Written by the loader only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_MAX_EXPERIMENTS);
+	__type(key, __u32);
+	__type(value, struct fl_experiment);
+} fl_config SEC(".maps");
+
+/* Counters by slot; per-CPU so the fast path never contends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_MAX_EXPERIMENTS);
+	__type(key, __u32);
+	__type(value, struct fl_counters);
+} fl_counters SEC(".maps");
+
+/* (target cgroup, hook) -> experiment slots: one hash lookup per targeted
+ * cgroup depth, whatever the number of experiments elsewhere. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_EXPERIMENTS);
+	__type(key, struct fl_index_key);
+	__type(value, struct fl_index_val);
+} fl_index SEC(".maps");
+
+/* Last earliest-departure time per socket with a delay experiment, so that a
+ * packet never leaves before one sent earlier on the same socket (fq keeps
+ * EDT packets of a flow in time order, so without this jitter reorders). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FL_MAX_FLOWS);
+	__type(key, __u64);
+	__type(value, __u64);
+} fl_flow_edt SEC(".maps");
+
+/* Bit i set: some experiment targets a cgroup at depth i (root = 0). Written
+ * by the loader through the mmap'ed .bss. */
+volatile __u32 fl_levels;
+
+/* Sequence numbers for seeded per-event draws, and injections used against
+ * an experiment's limit. Shared (not per-CPU): atomics, only touched by
+ * experiments that ask for them. */
+__u64 fl_seq[FL_MAX_EXPERIMENTS];
+__u64 fl_used[FL_MAX_EXPERIMENTS];
+
+#endif /* FL_BPF_MAPS_H */

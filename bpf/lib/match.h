@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Pure matching logic: an event against an experiment's filters. */
+#ifndef FL_BPF_MATCH_H
+#define FL_BPF_MATCH_H
+
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+#include "faultline/abi.h"
+
+/* What a hook saw, in one hook-independent shape. */
+struct fl_event {
+	__u64 now;      /* bpf_ktime_get_ns() */
+	__u64 flow_key; /* socket cookie: the unit of per-flow sampling */
+	__u32 raddr[4]; /* remote address, network order (v4: [0]) */
+	__u16 rport;    /* remote port, host order (0 if none) */
+	__u16 lport;    /* local port, host order (0 if none) */
+	__u8 family;    /* FL_FAMILY_V4 / FL_FAMILY_V6 */
+	__u8 proto;     /* one enum fl_proto_bits */
+	__u8 dir;       /* one enum fl_dir_bits, 0 for connect */
+	__u8 has_ports;
+};
+
+static __always_inline int fl_match_addr(const struct fl_experiment *e,
+					 const struct fl_event *ev)
+{
+	if (e->family == FL_FAMILY_ANY)
+		return 1;
+	if (e->family != ev->family)
+		return 0;
+	if ((ev->raddr[0] & e->rmask[0]) != e->raddr[0])
+		return 0;
+	if (e->family == FL_FAMILY_V4)
+		return 1;
+	return (ev->raddr[1] & e->rmask[1]) == e->raddr[1] &&
+	       (ev->raddr[2] & e->rmask[2]) == e->raddr[2] &&
+	       (ev->raddr[3] & e->rmask[3]) == e->raddr[3];
+}
+
+static __always_inline int fl_match(const struct fl_experiment *e,
+				    const struct fl_event *ev)
+{
+	if (!(e->proto_mask & ev->proto))
+		return 0;
+	if (ev->dir && !(e->dir_mask & ev->dir))
+		return 0;
+	/* A port filter (anything narrower than 0-65535) excludes port-less
+	 * protocols such as ICMP. */
+	if (e->rport_lo != 0 || e->rport_hi != 0xffff) {
+		if (!ev->has_ports || ev->rport < e->rport_lo || ev->rport > e->rport_hi)
+			return 0;
+	}
+	if (e->lport_lo != 0 || e->lport_hi != 0xffff) {
+		if (!ev->has_ports || ev->lport < e->lport_lo || ev->lport > e->lport_hi)
+			return 0;
+	}
+	return fl_match_addr(e, ev);
+}
+
+#endif /* FL_BPF_MATCH_H */

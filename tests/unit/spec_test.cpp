@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fault grammar: what it accepts, what it refuses, and that every refusal
+// is a usage error with a hint.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <cerrno>
+
+#include "faultline/error.hpp"
+#include "faultline/spec.hpp"
+
+using namespace faultline;
+using namespace std::chrono_literals;
+
+namespace {
+
+void expect_usage_error(const std::string& spec, const std::string& fragment) {
+    try {
+        parse_fault(spec);
+        ADD_FAILURE() << "accepted: " << spec;
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::usage) << spec;
+        EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+            << spec << " -> " << e.what() << " (expected to mention '" << fragment << "')";
+        EXPECT_FALSE(e.hint().empty()) << spec;
+    }
+}
+
+} // namespace
+
+TEST(Percent, ThresholdIsExactAtZeroAndHundred) {
+    EXPECT_EQ(percent_to_threshold(0), 0u);
+    EXPECT_EQ(percent_to_threshold(100), FL_THRESHOLD_ALWAYS);
+    EXPECT_EQ(percent_to_threshold(50), FL_THRESHOLD_ALWAYS / 2);
+}
+
+TEST(Percent, ResolutionIsBetterThanOnePerMillion) {
+    // 0.0001% = 1e-6: threshold 4295 of 2^32; relative error < 1e-3.
+    uint64_t t = percent_to_threshold(0.0001);
+    double p = static_cast<double>(t) / static_cast<double>(FL_THRESHOLD_ALWAYS);
+    EXPECT_NEAR(p, 1e-6, 1e-9);
+    // The smallest positive percentage never rounds to "never", 99.99999999 never to "always".
+    EXPECT_EQ(percent_to_threshold(1e-12), 1u);
+    EXPECT_EQ(percent_to_threshold(99.9999999999), FL_THRESHOLD_ALWAYS - 1);
+}
+
+TEST(Percent, ParsesDecimalsAndRefusesTheRest) {
+    EXPECT_DOUBLE_EQ(parse_percent("1%"), 1.0);
+    EXPECT_DOUBLE_EQ(parse_percent("0.5%"), 0.5);
+    EXPECT_DOUBLE_EQ(parse_percent("100%"), 100.0);
+    for (const char* bad : {"120%", "100.1%", "-1%", "1", "%", "abc%", "1e2%", "nan%", "1..2%", " 1%"}) {
+        EXPECT_THROW(parse_percent(bad), Error) << bad;
+    }
+}
+
+TEST(Duration, Units) {
+    EXPECT_EQ(parse_duration("10ms", "d"), 10ms);
+    EXPECT_EQ(parse_duration("1.5s", "d"), 1500ms);
+    EXPECT_EQ(parse_duration("250us", "d"), 250us);
+    EXPECT_EQ(parse_duration("2m", "d"), 120s);
+    EXPECT_EQ(parse_duration("1h", "d"), 3600s);
+    EXPECT_EQ(parse_duration("500ns", "d"), 500ns);
+    for (const char* bad : {"-5ms", "10", "ms", "10 ms", "10parsecs", "1e3ms", "99999999999999h"}) {
+        EXPECT_THROW(parse_duration(bad, "d"), Error) << bad;
+    }
+}
+
+TEST(Fault, DropWithFilters) {
+    FaultSpec f = parse_fault("net.drop@0.5%,proto=udp,direction=ingress,port=53,lport=1000-2000");
+    EXPECT_EQ(f.kind, FaultKind::net_drop);
+    EXPECT_DOUBLE_EQ(f.percent, 0.5);
+    EXPECT_EQ(f.proto_mask, FL_PROTO_UDP);
+    EXPECT_EQ(f.dir_mask, FL_DIR_INGRESS);
+    EXPECT_EQ(f.rport.lo, 53);
+    EXPECT_EQ(f.rport.hi, 53);
+    EXPECT_EQ(f.lport.lo, 1000);
+    EXPECT_EQ(f.lport.hi, 2000);
+    EXPECT_FALSE(f.cidr);
+}
+
+TEST(Fault, Defaults) {
+    FaultSpec f = parse_fault("net.drop@1%");
+    EXPECT_EQ(f.proto_mask, FL_PROTO_ANY);
+    EXPECT_EQ(f.dir_mask, FL_DIR_EGRESS);
+    EXPECT_TRUE(f.rport.any());
+    EXPECT_TRUE(f.lport.any());
+    EXPECT_EQ(f.sample, FL_SAMPLE_EVENT);
+    EXPECT_EQ(f.limit, 0u);
+}
+
+TEST(Fault, DelayWithJitterAndDevices) {
+    FaultSpec f = parse_fault("net.delay=10ms@1%,jitter=2ms,dev=veth0+lo,per=flow");
+    EXPECT_EQ(f.kind, FaultKind::net_delay);
+    EXPECT_EQ(f.delay, 10ms);
+    EXPECT_EQ(f.jitter, 2ms);
+    EXPECT_EQ(f.devices, (std::vector<std::string>{"veth0", "lo"}));
+    EXPECT_EQ(f.sample, FL_SAMPLE_FLOW);
+}
+
+TEST(Fault, ConnectErrnos) {
+    EXPECT_EQ(parse_fault("net.connect=ECONNREFUSED@10%").err, ECONNREFUSED);
+    EXPECT_EQ(parse_fault("net.connect=etimedout@10%").err, ETIMEDOUT);
+    EXPECT_EQ(parse_fault("net.connect=ENETUNREACH@100%,proto=tcp").err, ENETUNREACH);
+    FaultSpec f = parse_fault("net.connect=ECONNREFUSED@10%,cidr=198.18.0.0/15");
+    ASSERT_TRUE(f.cidr);
+    EXPECT_EQ(f.cidr->family, 4);
+    EXPECT_EQ(f.cidr->addr[0], inet_addr("198.18.0.0"));
+    EXPECT_EQ(f.cidr->mask[0], inet_addr("255.254.0.0"));
+}
+
+TEST(Cidr, V4AndV6AreMasked) {
+    Cidr c4 = parse_cidr("198.19.7.9/15");
+    EXPECT_EQ(c4.addr[0], inet_addr("198.18.0.0"));
+    Cidr host = parse_cidr("198.18.0.1");
+    EXPECT_EQ(host.prefix, 32u);
+    EXPECT_EQ(host.mask[0], 0xffffffffu);
+    Cidr c6 = parse_cidr("2001:db8:ffff::1/32");
+    EXPECT_EQ(c6.family, 6);
+    EXPECT_EQ(c6.addr[0], htonl(0x20010db8));
+    EXPECT_EQ(c6.addr[1], 0u);
+    EXPECT_EQ(c6.mask[0], 0xffffffffu);
+    EXPECT_EQ(c6.mask[1], 0u);
+    Cidr c6b = parse_cidr("fd00::/100");
+    EXPECT_EQ(c6b.mask[3], htonl(0xf0000000));
+}
+
+TEST(Fault, BadInputIsRefusedWithAReasonAndHint) {
+    expect_usage_error("net.explode@1%", "unknown fault");
+    expect_usage_error("net.drop@120%", "above 100%");
+    expect_usage_error("net.drop@-1%", "not a number");
+    expect_usage_error("net.drop", "no @PERCENT%");
+    expect_usage_error("net.drop@1", "must end with '%'");
+    expect_usage_error("net.delay=-5ms@1%", "negative");
+    expect_usage_error("net.delay=10years@1%", "unknown unit");
+    expect_usage_error("net.delay=11s@1%", "longer than 10s");
+    expect_usage_error("net.delay@1%", "needs a duration");
+    expect_usage_error("net.delay=0ms@1%", "longer than 0");
+    expect_usage_error("net.delay=10ms@1%,jitter=20ms", "larger than the delay");
+    expect_usage_error("net.delay=10ms@1%,direction=ingress", "ingress is not supported");
+    expect_usage_error("net.drop=3@1%", "takes no value");
+    expect_usage_error("net.connect=EWHAT@1%", "unknown errno");
+    expect_usage_error("net.connect@1%", "needs an errno");
+    expect_usage_error("net.connect=ECONNREFUSED@1%,direction=egress", "no direction");
+    expect_usage_error("net.drop@1%,cidr=300.1.1.1/8", "not an IPv4 or IPv6 address");
+    expect_usage_error("net.drop@1%,cidr=10.0.0.0/33", "invalid prefix");
+    expect_usage_error("net.drop@1%,cidr=::/129", "invalid prefix");
+    expect_usage_error("net.drop@1%,port=70000", "not a port");
+    expect_usage_error("net.drop@1%,port=http", "not a port");
+    expect_usage_error("net.drop@1%,port=90-80", "empty range");
+    expect_usage_error("net.drop@1%,port=1-2-3", "not a port range");
+    expect_usage_error("net.drop@1%,proto=sctp", "unknown protocol");
+    expect_usage_error("net.drop@1%,direction=sideways", "unknown direction");
+    expect_usage_error("net.drop@1%,per=moon", "unknown sampling unit");
+    expect_usage_error("net.drop@1%,limit=0", "not a positive count");
+    expect_usage_error("net.drop@1%,jitter=1ms", "only applies to net.delay");
+    expect_usage_error("net.drop@1%,dev=lo", "only applies to net.delay");
+    expect_usage_error("net.drop@1%,colour=red", "unknown filter");
+    expect_usage_error("net.drop@1%,port", "not key=value");
+    expect_usage_error("net.drop@1%,", "not key=value");
+}
+
+TEST(Format, RoundTrips) {
+    EXPECT_EQ(format_percent(1), "1%");
+    EXPECT_EQ(format_percent(0.0001), "0.0001%");
+    EXPECT_EQ(format_duration(10ms), "10ms");
+    EXPECT_EQ(format_duration(1500ms), "1500ms");
+    EXPECT_EQ(format_duration(2s), "2s");
+}

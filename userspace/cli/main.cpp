@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: Apache-2.0
+// faultline command line. The only place that prints `error:`/`hint:` and
+// chooses exit codes; everything else lives in the library.
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "faultline/bpf.hpp"
+#include "faultline/cgroup.hpp"
+#include "faultline/demo.hpp"
+#include "faultline/error.hpp"
+#include "faultline/probe.hpp"
+#include "faultline/report.hpp"
+#include "faultline/session.hpp"
+#include "faultline/spec.hpp"
+#include "faultline/state.hpp"
+
+using namespace faultline;
+
+namespace {
+
+// Exit codes (documented in --help and README).
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_unsupported = 3;
+constexpr int exit_permission = 4;
+
+int exit_code(ErrorKind k) {
+    switch (k) {
+    case ErrorKind::usage:
+        return exit_usage;
+    case ErrorKind::unsupported:
+        return exit_unsupported;
+    case ErrorKind::permission:
+        return exit_permission;
+    case ErrorKind::system:
+        return exit_failure;
+    }
+    return exit_failure;
+}
+
+void require_root() {
+    if (geteuid() != 0)
+        throw Error(ErrorKind::permission, "faultline must run as root",
+                    "it loads BPF programs and attaches them to cgroups (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN); "
+                    "try: sudo faultline ...");
+}
+
+struct FaultArgs {
+    std::vector<std::string> faults;
+    std::optional<uint64_t> seed;
+    std::string duration;
+    std::string stats_json;
+    bool quiet = false;
+
+    void add_to(CLI::App* app) {
+        app->add_option("--fault,-f", faults,
+                        "Fault to inject, repeatable: KIND.ACTION[=VALUE]@PERCENT%[,key=value...]\n"
+                        "  net.drop@P%            drop packets\n"
+                        "  net.delay=DUR@P%       hold packets DUR (egress; needs sch_fq)\n"
+                        "  net.connect=ERRNO@P%   fail connect() with ECONNREFUSED, ETIMEDOUT,\n"
+                        "                         ENETUNREACH, EHOSTUNREACH, ECONNRESET, EACCES, EPERM ...\n"
+                        "  filters: proto=tcp|udp|icmp[+...]  port=N[-M] (remote)  lport=N[-M]\n"
+                        "           cidr=ADDR/LEN (remote, v4 or v6)  direction=egress|ingress|both\n"
+                        "           per=packet|flow  limit=N (max injections)  jitter=DUR  dev=IFACE[+IFACE]\n"
+                        "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress")
+            ->required()
+            ->type_name("SPEC");
+        app->add_option("--seed", seed, "Make the draws reproducible: the n-th event of an experiment always gets "
+                                        "the same draw");
+        app->add_option("--for", duration,
+                        "Stop injecting after DURATION (e.g. 30s, 5m); enforced in the kernel. Default: until "
+                        "stopped");
+        app->add_option("--stats-json", stats_json, "Write the final counters as JSON to FILE");
+        app->add_flag("--quiet,-q", quiet, "No live counters");
+    }
+
+    std::vector<FaultSpec> parsed() const {
+        std::vector<FaultSpec> out;
+        for (const auto& f : faults)
+            out.push_back(parse_fault(f));
+        return out;
+    }
+
+    std::optional<Nanos> parsed_duration() const {
+        if (duration.empty())
+            return std::nullopt;
+        Nanos d = parse_duration(duration, "--for");
+        if (d.count() <= 0 || d > max_duration)
+            throw Error(ErrorKind::usage, fmt::format("--for {} is out of range", duration),
+                        "--for takes a duration from 1ms to 7 days (168h)");
+        return d;
+    }
+};
+
+void write_stats(const Session& s, const std::string& path, bool to_stdout) {
+    auto j = nlohmann::json{{"session", s.id()}, {"cgroup", s.target().path}, {"experiments", stats_json(s.stats())}};
+    if (!path.empty()) {
+        std::ofstream out(path);
+        out << j.dump(2) << "\n";
+    }
+    if (to_stdout)
+        std::cout << j.dump(2) << std::endl;
+}
+
+void print_stats(const Session& s, FILE* to, const char* prefix) {
+    for (const auto& st : s.stats())
+        fmt::print(to, "{}{}  {}\n", prefix, st.id, stats_line(st));
+}
+
+// Blocks the signals the main loop waits for; children get them unblocked.
+sigset_t waited_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD})
+        sigaddset(&set, sig);
+    return set;
+}
+
+// Waits up to `timeout` for one of the blocked signals. 0 on timeout.
+int wait_signal(const sigset_t& set, Nanos timeout) {
+    timespec ts{.tv_sec = static_cast<time_t>(timeout.count() / 1000000000),
+                .tv_nsec = static_cast<long>(timeout.count() % 1000000000)};
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    return sig < 0 ? 0 : sig;
+}
+
+int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
+    require_root();
+    reap_stale_sessions();
+    auto faults = a.parsed();
+    auto duration = a.parsed_duration();
+    CgroupRef target = resolve_cgroup(cgroup);
+    sigset_t set = waited_signals();
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    Session s({.target = target, .faults = faults, .seed = a.seed, .duration = duration});
+    fmt::print(stderr, "faultline: session {} on {} ({}); Ctrl-C stops it\n", s.id(), target.path,
+               duration ? "for " + format_duration(*duration) : "until stopped");
+    bool live = !a.quiet && isatty(STDERR_FILENO);
+    for (;;) {
+        Nanos step = std::chrono::seconds(1);
+        if (auto left = s.remaining()) {
+            if (left->count() == 0)
+                break;
+            step = std::min(step, *left);
+        }
+        int sig = wait_signal(set, step);
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+            break;
+        s.renew();
+        if (live)
+            print_stats(s, stderr, "  ");
+    }
+    fmt::print(stderr, "faultline: session {} ended; faults removed\n", s.id());
+    print_stats(s, stderr, "  ");
+    write_stats(s, a.stats_json, json);
+    return exit_ok;
+}
+
+int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std::string& parent_opt) {
+    require_root();
+    reap_stale_sessions();
+    if (cmd.empty())
+        throw Error(ErrorKind::usage, "no command given", "usage: faultline exec --fault SPEC -- CMD [ARGS...]");
+    auto faults = a.parsed();
+    auto duration = a.parsed_duration();
+    std::string parent = parent_opt.empty() ? cgroup2_mount() : resolve_cgroup(parent_opt).path;
+    std::string name = fmt::format("faultline-exec-{}", getpid());
+    ScratchCgroup cg(parent, name);
+
+    sigset_t set = waited_signals();
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    Session s({.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .created_cgroup = cg.path()});
+    if (!a.quiet)
+        fmt::print(stderr, "faultline: session {} on {}\n", s.id(), cg.path());
+
+    pid_t child = fork();
+    if (child < 0)
+        throw_errno("fork", errno);
+    if (child == 0) {
+        // Into the target cgroup first, so the faults apply from exec on.
+        sigprocmask(SIG_UNBLOCK, &set, nullptr);
+        try {
+            cgroup_move(cg.path(), getpid());
+        } catch (const Error& e) {
+            fmt::print(stderr, "error: {}\n", e.what());
+            _exit(126);
+        }
+        std::vector<char*> argv;
+        for (const auto& c : cmd)
+            argv.push_back(const_cast<char*>(c.c_str()));
+        argv.push_back(nullptr);
+        execvp(argv[0], argv.data());
+        int err = errno;
+        fmt::print(stderr, "error: cannot run {}: {}\n", cmd[0], strerror(err));
+        _exit(err == ENOENT ? 127 : 126);
+    }
+
+    int status = 0;
+    for (;;) {
+        int sig = wait_signal(set, std::chrono::seconds(1));
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+            kill(child, sig);
+        pid_t w = waitpid(child, &status, WNOHANG);
+        if (w == child)
+            break;
+        s.renew();
+    }
+    if (!a.quiet)
+        print_stats(s, stderr, "faultline: ");
+    write_stats(s, a.stats_json, false);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+int cmd_status(bool json) {
+    require_root();
+    reap_stale_sessions();
+    auto recs = list_records();
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : recs) {
+        nlohmann::json exps = nlohmann::json::array();
+        for (const auto& e : r.experiments) {
+            ExperimentStats st{.id = e.id, .spec = e.spec};
+            try {
+                st.percent = parse_fault(e.spec).percent;
+                st.counters = bpf::read_counters(r.counters_map_id, e.slot);
+            } catch (const Error&) {
+            }
+            exps.push_back(stats_json(st));
+        }
+        out.push_back({{"session", r.id},
+                       {"pid", r.pid},
+                       {"cgroup", r.cgroup},
+                       {"started_unix", r.started_unix},
+                       {"ends_unix", r.ends_unix},
+                       {"experiments", exps}});
+    }
+    if (json) {
+        std::cout << out.dump(2) << std::endl;
+        return exit_ok;
+    }
+    if (recs.empty()) {
+        fmt::print("no active faultline sessions\n");
+        return exit_ok;
+    }
+    for (const auto& s : out) {
+        fmt::print("session {}  pid {}  cgroup {}\n", s["session"].get<std::string>(), s["pid"].get<int>(),
+                   s["cgroup"].get<std::string>());
+        for (const auto& e : s["experiments"])
+            fmt::print("  {}  {}  evaluated {} matched {} injected {} ({})\n", e["id"].get<std::string>(),
+                       e["spec"].get<std::string>(), e["evaluated"].get<uint64_t>(), e["matched"].get<uint64_t>(),
+                       e["injected"].get<uint64_t>(), format_percent(e["achieved_percent"].get<double>()));
+    }
+    return exit_ok;
+}
+
+int cmd_stop(const std::string& id, bool all) {
+    require_root();
+    if (id.empty() && !all)
+        throw Error(ErrorKind::usage, "say which session to stop", "faultline stop ID, or faultline stop --all");
+    auto recs = list_records();
+    int stopped = 0;
+    for (const auto& r : recs) {
+        if (!all && r.id != id)
+            continue;
+        // Disable in the kernel first (immediate), then ask the owner to
+        // detach and clean up.
+        for (const auto& e : r.experiments) {
+            try {
+                bpf::disable_experiment(r.config_map_id, e.slot);
+            } catch (const Error&) {
+            }
+        }
+        if (record_alive(r))
+            kill(r.pid, SIGTERM);
+        fmt::print("stopped session {} (pid {}, {})\n", r.id, r.pid, r.cgroup);
+        stopped++;
+    }
+    reap_stale_sessions();
+    if (!all && stopped == 0)
+        throw Error(ErrorKind::usage, fmt::format("no session '{}'", id), "`faultline status` lists the sessions");
+    return exit_ok;
+}
+
+int cmd_probe(bool json) {
+    require_root();
+    const auto& r = probe_kernel();
+    if (json) {
+        nlohmann::json f = nlohmann::json::array();
+        for (const auto& x : r.faults)
+            f.push_back({{"fault", x.fault},
+                         {"available", x.available},
+                         {"mechanism", x.mechanism},
+                         {"min_kernel", x.min_kernel},
+                         {"reason", x.reason}});
+        std::cout << nlohmann::json{{"kernel", r.kernel}, {"faults", f}}.dump(2) << std::endl;
+        return exit_ok;
+    }
+    fmt::print("kernel {}\n", r.kernel);
+    for (const auto& x : r.faults) {
+        if (x.available)
+            fmt::print("  {:<12} yes  {} (Linux >= {})\n", x.fault, x.mechanism, x.min_kernel);
+        else
+            fmt::print("  {:<12} no   {}\n", x.fault, x.reason);
+    }
+    return exit_ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"faultline: in-kernel fault injection (eBPF) for one cgroup at a time.\n"
+                 "Drops, delays and fails the network traffic of exactly one service, at a percentage,\n"
+                 "with counters of what was injected and a deadline enforced in the kernel.\n\n"
+                 "Exit codes: 0 ok, 1 failure, 2 bad input, 3 unsupported by this kernel, 4 not permitted;\n"
+                 "exec returns the command's own status.",
+                 "faultline"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("faultline ") + "0.1.0");
+    bool verbose = false;
+    app.add_flag("--verbose,-v", verbose, "Show libbpf and verifier messages");
+
+    FaultArgs exec_args, inject_args;
+    std::vector<std::string> exec_cmd;
+    std::string exec_parent;
+    auto* exec = app.add_subcommand("exec", "Run CMD in a fresh cgroup with the faults; return its exit status");
+    exec_args.add_to(exec);
+    exec->add_option("--parent", exec_parent, "Create the command's cgroup under this cgroup (default: the v2 root)");
+    exec->add_option("cmd", exec_cmd, "Command and arguments (after --)")->required();
+    exec->positionals_at_end();
+
+    std::string inject_cgroup;
+    bool inject_json = false;
+    auto* inject = app.add_subcommand("inject", "Inject into an existing cgroup until --for ends or Ctrl-C");
+    inject->add_option("--cgroup,-c", inject_cgroup, "Target cgroup v2 directory (descendants included)")->required();
+    inject_args.add_to(inject);
+    inject->add_flag("--json", inject_json, "Print the final counters as JSON on stdout");
+
+    bool status_json = false;
+    auto* status = app.add_subcommand("status", "Show running sessions and their live counters");
+    status->add_flag("--json", status_json, "JSON output");
+
+    std::string stop_id;
+    bool stop_all = false;
+    auto* stop = app.add_subcommand("stop", "Stop a session (or all): disabled in the kernel at once, then removed");
+    stop->add_option("id", stop_id, "Session id (from status)");
+    stop->add_flag("--all", stop_all, "Stop every session");
+
+    bool probe_json = false;
+    auto* probe = app.add_subcommand("probe", "Show, per fault, the mechanism this kernel allows or why none");
+    probe->add_flag("--json", probe_json, "JSON output");
+
+    DemoOptions demo_opts;
+    auto* demo = app.add_subcommand("demo", "Run the built-in experiment: 10 ms on 1% and 1% loss on real traffic "
+                                            "in a private namespace");
+    demo->add_option("--requests", demo_opts.requests, "UDP requests per phase")->check(CLI::Range(100, 1000000));
+    demo->add_flag("--json", demo_opts.json, "JSON output");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0)
+            return app.exit(e);
+        fmt::print(stderr, "error: {}\nhint: see `{} --help`\n", e.what(),
+                   app.get_subcommands().empty() ? "faultline" : "faultline " + app.get_subcommands()[0]->get_name());
+        return exit_usage;
+    }
+    bpf::set_verbose(verbose);
+
+    try {
+        if (*exec)
+            return cmd_exec(exec_cmd, exec_args, exec_parent);
+        if (*inject)
+            return cmd_inject(inject_cgroup, inject_args, inject_json);
+        if (*status)
+            return cmd_status(status_json);
+        if (*stop)
+            return cmd_stop(stop_id, stop_all);
+        if (*probe)
+            return cmd_probe(probe_json);
+        if (*demo) {
+            require_root();
+            reap_stale_sessions();
+            return run_demo(demo_opts);
+        }
+    } catch (const Error& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        if (!e.hint().empty())
+            fmt::print(stderr, "hint: {}\n", e.hint());
+        return exit_code(e.kind());
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return exit_failure;
+    }
+    return exit_failure;
+}

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "faultline/bpf.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <mutex>
+#include <unistd.h>
+
+#include "faultline/error.hpp"
+#include "fl_bpf.skel.h"
+
+namespace faultline::bpf {
+namespace {
+
+bool g_verbose = false;
+std::mutex g_log_mu;
+std::string g_log;
+
+int print_fn(enum libbpf_print_level level, const char* fmt_, va_list args) {
+    char buf[4096];
+    vsnprintf(buf, sizeof buf, fmt_, args);
+    {
+        std::lock_guard lk(g_log_mu);
+        if (g_log.size() > 256 * 1024)
+            g_log.erase(0, g_log.size() / 2);
+        g_log += buf;
+    }
+    if (g_verbose || level == LIBBPF_WARN) {
+        if (g_verbose)
+            fputs(buf, stderr);
+    }
+    return 0;
+}
+
+struct PrintInit {
+    PrintInit() { libbpf_set_print(print_fn); }
+} g_print_init;
+
+bpf_program* prog_of(fl_bpf* s, Program p) {
+    switch (p) {
+    case Program::skb_egress:
+        return s->progs.fl_skb_egress;
+    case Program::skb_ingress:
+        return s->progs.fl_skb_ingress;
+    case Program::connect4:
+        return s->progs.fl_connect4;
+    case Program::connect6:
+        return s->progs.fl_connect6;
+    }
+    return nullptr;
+}
+
+std::string load_hint(int err) {
+    if (err == EPERM || err == EACCES)
+        return "run as root; if you are root, the kernel (lockdown, a security module or a sandbox) "
+               "forbids this program type — `faultline probe` shows what is allowed";
+    return "run `faultline probe` to see what this kernel supports; add -v for the verifier log";
+}
+
+} // namespace
+
+const char* program_name(Program p) {
+    switch (p) {
+    case Program::skb_egress:
+        return "cgroup_skb/egress";
+    case Program::skb_ingress:
+        return "cgroup_skb/ingress";
+    case Program::connect4:
+        return "cgroup/connect4";
+    case Program::connect6:
+        return "cgroup/connect6";
+    }
+    return "?";
+}
+
+void set_verbose(bool on) { g_verbose = on; }
+bool verbose() { return g_verbose; }
+std::string last_libbpf_log() {
+    std::lock_guard lk(g_log_mu);
+    return g_log;
+}
+
+Link::~Link() {
+    if (fd_ >= 0)
+        close(fd_);
+}
+
+struct Object::Impl {
+    fl_bpf* skel = nullptr;
+    ~Impl() { fl_bpf__destroy(skel); }
+};
+
+std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
+    std::unique_ptr<Object> o(new Object());
+    o->impl_ = std::make_unique<Impl>();
+    fl_bpf* s = fl_bpf__open();
+    if (!s)
+        throw_errno("open the embedded BPF object", errno);
+    o->impl_->skel = s;
+    for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6})
+        bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
+    {
+        std::lock_guard lk(g_log_mu);
+        g_log.clear();
+    }
+    int err = fl_bpf__load(s);
+    if (err) {
+        std::string names;
+        for (Program p : programs)
+            names += fmt::format("{}{}", names.empty() ? "" : ", ", program_name(p));
+        throw Error(err == -EPERM || err == -EACCES ? ErrorKind::permission : ErrorKind::unsupported,
+                    fmt::format("the kernel refused to load {}: {}", names, std::strerror(-err)),
+                    load_hint(-err));
+    }
+    return o;
+}
+
+Object::~Object() = default;
+
+Link Object::attach_cgroup(Program p, const std::string& cgroup_path) {
+    int cg = open(cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg < 0)
+        throw_errno("open cgroup " + cgroup_path, errno);
+    bpf_link* l = bpf_program__attach_cgroup(prog_of(impl_->skel, p), cg);
+    int err = l ? 0 : errno;
+    close(cg);
+    if (!l)
+        throw_errno(fmt::format("attach {} to {}", program_name(p), cgroup_path), err);
+    // Keep only the kernel link fd; libbpf's bpf_link wrapper is freed
+    // without detaching.
+    int fd = fcntl(bpf_link__fd(l), F_DUPFD_CLOEXEC, 3);
+    err = errno;
+    bpf_link__disconnect(l);
+    bpf_link__destroy(l);
+    if (fd < 0)
+        throw_errno("dup link fd", err);
+    return Link(fd);
+}
+
+void Object::set_experiment(uint32_t slot, const fl_experiment& e) {
+    if (bpf_map__update_elem(impl_->skel->maps.fl_config, &slot, sizeof slot, &e, sizeof e, BPF_ANY))
+        throw_errno("write experiment config", errno);
+}
+
+fl_experiment Object::experiment(uint32_t slot) const {
+    fl_experiment e{};
+    if (bpf_map__lookup_elem(impl_->skel->maps.fl_config, &slot, sizeof slot, &e, sizeof e, 0))
+        throw_errno("read experiment config", errno);
+    return e;
+}
+
+void Object::set_index(const fl_index_key& k, const fl_index_val& v) {
+    if (bpf_map__update_elem(impl_->skel->maps.fl_index, &k, sizeof k, &v, sizeof v, BPF_ANY))
+        throw_errno("write experiment index", errno);
+}
+
+void Object::delete_index(const fl_index_key& k) {
+    bpf_map__delete_elem(impl_->skel->maps.fl_index, &k, sizeof k, 0);
+}
+
+static fl_counters sum_counters(int fd, uint32_t slot) {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+        throw_errno("count possible CPUs", -ncpu);
+    std::vector<fl_counters> per(static_cast<size_t>(ncpu));
+    if (bpf_map_lookup_elem(fd, &slot, per.data()))
+        throw_errno("read counters", errno);
+    fl_counters sum{};
+    for (const auto& c : per) {
+        sum.evaluated += c.evaluated;
+        sum.matched += c.matched;
+        sum.injected += c.injected;
+        sum.expired += c.expired;
+    }
+    return sum;
+}
+
+fl_counters Object::counters(uint32_t slot) const {
+    return sum_counters(bpf_map__fd(impl_->skel->maps.fl_counters), slot);
+}
+
+void Object::set_levels(uint32_t mask) {
+    __atomic_store_n(&impl_->skel->bss->fl_levels, mask, __ATOMIC_RELEASE);
+}
+
+static uint32_t map_id_of(int fd) {
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len))
+        throw_errno("read map info", errno);
+    return info.id;
+}
+
+MapIds Object::map_ids() const {
+    return {.config = map_id_of(bpf_map__fd(impl_->skel->maps.fl_config)),
+            .counters = map_id_of(bpf_map__fd(impl_->skel->maps.fl_counters))};
+}
+
+int Object::prog_fd(Program p) const { return bpf_program__fd(prog_of(impl_->skel, p)); }
+
+TestRun Object::test_run(Program p, const std::vector<uint8_t>& packet, uint32_t repeat,
+                         uint64_t tstamp_in) const {
+    __sk_buff ctx{}, ctx_out{};
+    ctx.tstamp = tstamp_in;
+    std::vector<uint8_t> out(packet.size() + 256);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.data(), .data_out = out.data(),
+                .data_size_in = static_cast<uint32_t>(packet.size()),
+                .data_size_out = static_cast<uint32_t>(out.size()), .ctx_in = &ctx, .ctx_out = &ctx_out,
+                .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx_out, .repeat = static_cast<int>(repeat));
+    if (bpf_prog_test_run_opts(prog_fd(p), &opts))
+        throw_errno(fmt::format("BPF_PROG_TEST_RUN {}", program_name(p)), errno);
+    return {.retval = opts.retval, .duration_ns = opts.duration, .tstamp = ctx_out.tstamp};
+}
+
+fl_counters read_counters(uint32_t counters_map_id, uint32_t slot) {
+    int fd = bpf_map_get_fd_by_id(counters_map_id);
+    if (fd < 0)
+        throw_errno(fmt::format("open counters map {}", counters_map_id), errno);
+    try {
+        auto c = sum_counters(fd, slot);
+        close(fd);
+        return c;
+    } catch (...) {
+        close(fd);
+        throw;
+    }
+}
+
+void disable_experiment(uint32_t config_map_id, uint32_t slot) {
+    int fd = bpf_map_get_fd_by_id(config_map_id);
+    if (fd < 0)
+        throw_errno(fmt::format("open config map {}", config_map_id), errno);
+    fl_experiment e{};
+    int rc = bpf_map_lookup_elem(fd, &slot, &e);
+    if (rc == 0) {
+        e.expires_ns = 0;
+        rc = bpf_map_update_elem(fd, &slot, &e, BPF_EXIST);
+    }
+    int err = errno;
+    close(fd);
+    if (rc)
+        throw_errno("disable experiment", err);
+}
+
+} // namespace faultline::bpf

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "faultline/cgroup.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <linux/magic.h>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <thread>
+#include <unistd.h>
+
+#include "faultline/error.hpp"
+
+namespace faultline {
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); i++) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+            i += 3;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+bool is_cgroup2(const std::string& path) {
+    struct statfs sf {};
+    return statfs(path.c_str(), &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+void write_file(const std::string& path, const std::string& data) {
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw_errno("open " + path, errno);
+    ssize_t n = write(fd, data.data(), data.size());
+    int err = errno;
+    close(fd);
+    if (n < 0)
+        throw_errno("write " + path, err);
+}
+
+std::string normalize(std::string p) {
+    while (p.size() > 1 && p.back() == '/')
+        p.pop_back();
+    return p;
+}
+
+} // namespace
+
+std::string cgroup2_mount(const std::string& mountinfo) {
+    std::ifstream in(mountinfo);
+    std::string line;
+    while (std::getline(in, line)) {
+        // id parent major:minor root mountpoint opts [optional...] - fstype source superopts
+        auto sep = line.find(" - ");
+        if (sep == std::string::npos)
+            continue;
+        std::istringstream post(line.substr(sep + 3));
+        std::string fstype;
+        post >> fstype;
+        if (fstype != "cgroup2")
+            continue;
+        std::istringstream pre(line.substr(0, sep));
+        std::string id, parent, dev, root, mnt;
+        pre >> id >> parent >> dev >> root >> mnt;
+        if (root == "/")
+            return unescape(mnt);
+    }
+    throw Error(ErrorKind::unsupported, "no cgroup v2 hierarchy is mounted",
+                "mount one: mount -t cgroup2 none /sys/fs/cgroup/unified (or boot with systemd's unified hierarchy)");
+}
+
+CgroupRef resolve_cgroup(std::string_view user_path) {
+    std::string root = normalize(cgroup2_mount());
+    std::string p = normalize(std::string(user_path));
+    auto hint = fmt::format("give a directory of the cgroup v2 hierarchy mounted at {}, e.g. {}/my.service "
+                            "(faultline exec makes one for you)",
+                            root, root);
+    if (p.empty())
+        throw Error(ErrorKind::usage, "empty cgroup path", hint);
+    std::string full = p;
+    if (p[0] != '/' || (!is_cgroup2(p) && is_cgroup2(root + p)))
+        full = normalize(root + (p[0] == '/' ? "" : "/") + p);
+    struct stat st {};
+    if (stat(full.c_str(), &st) != 0)
+        throw Error(ErrorKind::usage, fmt::format("cgroup '{}' does not exist", user_path), hint);
+    if (!S_ISDIR(st.st_mode) || !is_cgroup2(full))
+        throw Error(ErrorKind::usage, fmt::format("'{}' is not a cgroup v2 directory", user_path), hint);
+    char real[PATH_MAX];
+    if (!realpath(full.c_str(), real))
+        throw_errno("realpath " + full, errno);
+    std::string rp = real;
+    if (rp.compare(0, root.size(), root) != 0)
+        throw Error(ErrorKind::usage, fmt::format("'{}' is outside the cgroup v2 hierarchy {}", user_path, root), hint);
+    CgroupRef r{.path = rp, .id = st.st_ino, .level = 0};
+    for (size_t i = root.size(); i < rp.size(); i++)
+        if (rp[i] == '/')
+            r.level++;
+    return r;
+}
+
+std::string cgroup_of(pid_t pid) {
+    std::ifstream in(fmt::format("/proc/{}/cgroup", pid));
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("0::", 0) == 0)
+            return line.substr(3);
+    return {};
+}
+
+void cgroup_move(const std::string& cgroup_path, pid_t pid) {
+    write_file(cgroup_path + "/cgroup.procs", std::to_string(pid));
+}
+
+void cgroup_kill_all(const std::string& cgroup_path) {
+    using namespace std::chrono_literals;
+    bool killed = false;
+    if (access((cgroup_path + "/cgroup.kill").c_str(), W_OK) == 0) {
+        try {
+            write_file(cgroup_path + "/cgroup.kill", "1");
+            killed = true;
+        } catch (const Error&) {
+        }
+    }
+    for (int round = 0; round < 200; round++) {
+        std::ifstream in(cgroup_path + "/cgroup.procs");
+        std::string pid;
+        bool any = false;
+        while (in >> pid) {
+            any = true;
+            if (!killed)
+                kill(std::stoi(pid), SIGKILL);
+        }
+        if (!any)
+            return;
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
+bool remove_cgroup(const std::string& path) {
+    using namespace std::chrono_literals;
+    if (access(path.c_str(), F_OK) != 0)
+        return true;
+    cgroup_kill_all(path);
+    // Killed tasks leave the cgroup asynchronously; rmdir says EBUSY meanwhile.
+    for (int i = 0; i < 200; i++) {
+        if (rmdir(path.c_str()) == 0 || errno == ENOENT)
+            return true;
+        if (errno != EBUSY)
+            return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+ScratchCgroup::ScratchCgroup(const std::string& parent, const std::string& name) {
+    std::string path = normalize(parent) + "/" + name;
+    if (mkdir(path.c_str(), 0755) != 0)
+        throw_errno("create cgroup " + path, errno);
+    try {
+        ref_ = resolve_cgroup(path);
+    } catch (...) {
+        rmdir(path.c_str());
+        throw;
+    }
+}
+
+ScratchCgroup::~ScratchCgroup() {
+    if (owned_)
+        remove_cgroup(ref_.path);
+}
+
+} // namespace faultline

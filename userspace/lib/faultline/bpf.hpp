@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+// The BPF layer: the only code that includes libbpf and the skeleton. Above
+// it, programs and maps are typed and owned (RAII); no raw fds leak out.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "faultline/abi.h"
+
+namespace faultline::bpf {
+
+enum class Program { skb_egress, skb_ingress, connect4, connect6 };
+
+const char* program_name(Program p);
+
+// An attachment; detached when destroyed (and by the kernel when the
+// process dies: links are released with their last fd).
+class Link {
+  public:
+    explicit Link(int fd) : fd_(fd) {}
+    ~Link();
+    Link(Link&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+    Link& operator=(Link&&) = delete;
+    Link(const Link&) = delete;
+
+  private:
+    int fd_;
+};
+
+struct TestRun {
+    uint32_t retval = 0;
+    uint32_t duration_ns = 0; // average per repetition, as the kernel reports it
+    uint64_t tstamp = 0;      // __sk_buff.tstamp after the run
+};
+
+struct MapIds {
+    uint32_t config = 0;
+    uint32_t counters = 0;
+};
+
+// One loaded instance of the faultline programs and their maps.
+class Object {
+  public:
+    // Opens the embedded object and loads the listed programs (only those:
+    // a program the kernel rejects never blocks the others). Throws Error
+    // with the kernel's reason; the verifier log goes to the verbose log.
+    static std::unique_ptr<Object> load(const std::set<Program>& programs);
+    ~Object();
+    Object(const Object&) = delete;
+    Object& operator=(const Object&) = delete;
+
+    Link attach_cgroup(Program p, const std::string& cgroup_path);
+
+    void set_experiment(uint32_t slot, const fl_experiment& e);
+    fl_experiment experiment(uint32_t slot) const;
+    void set_index(const fl_index_key& k, const fl_index_val& v);
+    void delete_index(const fl_index_key& k);
+    fl_counters counters(uint32_t slot) const; // summed over CPUs
+    void set_levels(uint32_t mask);
+
+    MapIds map_ids() const;
+    int prog_fd(Program p) const;
+
+    // BPF_PROG_TEST_RUN on a packet (starting with an Ethernet header, as
+    // the kernel expects). The skb is owned by a socket in the caller's
+    // cgroup, so cgroup matching sees the calling thread's cgroup.
+    TestRun test_run(Program p, const std::vector<uint8_t>& packet, uint32_t repeat = 1,
+                     uint64_t tstamp_in = 0) const;
+
+  private:
+    Object() = default;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Access to another process's instance through the map ids it published
+// (faultline status / stop). Throw Error if the map is gone.
+fl_counters read_counters(uint32_t counters_map_id, uint32_t slot);
+void disable_experiment(uint32_t config_map_id, uint32_t slot);
+
+// Libbpf's own messages (verifier logs ...) go to stderr only when verbose.
+void set_verbose(bool on);
+bool verbose();
+// The last warnings libbpf printed (for error messages).
+std::string last_libbpf_log();
+
+} // namespace faultline::bpf

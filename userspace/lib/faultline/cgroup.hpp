@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// cgroup v2: finding the hierarchy, naming targets, making scratch cgroups.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+namespace faultline {
+
+// Mount point of the cgroup v2 hierarchy, read from mountinfo (it is
+// /sys/fs/cgroup on most hosts, /sys/fs/cgroup/unified on hybrid ones).
+// Throws Error(unsupported) if none is mounted.
+std::string cgroup2_mount(const std::string& mountinfo = "/proc/self/mountinfo");
+
+// A resolved target cgroup.
+struct CgroupRef {
+    std::string path; // absolute path of the directory
+    uint64_t id = 0;  // cgroup v2 id (= inode of the directory)
+    unsigned level = 0; // depth below the hierarchy root (root = 0)
+};
+
+// Resolve a user-supplied path: an absolute directory inside the v2
+// hierarchy, or a path relative to its root ("/system.slice/x.service").
+// Throws Error(usage) with a hint when it is not a cgroup v2 directory.
+CgroupRef resolve_cgroup(std::string_view user_path);
+
+// The cgroup v2 the process pid is in ("/" = root), from /proc/PID/cgroup.
+std::string cgroup_of(pid_t pid);
+
+// Moves pid into the cgroup (writes cgroup.procs).
+void cgroup_move(const std::string& cgroup_path, pid_t pid);
+
+// Kills every process left in the cgroup (cgroup.kill where the kernel has
+// it, else SIGKILL to each pid listed) and waits briefly for it to empty.
+void cgroup_kill_all(const std::string& cgroup_path);
+
+// A cgroup created by faultline and removed (with anything still in it) when
+// this object is destroyed.
+class ScratchCgroup {
+  public:
+    // Creates parent/name. Throws if it exists or cannot be made.
+    ScratchCgroup(const std::string& parent, const std::string& name);
+    ~ScratchCgroup();
+    ScratchCgroup(const ScratchCgroup&) = delete;
+    ScratchCgroup& operator=(const ScratchCgroup&) = delete;
+
+    const CgroupRef& ref() const { return ref_; }
+    const std::string& path() const { return ref_.path; }
+    // Leave the directory in place (it is removed by someone else).
+    void release() { owned_ = false; }
+
+  private:
+    CgroupRef ref_;
+    bool owned_ = true;
+};
+
+// Removes a faultline-made cgroup: kills what is left in it, then rmdir.
+// Returns false (and leaves it) if it cannot be removed.
+bool remove_cgroup(const std::string& path);
+
+} // namespace faultline

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace faultline {
+
+// Why an operation failed; the CLI maps each to an exit code.
+enum class ErrorKind {
+    usage,       // bad input: spec, path, option
+    unsupported, // the running kernel lacks a mechanism
+    permission,  // not root / missing capability
+    system,      // a syscall or libbpf call failed unexpectedly
+};
+
+// The one error type of the library: a message that says what failed, with
+// context, and a hint that says what to do about it.
+class Error : public std::runtime_error {
+  public:
+    Error(ErrorKind kind, std::string message, std::string hint = {})
+        : std::runtime_error(std::move(message)), kind_(kind), hint_(std::move(hint)) {}
+
+    ErrorKind kind() const noexcept { return kind_; }
+    const std::string& hint() const noexcept { return hint_; }
+
+  private:
+    ErrorKind kind_;
+    std::string hint_;
+};
+
+// Throws ErrorKind::system with strerror(err) appended.
+[[noreturn]] void throw_errno(const std::string& what, int err, std::string hint = {});
+
+} // namespace faultline

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kernel feature probing: every answer comes from loading and attaching the
+// real programs (libbpf's helper probes give false positives on 6.18).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "faultline/spec.hpp"
+
+namespace faultline {
+
+struct FaultSupport {
+    std::string fault;      // "net.drop"
+    bool available = false;
+    std::string mechanism;  // what faultline uses on this kernel
+    std::string min_kernel; // upstream version that introduced it
+    std::string reason;     // why not, when unavailable
+};
+
+struct ProbeReport {
+    std::string kernel; // uname -r
+    std::vector<FaultSupport> faults;
+};
+
+// Probes once per process and caches.
+const ProbeReport& probe_kernel();
+
+// Throws Error(unsupported) naming what was tried and why it failed.
+void require_support(FaultKind kind);
+
+} // namespace faultline

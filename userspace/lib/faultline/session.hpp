@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// The engine: a set of experiments on one target cgroup, live in the kernel
+// for as long as this object exists and never past their deadline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "faultline/abi.h"
+#include "faultline/cgroup.hpp"
+#include "faultline/spec.hpp"
+
+namespace faultline {
+
+struct SessionOptions {
+    CgroupRef target;
+    std::vector<FaultSpec> faults;
+    std::optional<uint64_t> seed;
+    std::optional<Nanos> duration; // none: until stopped
+    // Deadline lease: the kernel deadline is at most this far ahead and is
+    // renewed by renew(); a loader that stops renewing (SIGSTOP, hang)
+    // loses its faults after one lease.
+    Nanos lease = std::chrono::seconds(3);
+    std::string created_cgroup; // recorded so a stale session's cgroup is removed
+};
+
+struct ExperimentStats {
+    std::string id;
+    std::string spec;
+    double percent = 0;
+    fl_counters counters{};
+    // injected / matched: the rate the target actually saw.
+    double achieved_percent() const {
+        return counters.matched ? 100.0 * static_cast<double>(counters.injected) /
+                                      static_cast<double>(counters.matched)
+                                : 0.0;
+    }
+};
+
+class Session {
+  public:
+    // Validates, probes the kernel, loads, writes the maps and attaches:
+    // all of it or nothing (anything done is undone before the throw).
+    explicit Session(SessionOptions opts);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    const std::string& id() const;
+    const CgroupRef& target() const;
+
+    // Pushes the kernel deadlines forward (never past the duration).
+    void renew();
+    // Time left of the duration; nullopt when it runs until stopped.
+    std::optional<Nanos> remaining() const;
+
+    std::vector<ExperimentStats> stats() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+uint64_t monotonic_ns();
+
+} // namespace faultline

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fault grammar: KIND.ACTION[=VALUE]@PERCENT%[,key=value...]
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "faultline/abi.h"
+
+namespace faultline {
+
+using Nanos = std::chrono::nanoseconds;
+
+enum class FaultKind { net_drop, net_delay, net_connect };
+
+struct PortRange {
+    uint16_t lo = 0;
+    uint16_t hi = 0xffff;
+    bool any() const { return lo == 0 && hi == 0xffff; }
+};
+
+struct Cidr {
+    int family = 0;                    // 4 or 6
+    std::array<uint32_t, 4> addr{};    // network order, masked
+    std::array<uint32_t, 4> mask{};    // network order
+    unsigned prefix = 0;
+    std::string text;
+};
+
+struct FaultSpec {
+    std::string text; // as the user wrote it
+    FaultKind kind = FaultKind::net_drop;
+    double percent = 0;      // 0..100, as given
+    uint64_t threshold = 0;  // draw < threshold, 0..FL_THRESHOLD_ALWAYS
+    uint8_t sample = FL_SAMPLE_EVENT;
+    uint8_t proto_mask = FL_PROTO_ANY;
+    uint8_t dir_mask = FL_DIR_EGRESS;
+    PortRange rport, lport;
+    std::optional<Cidr> cidr;
+    Nanos delay{0}, jitter{0};
+    int err = 0;        // net.connect: positive errno
+    uint64_t limit = 0; // max injections, 0 = unlimited
+    std::vector<std::string> devices; // net.delay: where fq must be
+
+    // "net.drop" etc.
+    std::string name() const;
+};
+
+// Limits, in one place (validation and --help quote them).
+inline constexpr Nanos max_delay = std::chrono::seconds(10); // sch_fq default horizon
+inline constexpr Nanos max_duration = std::chrono::hours(24 * 7);
+
+// Parsers. All throw faultline::Error(usage) with a hint on bad input.
+FaultSpec parse_fault(std::string_view text);
+Nanos parse_duration(std::string_view text, std::string_view what);
+double parse_percent(std::string_view text);
+uint64_t percent_to_threshold(double percent);
+Cidr parse_cidr(std::string_view text);
+PortRange parse_port_range(std::string_view text, std::string_view key);
+int parse_errno(std::string_view text);
+std::string errno_name(int err);
+
+std::string format_duration(Nanos d);
+std::string format_percent(double percent);
+
+// The fault kinds the grammar knows, for --help and error hints.
+std::string known_faults_help();
+
+} // namespace faultline

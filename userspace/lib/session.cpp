@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "faultline/session.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <fmt/format.h>
+#include <map>
+#include <set>
+#include <unistd.h>
+
+#include "faultline/bpf.hpp"
+#include "faultline/error.hpp"
+#include "faultline/probe.hpp"
+#include "faultline/qdisc.hpp"
+#include "faultline/state.hpp"
+
+namespace faultline {
+
+uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts); // the clock of bpf_ktime_get_ns()
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+namespace {
+
+fl_experiment to_experiment(const FaultSpec& f, const CgroupRef& target, std::optional<uint64_t> seed,
+                            uint32_t slot) {
+    fl_experiment e{};
+    e.cgroup_id = target.id;
+    e.threshold = f.threshold;
+    e.limit = f.limit;
+    e.sample = f.sample;
+    e.proto_mask = f.proto_mask;
+    e.dir_mask = f.dir_mask;
+    e.rport_lo = f.rport.lo;
+    e.rport_hi = f.rport.hi;
+    e.lport_lo = f.lport.lo;
+    e.lport_hi = f.lport.hi;
+    if (seed) {
+        e.flags |= FL_F_SEEDED;
+        e.seed = *seed ^ (static_cast<uint64_t>(slot) << 48);
+    } else {
+        // Per-flow draws still need a per-run salt, or every run would pick
+        // the same flows.
+        e.seed = (static_cast<uint64_t>(getpid()) << 32) ^ monotonic_ns();
+    }
+    if (f.cidr) {
+        e.family = static_cast<uint8_t>(f.cidr->family);
+        std::copy(f.cidr->addr.begin(), f.cidr->addr.end(), e.raddr);
+        std::copy(f.cidr->mask.begin(), f.cidr->mask.end(), e.rmask);
+    }
+    switch (f.kind) {
+    case FaultKind::net_drop:
+        e.kind = FL_KIND_NET_DROP;
+        break;
+    case FaultKind::net_delay:
+        e.kind = FL_KIND_NET_DELAY;
+        e.delay_ns = static_cast<uint64_t>(f.delay.count());
+        e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
+        break;
+    case FaultKind::net_connect:
+        e.kind = FL_KIND_NET_CONNECT;
+        e.err = f.err;
+        break;
+    }
+    return e;
+}
+
+std::vector<fl_hook> hooks_of(const FaultSpec& f) {
+    if (f.kind == FaultKind::net_connect)
+        return {FL_HOOK_CONNECT};
+    std::vector<fl_hook> h;
+    if (f.dir_mask & FL_DIR_EGRESS)
+        h.push_back(FL_HOOK_EGRESS);
+    if (f.dir_mask & FL_DIR_INGRESS)
+        h.push_back(FL_HOOK_INGRESS);
+    return h;
+}
+
+} // namespace
+
+struct Session::Impl {
+    SessionOptions opts;
+    std::string id;
+    uint64_t start_ns = 0;
+    std::optional<uint64_t> end_ns;
+    std::vector<fl_experiment> exps;
+    // Destruction order matters: links go first (members are destroyed in
+    // reverse), then qdiscs, then the maps.
+    std::unique_ptr<bpf::Object> obj;
+    std::vector<std::unique_ptr<FqGuard>> fq;
+    std::vector<bpf::Link> links;
+    bool published = false;
+
+    uint64_t deadline(uint64_t now) const {
+        uint64_t d = now + static_cast<uint64_t>(opts.lease.count());
+        return end_ns ? std::min(d, *end_ns) : d;
+    }
+
+    ~Impl() {
+        links.clear();
+        fq.clear();
+        if (published)
+            remove_record(id);
+    }
+};
+
+Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
+    Impl& s = *impl_;
+    s.opts = std::move(opts);
+    s.id = new_session_id();
+    const auto& faults = s.opts.faults;
+    if (faults.empty())
+        throw Error(ErrorKind::usage, "no fault given", "add one or more --fault SPEC, e.g. --fault net.drop@1%");
+    if (faults.size() > FL_MAX_PER_TARGET)
+        throw Error(ErrorKind::usage,
+                    fmt::format("{} faults on one cgroup; at most {} are supported", faults.size(), FL_MAX_PER_TARGET));
+    if (s.opts.target.level >= FL_MAX_LEVELS)
+        throw Error(ErrorKind::usage,
+                    fmt::format("cgroup {} is {} levels deep; faultline targets up to depth {}", s.opts.target.path,
+                                s.opts.target.level, FL_MAX_LEVELS - 1));
+    if (s.opts.duration && (s.opts.duration->count() <= 0 || *s.opts.duration > max_duration))
+        throw Error(ErrorKind::usage, "duration out of range", "--for takes 1ms to 7 days");
+
+    // Mechanisms, chosen before anything is loaded.
+    std::set<FaultKind> kinds;
+    std::set<bpf::Program> progs;
+    std::set<std::string> fq_devs;
+    for (const auto& f : faults) {
+        kinds.insert(f.kind);
+        if (f.kind == FaultKind::net_connect) {
+            progs.insert(bpf::Program::connect4);
+            progs.insert(bpf::Program::connect6);
+        }
+        if (f.dir_mask & FL_DIR_EGRESS && f.kind != FaultKind::net_connect)
+            progs.insert(bpf::Program::skb_egress);
+        if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
+            progs.insert(bpf::Program::skb_ingress);
+        if (f.kind == FaultKind::net_delay) {
+            auto devs = f.devices.empty() ? up_devices() : f.devices;
+            fq_devs.insert(devs.begin(), devs.end());
+        }
+    }
+    for (auto k : kinds)
+        require_support(k);
+
+    s.obj = bpf::Object::load(progs);
+    s.start_ns = monotonic_ns();
+    if (s.opts.duration)
+        s.end_ns = s.start_ns + static_cast<uint64_t>(s.opts.duration->count());
+
+    // Maps first, with deadlines, then the attachments that make them live.
+    std::map<fl_hook, fl_index_val> index;
+    for (uint32_t slot = 0; slot < faults.size(); slot++) {
+        fl_experiment e = to_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
+        e.expires_ns = s.deadline(s.start_ns);
+        s.obj->set_experiment(slot, e);
+        s.exps.push_back(e);
+        for (auto h : hooks_of(faults[slot])) {
+            auto& v = index[h];
+            v.slots[v.n++] = slot;
+        }
+    }
+    for (auto& [hook, val] : index)
+        s.obj->set_index({.cgroup_id = s.opts.target.id, .hook = static_cast<uint32_t>(hook), .pad = 0}, val);
+    s.obj->set_levels(1u << s.opts.target.level);
+
+    for (const auto& dev : fq_devs)
+        s.fq.push_back(std::make_unique<FqGuard>(dev));
+    for (auto p : progs)
+        s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
+
+    SessionRecord rec;
+    rec.id = s.id;
+    rec.pid = getpid();
+    rec.pid_start = process_start_time(rec.pid);
+    rec.cgroup = s.opts.target.path;
+    rec.cgroup_id = s.opts.target.id;
+    auto ids = s.obj->map_ids();
+    rec.config_map_id = ids.config;
+    rec.counters_map_id = ids.counters;
+    rec.started_unix = time(nullptr);
+    rec.ends_unix = s.opts.duration
+                        ? rec.started_unix + std::chrono::duration_cast<std::chrono::seconds>(*s.opts.duration).count()
+                        : 0;
+    for (uint32_t slot = 0; slot < faults.size(); slot++)
+        rec.experiments.push_back({fmt::format("{}.{}", s.id, slot), faults[slot].text, slot});
+    for (const auto& g : s.fq)
+        if (g->installed())
+            rec.fq_devices.push_back(g->ifname());
+    rec.netns_ino = current_netns_ino();
+    rec.created_cgroup = s.opts.created_cgroup;
+    write_record(rec);
+    s.published = true;
+}
+
+Session::~Session() = default;
+
+const std::string& Session::id() const { return impl_->id; }
+const CgroupRef& Session::target() const { return impl_->opts.target; }
+
+void Session::renew() {
+    Impl& s = *impl_;
+    uint64_t now = monotonic_ns();
+    for (uint32_t slot = 0; slot < s.exps.size(); slot++) {
+        // `faultline stop` may have disabled it: never bring it back.
+        if (s.obj->experiment(slot).expires_ns == 0)
+            continue;
+        s.exps[slot].expires_ns = s.deadline(now);
+        s.obj->set_experiment(slot, s.exps[slot]);
+    }
+}
+
+std::optional<Nanos> Session::remaining() const {
+    if (!impl_->end_ns)
+        return std::nullopt;
+    uint64_t now = monotonic_ns();
+    return Nanos(now >= *impl_->end_ns ? 0 : static_cast<int64_t>(*impl_->end_ns - now));
+}
+
+std::vector<ExperimentStats> Session::stats() const {
+    std::vector<ExperimentStats> out;
+    for (uint32_t slot = 0; slot < impl_->exps.size(); slot++) {
+        const auto& f = impl_->opts.faults[slot];
+        out.push_back({.id = fmt::format("{}.{}", impl_->id, slot),
+                       .spec = f.text,
+                       .percent = f.percent,
+                       .counters = impl_->obj->counters(slot)});
+    }
+    return out;
+}
+
+} // namespace faultline

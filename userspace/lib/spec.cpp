@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "faultline/spec.hpp"
+
+#include <arpa/inet.h>
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "faultline/error.hpp"
+
+namespace faultline {
+namespace {
+
+[[noreturn]] void bad(std::string msg, std::string hint = {}) {
+    throw Error(ErrorKind::usage, std::move(msg), std::move(hint));
+}
+
+std::string lower(std::string_view s) {
+    std::string r(s);
+    std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return std::tolower(c); });
+    return r;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+    std::vector<std::string_view> out;
+    size_t start = 0;
+    for (;;) {
+        size_t pos = s.find(sep, start);
+        out.push_back(s.substr(start, pos - start));
+        if (pos == std::string_view::npos)
+            return out;
+        start = pos + 1;
+    }
+}
+
+// Strict decimal parse of the whole string (no sign, no exponent, no spaces).
+std::optional<double> parse_decimal(std::string_view s) {
+    if (s.empty() || s.size() > 32)
+        return std::nullopt;
+    bool dot = false, digit = false;
+    for (char c : s) {
+        if (c == '.') {
+            if (dot)
+                return std::nullopt;
+            dot = true;
+        } else if (c >= '0' && c <= '9') {
+            digit = true;
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (!digit)
+        return std::nullopt;
+    return std::strtod(std::string(s).c_str(), nullptr);
+}
+
+std::optional<uint64_t> parse_uint(std::string_view s) {
+    uint64_t v = 0;
+    if (s.empty())
+        return std::nullopt;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size())
+        return std::nullopt;
+    return v;
+}
+
+struct ErrnoName {
+    const char* name;
+    int value;
+};
+constexpr ErrnoName errnos[] = {
+    {"ECONNREFUSED", ECONNREFUSED}, {"ETIMEDOUT", ETIMEDOUT},
+    {"ENETUNREACH", ENETUNREACH},   {"EHOSTUNREACH", EHOSTUNREACH},
+    {"ECONNRESET", ECONNRESET},     {"EACCES", EACCES},
+    {"EPERM", EPERM},               {"EADDRNOTAVAIL", EADDRNOTAVAIL},
+    {"ENETDOWN", ENETDOWN},         {"EAGAIN", EAGAIN},
+};
+
+const char* dur_hint = "durations are a number and a unit: ns, us, ms, s, m, h (e.g. 10ms, 1.5s)";
+
+} // namespace
+
+std::string FaultSpec::name() const {
+    switch (kind) {
+    case FaultKind::net_drop:
+        return "net.drop";
+    case FaultKind::net_delay:
+        return "net.delay";
+    case FaultKind::net_connect:
+        return "net.connect";
+    }
+    return "?";
+}
+
+std::string known_faults_help() {
+    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%";
+}
+
+Nanos parse_duration(std::string_view text, std::string_view what) {
+    if (!text.empty() && text[0] == '-')
+        bad(fmt::format("{} '{}' is negative", what, text), dur_hint);
+    size_t i = 0;
+    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'))
+        i++;
+    auto num = parse_decimal(text.substr(0, i));
+    std::string unit = lower(text.substr(i));
+    if (!num || unit.empty())
+        bad(fmt::format("{} '{}' is not a duration", what, text), dur_hint);
+    double scale;
+    if (unit == "ns")
+        scale = 1;
+    else if (unit == "us" || unit == "µs")
+        scale = 1e3;
+    else if (unit == "ms")
+        scale = 1e6;
+    else if (unit == "s")
+        scale = 1e9;
+    else if (unit == "m" || unit == "min")
+        scale = 60e9;
+    else if (unit == "h")
+        scale = 3600e9;
+    else
+        bad(fmt::format("{} '{}' has an unknown unit '{}'", what, text, unit), dur_hint);
+    double ns = *num * scale;
+    if (ns > 1e18)
+        bad(fmt::format("{} '{}' is absurdly long", what, text), dur_hint);
+    return Nanos(static_cast<int64_t>(std::llround(ns)));
+}
+
+double parse_percent(std::string_view text) {
+    const char* hint = "a percentage is 0% to 100%, with up to 6 decimals, e.g. @1% or @0.0001%";
+    if (text.empty() || text.back() != '%')
+        bad(fmt::format("percentage '{}' must end with '%'", text), hint);
+    auto v = parse_decimal(text.substr(0, text.size() - 1));
+    if (!v)
+        bad(fmt::format("percentage '{}' is not a number", text), hint);
+    if (*v > 100)
+        bad(fmt::format("percentage '{}' is above 100%", text), hint);
+    return *v;
+}
+
+uint64_t percent_to_threshold(double percent) {
+    if (percent <= 0)
+        return 0;
+    if (percent >= 100)
+        return FL_THRESHOLD_ALWAYS;
+    double t = std::round(percent / 100.0 * static_cast<double>(FL_THRESHOLD_ALWAYS));
+    auto th = static_cast<uint64_t>(t);
+    // Never let a non-zero percentage round to "never", or a sub-100% to "always".
+    return std::clamp<uint64_t>(th, 1, FL_THRESHOLD_ALWAYS - 1);
+}
+
+Cidr parse_cidr(std::string_view text) {
+    const char* hint = "a CIDR is an address with an optional /prefix, e.g. 198.18.0.0/15 or 2001:db8::/32";
+    Cidr c;
+    c.text = std::string(text);
+    std::string addr(text.substr(0, text.find('/')));
+    bool has_prefix = text.find('/') != std::string_view::npos;
+    std::array<uint8_t, 16> bytes{};
+    if (inet_pton(AF_INET, addr.c_str(), bytes.data()) == 1)
+        c.family = 4;
+    else if (inet_pton(AF_INET6, addr.c_str(), bytes.data()) == 1)
+        c.family = 6;
+    else
+        bad(fmt::format("'{}' is not an IPv4 or IPv6 address", addr), hint);
+    unsigned bits = c.family == 4 ? 32 : 128;
+    c.prefix = bits;
+    if (has_prefix) {
+        auto p = parse_uint(text.substr(text.find('/') + 1));
+        if (!p || *p > bits)
+            bad(fmt::format("CIDR '{}' has an invalid prefix length (0-{})", text, bits), hint);
+        c.prefix = static_cast<unsigned>(*p);
+    }
+    std::array<uint8_t, 16> mask{};
+    for (unsigned i = 0; i < c.prefix; i++)
+        mask[i / 8] |= static_cast<uint8_t>(0x80 >> (i % 8));
+    for (unsigned i = 0; i < 16; i++)
+        bytes[i] &= mask[i];
+    std::memcpy(c.addr.data(), bytes.data(), 16);
+    std::memcpy(c.mask.data(), mask.data(), 16);
+    if (c.family == 4) { // v4 lives in word 0 only
+        c.addr[1] = c.addr[2] = c.addr[3] = 0;
+        c.mask[1] = c.mask[2] = c.mask[3] = 0;
+    }
+    return c;
+}
+
+PortRange parse_port_range(std::string_view text, std::string_view key) {
+    auto hint = fmt::format("{}= takes a port or an inclusive range, e.g. {}=443 or {}=8000-8100", key, key, key);
+    auto parts = split(text, '-');
+    if (parts.size() > 2)
+        bad(fmt::format("{}='{}' is not a port range", key, text), hint);
+    auto lo = parse_uint(parts[0]);
+    auto hi = parts.size() == 2 ? parse_uint(parts[1]) : lo;
+    if (!lo || !hi || *lo > 65535 || *hi > 65535)
+        bad(fmt::format("{}='{}' is not a port (0-65535)", key, text), hint);
+    if (*lo > *hi)
+        bad(fmt::format("{}='{}' is an empty range", key, text), hint);
+    return {static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi)};
+}
+
+int parse_errno(std::string_view text) {
+    std::string up(text);
+    std::transform(up.begin(), up.end(), up.begin(), [](unsigned char c) { return std::toupper(c); });
+    for (const auto& e : errnos)
+        if (up == e.name)
+            return e.value;
+    std::string names;
+    for (const auto& e : errnos)
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", e.name);
+    bad(fmt::format("unknown errno '{}'", text), "net.connect takes one of: " + names);
+}
+
+std::string errno_name(int err) {
+    for (const auto& e : errnos)
+        if (e.value == err)
+            return e.name;
+    return std::to_string(err);
+}
+
+std::string format_duration(Nanos d) {
+    auto ns = d.count();
+    if (ns % 1000000000 == 0)
+        return fmt::format("{}s", ns / 1000000000);
+    if (ns % 1000000 == 0)
+        return fmt::format("{}ms", ns / 1000000);
+    if (ns % 1000 == 0)
+        return fmt::format("{}us", ns / 1000);
+    return fmt::format("{}ns", ns);
+}
+
+std::string format_percent(double percent) {
+    std::string s = fmt::format("{:.6f}", percent);
+    while (s.back() == '0')
+        s.pop_back();
+    if (s.back() == '.')
+        s.pop_back();
+    return s + "%";
+}
+
+FaultSpec parse_fault(std::string_view text) {
+    FaultSpec f;
+    f.text = std::string(text);
+    auto grammar = "a fault is KIND.ACTION[=VALUE]@PERCENT%[,key=value...], e.g. "
+                   "net.drop@1%,proto=udp  net.delay=10ms@1%,port=443  "
+                   "net.connect=ECONNREFUSED@10%,cidr=198.18.0.0/15";
+    auto parts = split(text, ',');
+    std::string_view head = parts[0];
+    size_t at = head.rfind('@');
+    if (at == std::string_view::npos)
+        bad(fmt::format("fault '{}' has no @PERCENT%", text),
+            "say how often to inject, e.g. net.drop@1% (use @100% for every time)");
+    std::string_view action = head.substr(0, at);
+    f.percent = parse_percent(head.substr(at + 1));
+    f.threshold = percent_to_threshold(f.percent);
+
+    std::string_view value;
+    bool has_value = false;
+    if (auto eq = action.find('='); eq != std::string_view::npos) {
+        value = action.substr(eq + 1);
+        action = action.substr(0, eq);
+        has_value = true;
+    }
+    std::string act = lower(action);
+    if (act == "net.drop") {
+        f.kind = FaultKind::net_drop;
+        if (has_value)
+            bad(fmt::format("net.drop takes no value (got '={}')", value), grammar);
+    } else if (act == "net.delay") {
+        f.kind = FaultKind::net_delay;
+        if (!has_value)
+            bad("net.delay needs a duration, e.g. net.delay=10ms@1%", grammar);
+        f.delay = parse_duration(value, "delay");
+        if (f.delay.count() <= 0)
+            bad("net.delay must be longer than 0", grammar);
+    } else if (act == "net.connect") {
+        f.kind = FaultKind::net_connect;
+        if (!has_value)
+            bad("net.connect needs an errno, e.g. net.connect=ECONNREFUSED@10%", grammar);
+        f.err = parse_errno(value);
+        f.dir_mask = 0;
+    } else {
+        bad(fmt::format("unknown fault '{}'", action), "known faults: " + known_faults_help());
+    }
+
+    bool saw_dir = false;
+    for (size_t i = 1; i < parts.size(); i++) {
+        std::string_view kv = parts[i];
+        auto eq = kv.find('=');
+        if (eq == std::string_view::npos || eq == 0 || eq + 1 == kv.size())
+            bad(fmt::format("filter '{}' in '{}' is not key=value", kv, text), grammar);
+        std::string key = lower(kv.substr(0, eq));
+        std::string_view val = kv.substr(eq + 1);
+        if (key == "proto") {
+            f.proto_mask = 0;
+            for (auto p : split(val, '+')) {
+                std::string lp = lower(p);
+                if (lp == "tcp")
+                    f.proto_mask |= FL_PROTO_TCP;
+                else if (lp == "udp")
+                    f.proto_mask |= FL_PROTO_UDP;
+                else if (lp == "icmp" && f.kind != FaultKind::net_connect)
+                    f.proto_mask |= FL_PROTO_ICMP;
+                else
+                    bad(fmt::format("unknown protocol '{}'", p),
+                        f.kind == FaultKind::net_connect ? "net.connect takes proto=tcp, udp or tcp+udp"
+                                                         : "proto= takes tcp, udp, icmp, or several joined by '+'");
+            }
+        } else if (key == "port") {
+            f.rport = parse_port_range(val, "port");
+        } else if (key == "lport") {
+            f.lport = parse_port_range(val, "lport");
+        } else if (key == "cidr") {
+            f.cidr = parse_cidr(val);
+        } else if (key == "direction" || key == "dir") {
+            if (f.kind == FaultKind::net_connect)
+                bad("net.connect has no direction (it fails outgoing connect() calls)", grammar);
+            std::string d = lower(val);
+            if (d == "egress" || d == "out")
+                f.dir_mask = FL_DIR_EGRESS;
+            else if (d == "ingress" || d == "in")
+                f.dir_mask = FL_DIR_INGRESS;
+            else if (d == "both")
+                f.dir_mask = FL_DIR_EGRESS | FL_DIR_INGRESS;
+            else
+                bad(fmt::format("unknown direction '{}'", val), "direction= takes egress, ingress or both");
+            saw_dir = true;
+        } else if (key == "per") {
+            std::string p = lower(val);
+            if (p == "packet" || p == "event" || p == "call")
+                f.sample = FL_SAMPLE_EVENT;
+            else if (p == "flow" || p == "connection")
+                f.sample = FL_SAMPLE_FLOW;
+            else
+                bad(fmt::format("unknown sampling unit '{}'", val),
+                    "per= takes packet (a fresh draw per packet) or flow (one draw per connection, sticky)");
+        } else if (key == "limit") {
+            auto n = parse_uint(val);
+            if (!n || *n == 0)
+                bad(fmt::format("limit='{}' is not a positive count", val),
+                    "limit=N stops injecting after N injections");
+            f.limit = *n;
+        } else if (key == "jitter") {
+            if (f.kind != FaultKind::net_delay)
+                bad("jitter= only applies to net.delay", grammar);
+            f.jitter = parse_duration(val, "jitter");
+        } else if (key == "dev") {
+            if (f.kind != FaultKind::net_delay)
+                bad("dev= only applies to net.delay (where sch_fq must be installed)", grammar);
+            for (auto d : split(val, '+')) {
+                if (d.empty() || d.size() >= 16)
+                    bad(fmt::format("dev='{}' is not an interface name", val), "dev= takes IFACE or IFACE+IFACE");
+                f.devices.emplace_back(d);
+            }
+        } else {
+            bad(fmt::format("unknown filter '{}' in '{}'", key, text),
+                "filters: proto=, port=, lport=, cidr=, direction=, per=, limit=, jitter= and dev= (net.delay)");
+        }
+    }
+
+    if (f.kind == FaultKind::net_delay) {
+        if (f.jitter > f.delay)
+            bad(fmt::format("jitter {} is larger than the delay {}", format_duration(f.jitter),
+                            format_duration(f.delay)),
+                "the delay is uniform in [delay-jitter, delay+jitter], so jitter must not exceed delay");
+        if (f.delay + f.jitter > max_delay)
+            bad(fmt::format("delay {} is longer than {}", format_duration(f.delay + f.jitter),
+                            format_duration(max_delay)),
+                "sch_fq drops packets scheduled beyond its 10 s horizon");
+        if (saw_dir && (f.dir_mask & FL_DIR_INGRESS))
+            bad("net.delay on ingress is not supported",
+                "delay the sender instead: run net.delay on the peer's cgroup, or on the "
+                "client's egress (direction=egress, the default)");
+    }
+    return f;
+}
+
+} // namespace faultline
