@@ -22,10 +22,8 @@ uint64_t monotonic_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-namespace {
-
-fl_experiment to_experiment(const FaultSpec& f, const CgroupRef& target, std::optional<uint64_t> seed,
-                            uint32_t slot) {
+fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::optional<uint64_t> seed,
+                              uint32_t slot) {
     fl_experiment e{};
     e.cgroup_id = target.id;
     e.threshold = f.threshold;
@@ -66,6 +64,8 @@ fl_experiment to_experiment(const FaultSpec& f, const CgroupRef& target, std::op
     }
     return e;
 }
+
+namespace {
 
 std::vector<fl_hook> hooks_of(const FaultSpec& f) {
     if (f.kind == FaultKind::net_connect)
@@ -153,7 +153,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     // Maps first, with deadlines, then the attachments that make them live.
     std::map<fl_hook, fl_index_val> index;
     for (uint32_t slot = 0; slot < faults.size(); slot++) {
-        fl_experiment e = to_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
+        fl_experiment e = make_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
         e.expires_ns = s.deadline(s.start_ns);
         s.obj->set_experiment(slot, e);
         s.exps.push_back(e);

@@ -67,4 +67,8 @@ class Session {
 
 uint64_t monotonic_ns();
 
+// The kernel-side form of a fault (deadline left 0: the caller sets it).
+fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::optional<uint64_t> seed,
+                              uint32_t slot);
+
 } // namespace faultline

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cgroup_skb programs on crafted packets, through BPF_PROG_TEST_RUN.
+// Needs root. The test-run skb belongs to a dummy socket in the caller's
+// cgroup, so each test moves this process into a scratch target cgroup.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <unistd.h>
+
+#include "faultline/bpf.hpp"
+#include "faultline/cgroup.hpp"
+#include "faultline/session.hpp"
+#include "faultline/spec.hpp"
+#include "../support/packet.hpp"
+
+using namespace faultline;
+using faultline::test::PacketBuilder;
+
+namespace {
+
+constexpr uint32_t pass = 1, drop_egress = 2, drop_ingress = 0;
+
+// Binomial 99.9% two-sided interval (z = 3.29) around n*p. With the sample
+// sizes used here a correct program falls outside it about once in 1000 runs.
+void expect_binomial(uint64_t hits, uint64_t n, double p) {
+    double mean = static_cast<double>(n) * p;
+    double sd = std::sqrt(static_cast<double>(n) * p * (1 - p));
+    EXPECT_GE(static_cast<double>(hits), mean - 3.29 * sd) << hits << "/" << n << " at p=" << p;
+    EXPECT_LE(static_cast<double>(hits), mean + 3.29 * sd) << hits << "/" << n << " at p=" << p;
+}
+
+class TestRun : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (geteuid() != 0)
+            GTEST_SKIP() << "needs root (loads BPF programs)";
+        root_ = cgroup2_mount();
+        home_ = root_ + cgroup_of(getpid());
+        target_ = std::make_unique<ScratchCgroup>(root_, "faultline-test-target-" + std::to_string(getpid()));
+        other_ = std::make_unique<ScratchCgroup>(root_, "faultline-test-other-" + std::to_string(getpid()));
+        obj_ = bpf::Object::load({bpf::Program::skb_egress, bpf::Program::skb_ingress});
+        enter(target_->path());
+    }
+    void TearDown() override {
+        if (!target_)
+            return;
+        enter(home_);
+        obj_.reset();
+        target_.reset();
+        other_.reset();
+    }
+    void enter(const std::string& cg) { cgroup_move(cg, getpid()); }
+
+    // Configure slot `slot` from a spec on `cg` (default: the target).
+    void add(const std::string& spec, uint32_t slot = 0, const CgroupRef* cg = nullptr,
+             std::optional<uint64_t> seed = std::nullopt, int64_t ttl_ns = 60'000'000'000) {
+        const CgroupRef& t = cg ? *cg : target_->ref();
+        FaultSpec f = parse_fault(spec);
+        fl_experiment e = make_experiment(f, t, seed, slot);
+        e.expires_ns = static_cast<uint64_t>(static_cast<int64_t>(monotonic_ns()) + ttl_ns);
+        obj_->set_experiment(slot, e);
+        for (uint32_t hook : {FL_HOOK_EGRESS, FL_HOOK_INGRESS}) {
+            if (!(f.dir_mask & (hook == FL_HOOK_EGRESS ? FL_DIR_EGRESS : FL_DIR_INGRESS)))
+                continue;
+            auto& v = index_[{t.id, hook}];
+            v.slots[v.n++] = slot;
+            obj_->set_index({.cgroup_id = t.id, .hook = hook, .pad = 0}, v);
+        }
+        levels_ |= 1u << t.level;
+        obj_->set_levels(levels_);
+    }
+
+    uint32_t egress(const std::vector<uint8_t>& pkt, uint32_t repeat = 1) {
+        return obj_->test_run(bpf::Program::skb_egress, pkt, repeat).retval;
+    }
+    uint32_t ingress(const std::vector<uint8_t>& pkt) {
+        return obj_->test_run(bpf::Program::skb_ingress, pkt).retval;
+    }
+
+    std::string root_, home_;
+    std::unique_ptr<ScratchCgroup> target_, other_;
+    std::unique_ptr<bpf::Object> obj_;
+    std::map<std::pair<uint64_t, uint32_t>, fl_index_val> index_;
+    uint32_t levels_ = 0;
+};
+
+const auto udp4 = PacketBuilder().v4("198.18.0.1", "198.18.0.2").udp(40000, 53).payload(32).build();
+const auto tcp4 = PacketBuilder().v4("198.18.0.1", "198.18.0.2").tcp(40000, 443).build();
+const auto udp6 = PacketBuilder().v6("2001:db8::1", "2001:db8::2").udp(40000, 53).build();
+const auto tcp6 = PacketBuilder().v6("2001:db8::1", "2001:db8:1::2").tcp(40000, 443).build();
+
+} // namespace
+
+TEST_F(TestRun, HundredPercentDropsEveryPacketAndCountsIt) {
+    add("net.drop@100%");
+    EXPECT_EQ(egress(udp4), drop_egress);
+    EXPECT_EQ(egress(tcp6), drop_egress);
+    auto c = obj_->counters(0);
+    EXPECT_EQ(c.evaluated, 2u);
+    EXPECT_EQ(c.matched, 2u);
+    EXPECT_EQ(c.injected, 2u);
+}
+
+TEST_F(TestRun, ZeroPercentNeverDrops) {
+    add("net.drop@0%");
+    EXPECT_EQ(egress(udp4, 10000), pass);
+    auto c = obj_->counters(0);
+    EXPECT_EQ(c.matched, 10000u);
+    EXPECT_EQ(c.injected, 0u);
+}
+
+TEST_F(TestRun, PercentageIsWithinTheBinomialInterval) {
+    // 10^5 independent draws at 10% and at 1%.
+    add("net.drop@10%", 0);
+    egress(udp4, 100000);
+    expect_binomial(obj_->counters(0).injected, 100000, 0.10);
+    obj_->set_index({.cgroup_id = target_->ref().id, .hook = FL_HOOK_EGRESS, .pad = 0}, {});
+    index_.clear();
+    add("net.drop@1%", 1);
+    egress(udp4, 100000);
+    expect_binomial(obj_->counters(1).injected, 100000, 0.01);
+}
+
+TEST_F(TestRun, ProtocolFilter) {
+    add("net.drop@100%,proto=tcp");
+    EXPECT_EQ(egress(udp4), pass);
+    EXPECT_EQ(egress(udp6), pass);
+    EXPECT_EQ(egress(tcp4), drop_egress);
+    EXPECT_EQ(egress(tcp6), drop_egress);
+    EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").icmp().build()), pass);
+    EXPECT_EQ(obj_->counters(0).evaluated, 5u);
+    EXPECT_EQ(obj_->counters(0).matched, 2u);
+}
+
+TEST_F(TestRun, IcmpFilter) {
+    add("net.drop@100%,proto=icmp");
+    EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").icmp().build()), drop_egress);
+    EXPECT_EQ(egress(PacketBuilder().v6("2001:db8::1", "2001:db8::2").icmp().build()), drop_egress);
+    EXPECT_EQ(egress(udp4), pass);
+}
+
+TEST_F(TestRun, RemotePortRangeOnEgressIsTheDestinationPort) {
+    add("net.drop@100%,port=440-450");
+    EXPECT_EQ(egress(tcp4), drop_egress); // dport 443
+    EXPECT_EQ(egress(udp4), pass);        // dport 53
+    // A port filter excludes port-less packets and non-first fragments.
+    EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").icmp().build()), pass);
+    EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").tcp(40000, 443).later_fragment().build()), pass);
+}
+
+TEST_F(TestRun, LocalPortOnIngressIsTheDestinationPort) {
+    add("net.drop@100%,lport=8080,direction=ingress");
+    EXPECT_EQ(ingress(PacketBuilder().v4("198.18.0.2", "198.18.0.1").tcp(443, 8080).build()), drop_ingress);
+    EXPECT_EQ(ingress(PacketBuilder().v4("198.18.0.2", "198.18.0.1").tcp(8080, 443).build()), pass);
+}
+
+TEST_F(TestRun, CidrV4MatchesTheRemoteAddressPerDirection) {
+    add("net.drop@100%,cidr=198.18.0.2/32,direction=both");
+    EXPECT_EQ(egress(udp4), drop_egress); // to .2
+    EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.3").udp(1, 2).build()), pass);
+    // Ingress: the remote is the source.
+    EXPECT_EQ(ingress(PacketBuilder().v4("198.18.0.2", "198.18.0.1").udp(53, 40000).build()), drop_ingress);
+    EXPECT_EQ(ingress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").udp(53, 40000).build()), pass);
+    // A v4 CIDR never matches v6 packets.
+    EXPECT_EQ(egress(udp6), pass);
+}
+
+TEST_F(TestRun, CidrV6) {
+    add("net.drop@100%,cidr=2001:db8:1::/48");
+    EXPECT_EQ(egress(tcp6), drop_egress); // to 2001:db8:1::2
+    EXPECT_EQ(egress(udp6), pass);        // to 2001:db8::2
+    EXPECT_EQ(egress(udp4), pass);
+}
+
+TEST_F(TestRun, DirectionEgressOnlyLeavesIngressAlone) {
+    add("net.drop@100%");
+    EXPECT_EQ(ingress(udp4), pass);
+    EXPECT_EQ(obj_->counters(0).evaluated, 0u); // not even indexed at ingress
+}
+
+TEST_F(TestRun, ExpiredExperimentInjectsNothing) {
+    add("net.drop@100%", 0, nullptr, std::nullopt, -1);
+    EXPECT_EQ(egress(udp4, 1000), pass);
+    auto c = obj_->counters(0);
+    EXPECT_EQ(c.injected, 0u);
+    EXPECT_EQ(c.expired, 1000u);
+}
+
+TEST_F(TestRun, OtherCgroupsAreNotTouched) {
+    add("net.drop@100%", 0, &other_->ref());
+    EXPECT_EQ(egress(udp4, 1000), pass);
+    EXPECT_EQ(obj_->counters(0).evaluated, 0u);
+}
+
+TEST_F(TestRun, DescendantsOfTheTargetAreTargeted) {
+    add("net.drop@100%");
+    ScratchCgroup child(target_->path(), "child");
+    enter(child.path());
+    EXPECT_EQ(egress(udp4), drop_egress);
+    enter(target_->path());
+}
+
+TEST_F(TestRun, LimitCapsInjections) {
+    add("net.drop@100%,limit=5");
+    egress(udp4, 100);
+    auto c = obj_->counters(0);
+    EXPECT_EQ(c.matched, 100u);
+    EXPECT_EQ(c.injected, 5u);
+}
+
+TEST_F(TestRun, SeedMakesDrawsReproducible) {
+    // Same seed, fresh programs: the same injection count over the same
+    // sequence; a different seed almost surely differs.
+    auto count = [&](uint64_t seed) {
+        obj_ = bpf::Object::load({bpf::Program::skb_egress});
+        index_.clear();
+        add("net.drop@30%", 0, nullptr, seed);
+        egress(udp4, 20000);
+        return obj_->counters(0).injected;
+    };
+    uint64_t a = count(42), b = count(42), c = count(43);
+    EXPECT_EQ(a, b);
+    EXPECT_NE(a, c);
+    expect_binomial(a, 20000, 0.30);
+}
+
+TEST_F(TestRun, PerFlowSamplingIsStickyForOneSocket) {
+    // All repetitions of one test run share one socket: per=flow decides
+    // once for it (all or nothing); each test run has a new socket, so over
+    // 40 runs at 50% both outcomes appear (all-equal odds: 2^-39).
+    add("net.drop@50%,per=flow");
+    int dropped_runs = 0;
+    for (int i = 0; i < 40; i++) {
+        auto before = obj_->counters(0).injected;
+        egress(udp4, 100);
+        auto injected = obj_->counters(0).injected - before;
+        EXPECT_TRUE(injected == 0 || injected == 100) << injected;
+        dropped_runs += injected == 100;
+    }
+    EXPECT_GT(dropped_runs, 0);
+    EXPECT_LT(dropped_runs, 40);
+}
+
+TEST_F(TestRun, DelaySetsTheDepartureTime) {
+    add("net.delay=10ms@100%");
+    uint64_t before = monotonic_ns();
+    auto r = obj_->test_run(bpf::Program::skb_egress, udp4);
+    uint64_t after = monotonic_ns();
+    EXPECT_EQ(r.retval, pass);
+    EXPECT_GE(r.tstamp, before + 10'000'000);
+    EXPECT_LE(r.tstamp, after + 10'000'000);
+    // A TCP packet already paced into the future is delayed from there.
+    uint64_t paced = monotonic_ns() + 5'000'000'000ull;
+    r = obj_->test_run(bpf::Program::skb_egress, tcp4, 1, paced);
+    EXPECT_EQ(r.tstamp, paced + 10'000'000);
+}
+
+TEST_F(TestRun, DelayJitterStaysInItsBounds) {
+    add("net.delay=10ms@100%,jitter=4ms");
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < 300; i++) {
+        uint64_t before = monotonic_ns();
+        auto r = obj_->test_run(bpf::Program::skb_egress, udp4);
+        uint64_t after = monotonic_ns();
+        EXPECT_GE(r.tstamp, before + 6'000'000);
+        EXPECT_LE(r.tstamp, after + 14'000'000);
+        lo = std::min(lo, r.tstamp - before);
+        hi = std::max(hi, r.tstamp - before);
+    }
+    // 300 uniform draws over 8 ms: the spread is far above 4 ms.
+    EXPECT_GT(hi - lo, 4'000'000u);
+}
+
+TEST_F(TestRun, ZeroPercentDelayLeavesTstampAlone) {
+    add("net.delay=10ms@0%");
+    auto r = obj_->test_run(bpf::Program::skb_egress, udp4);
+    EXPECT_EQ(r.tstamp, 0u);
+}
+
+TEST_F(TestRun, SeveralExperimentsOnOneTarget) {
+    add("net.drop@100%,proto=tcp", 0);
+    add("net.drop@100%,proto=udp,port=53", 1);
+    EXPECT_EQ(egress(tcp4), drop_egress);
+    EXPECT_EQ(egress(udp4), drop_egress);
+    EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").udp(1, 54).build()), pass);
+    EXPECT_EQ(obj_->counters(0).injected, 1u);
+    EXPECT_EQ(obj_->counters(1).injected, 1u);
+}
