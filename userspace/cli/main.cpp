@@ -366,6 +366,18 @@ int main(int argc, char** argv) {
     demo->add_option("--requests", demo_opts.requests, "UDP requests per phase")->check(CLI::Range(100, 1000000));
     demo->add_flag("--json", demo_opts.json, "JSON output");
 
+    auto known = [&](const char* name) {
+        for (const auto* sc : app.get_subcommands({}))
+            if (sc->check_name(name))
+                return true;
+        return false;
+    };
+    if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
+        fmt::print(stderr, "error: unknown command '{}'\nhint: commands are exec, inject, status, stop, probe, demo "
+                           "(see `faultline --help`)\n",
+                   argv[1]);
+        return exit_usage;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

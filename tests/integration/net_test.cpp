@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: Apache-2.0
+// End to end on the machine's kernel, as root: the real faultline binary,
+// real UDP and TCP traffic between two network namespaces (198.18.0.0/15),
+// a target cgroup and a sibling cgroup running the same traffic.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "faultline/cgroup.hpp"
+#include "faultline/probe.hpp"
+#include "../support/lab.hpp"
+
+using namespace faultline;
+using namespace faultline::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const std::string fl = FL_BIN;
+const std::string traffic = FL_TRAFFIC_BIN;
+
+// Binomial 99.9% two-sided interval (z = 3.29): a correct injector falls
+// outside it about once in a thousand runs.
+void expect_binomial(uint64_t hits, uint64_t n, double p) {
+    double mean = static_cast<double>(n) * p;
+    double sd = std::sqrt(static_cast<double>(n) * p * (1 - p));
+    EXPECT_GE(static_cast<double>(hits), mean - 3.29 * sd) << hits << "/" << n << " at p=" << p;
+    EXPECT_LE(static_cast<double>(hits), mean + 3.29 * sd) << hits << "/" << n << " at p=" << p;
+}
+
+std::map<std::string, uint64_t> parse_counts(const std::string& out) {
+    std::map<std::string, uint64_t> m;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream l(line);
+        std::string k, k2;
+        uint64_t v;
+        if (line.rfind("tag ", 0) == 0) {
+            l >> k >> k2 >> v;
+            m["tag" + k2] = v;
+        } else if (l >> k >> v) {
+            m[k] = v;
+        }
+    }
+    return m;
+}
+
+json read_json(const std::string& path) {
+    std::ifstream in(path);
+    return json::parse(in);
+}
+
+class Net : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (geteuid() != 0)
+            GTEST_SKIP() << "needs root (network namespaces, cgroups, BPF)";
+        before_ = faultline_objects();
+        lab_ = std::make_unique<NetLab>();
+        ASSERT_TRUE(lab_->ok()) << "could not build the veth lab";
+        root_ = cgroup2_mount();
+        target_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-target-" + std::to_string(getpid()));
+        sibling_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-sibling-" + std::to_string(getpid()));
+        stats_ = "/tmp/faultline-it-stats-" + std::to_string(getpid()) + ".json";
+    }
+    void TearDown() override {
+        target_.reset();
+        sibling_.reset();
+        lab_.reset();
+        std::remove(stats_.c_str());
+        if (geteuid() == 0)
+            EXPECT_EQ(new_leftovers(before_), "") << "left behind";
+    }
+
+    // faultline inject in the background, ready once its session is up.
+    std::unique_ptr<Proc> inject(const std::string& fault, const std::string& extra = {}) {
+        std::vector<std::string> argv = {fl, "inject", "--cgroup", target_->path(), "--fault", fault, "--quiet",
+                                         "--stats-json", stats_};
+        if (!extra.empty())
+            argv.push_back(extra);
+        auto p = std::make_unique<Proc>(argv, "", true);
+        EXPECT_TRUE(p->wait_for("session", 10s)) << p->out();
+        return p;
+    }
+
+    std::unique_ptr<Proc> receiver(const std::string& cgroup = {}) {
+        auto r = std::make_unique<Proc>(lab_->in(lab_->b, {traffic, "udp-recv", "9000", "1500", "60000"}), cgroup);
+        EXPECT_TRUE(r->wait_for("ready", 5s));
+        return r;
+    }
+
+    std::vector<std::string> send_udp(long n, int tag, long pps = 40000) {
+        return lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9000", std::to_string(n), std::to_string(tag),
+                                  std::to_string(pps)});
+    }
+
+    std::unique_ptr<NetLab> lab_;
+    std::string root_, stats_;
+    std::set<std::string> before_;
+    std::unique_ptr<ScratchCgroup> target_, sibling_;
+};
+
+} // namespace
+
+TEST_F(Net, ExecDropsOnePercentOfTheTargetsUdpAndNoneOfTheSiblings) {
+    // 10^5 datagrams from each cgroup to one receiver, concurrently.
+    constexpr long n = 100000;
+    auto rx = receiver();
+    std::vector<std::string> argv = {fl, "exec", "--fault", "net.drop@1%,proto=udp", "--stats-json", stats_, "--quiet",
+                                     "--"};
+    for (auto& a : send_udp(n, 1))
+        argv.push_back(a);
+    Proc target(argv);
+    Proc sibling(send_udp(n, 2), sibling_->path());
+    ASSERT_EQ(target.wait(), 0) << target.out();
+    ASSERT_EQ(sibling.wait(), 0);
+    ASSERT_EQ(rx->wait(), 0);
+    auto got = parse_counts(rx->out());
+    auto sent = parse_counts(target.out());
+    auto ex = read_json(stats_)["experiments"][0];
+    uint64_t injected = ex["injected"], matched = ex["matched"];
+
+    EXPECT_EQ(sent["sent"], static_cast<uint64_t>(n)); // egress drop is silent for UDP
+    EXPECT_EQ(matched, static_cast<uint64_t>(n));
+    expect_binomial(injected, matched, 0.01);
+    // Every datagram the receiver missed is one faultline counted, and back.
+    EXPECT_EQ(got["tag1"] + injected, static_cast<uint64_t>(n));
+    // The sibling runs the same traffic and loses nothing.
+    EXPECT_EQ(got["tag2"], static_cast<uint64_t>(n));
+}
+
+TEST_F(Net, InjectDropsIngressOfAnExistingCgroupOnly) {
+    // The receiver is the target: its incoming UDP is dropped.
+    auto fi = inject("net.drop@100%,proto=udp,direction=ingress");
+    auto rx = receiver(target_->path());
+    Proc tx(send_udp(2000, 1, 20000), sibling_->path());
+    ASSERT_EQ(tx.wait(), 0);
+    ASSERT_EQ(rx->wait(), 0);
+    EXPECT_EQ(parse_counts(rx->out())["tag1"], 0u);
+    kill(fi->pid(), SIGTERM);
+    ASSERT_EQ(fi->wait(10s), 0) << fi->out();
+    auto ex = read_json(stats_)["experiments"][0];
+    EXPECT_EQ(ex["injected"].get<uint64_t>(), 2000u);
+
+    // The same traffic to a receiver outside the target arrives whole.
+    auto rx2 = receiver(sibling_->path());
+    Proc tx2(send_udp(2000, 1, 20000), sibling_->path());
+    ASSERT_EQ(tx2.wait(), 0);
+    ASSERT_EQ(rx2->wait(), 0);
+    EXPECT_EQ(parse_counts(rx2->out())["tag1"], 2000u);
+}
+
+TEST_F(Net, ConnectFailsWithTheChosenErrno) {
+    Proc listener(lab_->in(lab_->b, {traffic, "tcp-listen", "9100", "60000"}));
+    ASSERT_TRUE(listener.wait_for("ready", 5s));
+    for (const std::string err : {"ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH"}) {
+        Proc p({fl, "exec", "--quiet", "--fault", "net.connect=" + err + "@100%,cidr=198.18.0.0/15", "--",
+                "ip", "netns", "exec", lab_->a, traffic, "tcp-connect", "198.18.0.2", "9100", "200"});
+        ASSERT_EQ(p.wait(), 0);
+        auto r = parse_counts(p.out());
+        EXPECT_EQ(r[err], 200u) << p.out();
+        EXPECT_EQ(r["ok"], 0u) << p.out();
+    }
+    // Same connects from the sibling: all succeed.
+    Proc s(lab_->in(lab_->a, {traffic, "tcp-connect", "198.18.0.2", "9100", "200"}), sibling_->path());
+    ASSERT_EQ(s.wait(), 0);
+    EXPECT_EQ(parse_counts(s.out())["ok"], 200u) << s.out();
+}
+
+TEST_F(Net, ConnectFailureRateAndFilters) {
+    Proc listener(lab_->in(lab_->b, {traffic, "tcp-listen", "9100", "60000"}));
+    ASSERT_TRUE(listener.wait_for("ready", 5s));
+    // 3000 connects at 10%: the application's own count of ECONNREFUSED is
+    // faultline's injected count, inside the binomial interval.
+    Proc p({fl, "exec", "--quiet", "--stats-json", stats_, "--fault", "net.connect=ECONNREFUSED@10%,port=9100", "--",
+            "ip", "netns", "exec", lab_->a, traffic, "tcp-connect", "198.18.0.2", "9100", "3000"});
+    ASSERT_EQ(p.wait(), 0);
+    auto r = parse_counts(p.out());
+    auto ex = read_json(stats_)["experiments"][0];
+    EXPECT_EQ(r["ECONNREFUSED"], ex["injected"].get<uint64_t>());
+    EXPECT_EQ(r["ECONNREFUSED"] + r["ok"], 3000u) << p.out();
+    expect_binomial(r["ECONNREFUSED"], 3000, 0.10);
+
+    // Filters that do not match this destination: nothing fails.
+    for (const std::string f : {"net.connect=ECONNREFUSED@100%,cidr=198.19.0.0/16",
+                                "net.connect=ECONNREFUSED@100%,port=1-9099", "net.connect=ECONNREFUSED@100%,proto=udp"}) {
+        Proc q({fl, "exec", "--quiet", "--fault", f, "--", "ip", "netns", "exec", lab_->a, traffic, "tcp-connect",
+                "198.18.0.2", "9100", "50"});
+        ASSERT_EQ(q.wait(), 0);
+        EXPECT_EQ(parse_counts(q.out())["ok"], 50u) << f << ": " << q.out();
+    }
+}
+
+TEST_F(Net, KilledLoaderLeavesNoFaultBehind) {
+    auto fi = inject("net.drop@100%,proto=udp");
+    {
+        auto rx = receiver();
+        Proc tx(send_udp(500, 1, 20000), target_->path());
+        ASSERT_EQ(tx.wait(), 0);
+        ASSERT_EQ(rx->wait(), 0);
+        ASSERT_EQ(parse_counts(rx->out())["tag1"], 0u) << "the fault was not active";
+    }
+    kill(fi->pid(), SIGKILL);
+    fi->wait(5s);
+    auto rx = receiver();
+    Proc tx(send_udp(1000, 1, 20000), target_->path());
+    ASSERT_EQ(tx.wait(), 0);
+    ASSERT_EQ(rx->wait(), 0);
+    EXPECT_EQ(parse_counts(rx->out())["tag1"], 1000u);
+    // The next faultline command removes the dead session's record.
+    EXPECT_EQ(sh(fl + " status").status, 0);
+}
+
+TEST_F(Net, StuckLoaderLosesItsFaultsAtTheKernelDeadline) {
+    // SIGSTOP keeps the programs attached (the process lives) but stops the
+    // lease renewal: the in-kernel deadline (3 s lease) ends the fault.
+    auto fi = inject("net.drop@100%,proto=udp");
+    kill(fi->pid(), SIGSTOP);
+    {
+        auto rx = receiver();
+        Proc tx(send_udp(200, 1, 20000), target_->path());
+        ASSERT_EQ(tx.wait(), 0);
+        ASSERT_EQ(rx->wait(), 0);
+        ASSERT_EQ(parse_counts(rx->out())["tag1"], 0u) << "the fault was not active while stopped";
+    }
+    std::this_thread::sleep_for(3500ms);
+    auto rx = receiver();
+    Proc tx(send_udp(1000, 1, 20000), target_->path());
+    ASSERT_EQ(tx.wait(), 0);
+    ASSERT_EQ(rx->wait(), 0);
+    EXPECT_EQ(parse_counts(rx->out())["tag1"], 1000u);
+    kill(fi->pid(), SIGCONT);
+    kill(fi->pid(), SIGTERM);
+    EXPECT_EQ(fi->wait(10s), 0);
+    auto ex = read_json(stats_)["experiments"][0];
+    EXPECT_GE(ex["expired"].get<uint64_t>(), 1000u); // seen after the deadline, not injected
+}
+
+TEST_F(Net, DurationEndsTheSession) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto fi = inject("net.drop@100%", "--for=1500ms");
+    EXPECT_EQ(fi->wait(10s), 0) << fi->out();
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 1500ms);
+    EXPECT_LT(took, 6s);
+}
+
+TEST_F(Net, StatusShowsLiveCountersAndStopEndsTheSession) {
+    auto fi = inject("net.drop@50%,proto=udp");
+    {
+        auto rx = receiver();
+        Proc tx(send_udp(1000, 1, 20000), target_->path());
+        ASSERT_EQ(tx.wait(), 0);
+        rx->wait();
+    }
+    auto st = sh(fl + " status --json");
+    ASSERT_EQ(st.status, 0);
+    auto j = json::parse(st.out);
+    ASSERT_EQ(j.size(), 1u) << st.out;
+    EXPECT_EQ(j[0]["cgroup"], target_->path());
+    auto ex = j[0]["experiments"][0];
+    EXPECT_EQ(ex["spec"], "net.drop@50%,proto=udp");
+    EXPECT_EQ(ex["matched"].get<uint64_t>(), 1000u);
+    expect_binomial(ex["injected"].get<uint64_t>(), 1000, 0.5);
+
+    auto stop = sh(fl + " stop " + j[0]["session"].get<std::string>());
+    EXPECT_EQ(stop.status, 0);
+    EXPECT_EQ(fi->wait(5s), 0);
+    EXPECT_EQ(sh(fl + " status --json").out, "[]\n");
+}
+
+TEST_F(Net, ExecReturnsTheCommandsStatus) {
+    EXPECT_EQ(sh(fl + " exec --quiet --fault net.drop@1% -- sh -c 'exit 7'").status, 7);
+    EXPECT_EQ(sh(fl + " exec --quiet --fault net.drop@1% -- /nonexistent/cmd 2>/dev/null").status, 127);
+}
+
+TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
+    struct Case {
+        std::string args;
+        int code;
+        std::string says;
+    };
+    std::vector<Case> cases = {
+        {"inject --cgroup /tmp --fault net.drop@1%", 2, "not a cgroup v2 directory"},
+        {"inject --cgroup /nonexistent --fault net.drop@1%", 2, "does not exist"},
+        {"inject --cgroup " + target_->path() + " --fault net.drop@120%", 2, "above 100%"},
+        {"inject --cgroup " + target_->path() + " --fault net.drop@1% --for -5s", 2, "negative"},
+        {"inject --cgroup " + target_->path() + " --fault net.drop@1% --for 30d", 2, "out of range"},
+        {"exec --fault net.drop@1% --fault net.explode@1% -- true", 2, "unknown fault"},
+        {"exec --fault net.drop@1%,cidr=1.2.3/40 -- true", 2, "not an IPv4 or IPv6 address"},
+        {"exec --fault net.drop@1%,port=99999 -- true", 2, "not a port"},
+        {"exec -- true", 2, "fault is required"},
+        {"frobnicate", 2, "frobnicate"},
+    };
+    for (const auto& c : cases) {
+        auto r = sh(fl + " " + c.args + " 2>&1");
+        EXPECT_EQ(r.status, c.code) << c.args << "\n" << r.out;
+        EXPECT_NE(r.out.find("error: "), std::string::npos) << c.args << "\n" << r.out;
+        EXPECT_NE(r.out.find(c.says), std::string::npos) << c.args << "\n" << r.out;
+        EXPECT_NE(r.out.find("hint: "), std::string::npos) << c.args << "\n" << r.out;
+        EXPECT_EQ(new_leftovers(before_), "") << c.args;
+    }
+    // Not root: refused before anything is touched.
+    auto r = sh("setpriv --reuid=65534 --regid=65534 --clear-groups " + fl +
+                " exec --fault net.drop@1% -- true 2>&1");
+    EXPECT_EQ(r.status, 4) << r.out;
+    EXPECT_NE(r.out.find("must run as root"), std::string::npos) << r.out;
+}
+
+TEST_F(Net, DelayIsRefusedWithAReasonWhereTheKernelLacksFq) {
+    const auto& rep = probe_kernel();
+    auto it = std::find_if(rep.faults.begin(), rep.faults.end(), [](auto& f) { return f.fault == "net.delay"; });
+    ASSERT_NE(it, rep.faults.end());
+    if (it->available)
+        GTEST_SKIP() << "this kernel has sch_fq: the refusal path does not apply (the delay test runs instead)";
+    auto r = sh(fl + " exec --fault net.delay=10ms@1% -- true 2>&1");
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("net.delay is not available"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("fq"), std::string::npos) << r.out;
+}
+
+TEST_F(Net, DelayAddsTheConfiguredLatency) {
+    const auto& rep = probe_kernel();
+    auto it = std::find_if(rep.faults.begin(), rep.faults.end(), [](auto& f) { return f.fault == "net.delay"; });
+    ASSERT_NE(it, rep.faults.end());
+    if (!it->available)
+        GTEST_SKIP() << "net.delay unavailable on this kernel (needs sch_fq): " << it->reason;
+    Proc echo(lab_->in(lab_->b, {traffic, "udp-echo", "9200", "60000"}));
+    ASSERT_TRUE(echo.wait_for("ready", 5s));
+    Proc base(lab_->in(lab_->a, {traffic, "udp-ping", "198.18.0.2", "9200", "200", "1000"}), target_->path());
+    ASSERT_EQ(base.wait(), 0);
+    Proc p({fl, "exec", "--quiet", "--fault", "net.delay=10ms@100%,dev=fla" + std::to_string(getpid()), "--", "ip",
+            "netns", "exec", lab_->a, traffic, "udp-ping", "198.18.0.2", "9200", "200", "1000"});
+    ASSERT_EQ(p.wait(), 0);
+    auto b = parse_counts(base.out());
+    std::istringstream in(p.out());
+    std::string k;
+    double p50 = 0, p99 = 0;
+    in >> k >> p50 >> k >> p99;
+    std::istringstream bin(base.out());
+    double b50 = 0;
+    bin >> k >> b50;
+    EXPECT_GE(p50 - b50, 10000 * 0.95) << p.out();
+    EXPECT_LE(p50 - b50, 10000 * 1.05) << p.out();
+    (void)b;
+}
