@@ -8,11 +8,11 @@
 #include <memory>
 #include <unistd.h>
 
+#include "../support/packet.hpp"
 #include "faultline/bpf.hpp"
 #include "faultline/cgroup.hpp"
 #include "faultline/session.hpp"
 #include "faultline/spec.hpp"
-#include "../support/packet.hpp"
 
 using namespace faultline;
 using faultline::test::PacketBuilder;
@@ -74,9 +74,7 @@ class TestRun : public ::testing::Test {
     uint32_t egress(const std::vector<uint8_t>& pkt, uint32_t repeat = 1) {
         return obj_->test_run(bpf::Program::skb_egress, pkt, repeat).retval;
     }
-    uint32_t ingress(const std::vector<uint8_t>& pkt) {
-        return obj_->test_run(bpf::Program::skb_ingress, pkt).retval;
-    }
+    uint32_t ingress(const std::vector<uint8_t>& pkt) { return obj_->test_run(bpf::Program::skb_ingress, pkt).retval; }
 
     std::string root_, home_;
     std::unique_ptr<ScratchCgroup> target_, other_;

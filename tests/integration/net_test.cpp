@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../support/lab.hpp"
 #include "faultline/cgroup.hpp"
 #include "faultline/probe.hpp"
-#include "../support/lab.hpp"
 
 using namespace faultline;
 using namespace faultline::test;
@@ -80,8 +80,8 @@ class Net : public ::testing::Test {
 
     // faultline inject in the background, ready once its session is up.
     std::unique_ptr<Proc> inject(const std::string& fault, const std::string& extra = {}) {
-        std::vector<std::string> argv = {fl, "inject", "--cgroup", target_->path(), "--fault", fault, "--quiet",
-                                         "--stats-json", stats_};
+        std::vector<std::string> argv = {fl,    "inject",  "--cgroup",     target_->path(), "--fault",
+                                         fault, "--quiet", "--stats-json", stats_};
         if (!extra.empty())
             argv.push_back(extra);
         auto p = std::make_unique<Proc>(argv, "", true);
@@ -112,8 +112,8 @@ TEST_F(Net, ExecDropsOnePercentOfTheTargetsUdpAndNoneOfTheSiblings) {
     // 10^5 datagrams from each cgroup to one receiver, concurrently.
     constexpr long n = 100000;
     auto rx = receiver();
-    std::vector<std::string> argv = {fl, "exec", "--fault", "net.drop@1%,proto=udp", "--stats-json", stats_, "--quiet",
-                                     "--"};
+    std::vector<std::string> argv = {fl,     "exec",    "--fault", "net.drop@1%,proto=udp", "--stats-json",
+                                     stats_, "--quiet", "--"};
     for (auto& a : send_udp(n, 1))
         argv.push_back(a);
     Proc target(argv);
@@ -160,8 +160,8 @@ TEST_F(Net, ConnectFailsWithTheChosenErrno) {
     Proc listener(lab_->in(lab_->b, {traffic, "tcp-listen", "9100", "60000"}));
     ASSERT_TRUE(listener.wait_for("ready", 5s));
     for (const std::string err : {"ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH"}) {
-        Proc p({fl, "exec", "--quiet", "--fault", "net.connect=" + err + "@100%,cidr=198.18.0.0/15", "--",
-                "ip", "netns", "exec", lab_->a, traffic, "tcp-connect", "198.18.0.2", "9100", "200"});
+        Proc p({fl, "exec", "--quiet", "--fault", "net.connect=" + err + "@100%,cidr=198.18.0.0/15", "--", "ip",
+                "netns", "exec", lab_->a, traffic, "tcp-connect", "198.18.0.2", "9100", "200"});
         ASSERT_EQ(p.wait(), 0);
         auto r = parse_counts(p.out());
         EXPECT_EQ(r[err], 200u) << p.out();
@@ -188,8 +188,9 @@ TEST_F(Net, ConnectFailureRateAndFilters) {
     expect_binomial(r["ECONNREFUSED"], 3000, 0.10);
 
     // Filters that do not match this destination: nothing fails.
-    for (const std::string f : {"net.connect=ECONNREFUSED@100%,cidr=198.19.0.0/16",
-                                "net.connect=ECONNREFUSED@100%,port=1-9099", "net.connect=ECONNREFUSED@100%,proto=udp"}) {
+    for (const std::string f :
+         {"net.connect=ECONNREFUSED@100%,cidr=198.19.0.0/16", "net.connect=ECONNREFUSED@100%,port=1-9099",
+          "net.connect=ECONNREFUSED@100%,proto=udp"}) {
         Proc q({fl, "exec", "--quiet", "--fault", f, "--", "ip", "netns", "exec", lab_->a, traffic, "tcp-connect",
                 "198.18.0.2", "9100", "50"});
         ASSERT_EQ(q.wait(), 0);
@@ -307,8 +308,7 @@ TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
         EXPECT_EQ(new_leftovers(before_), "") << c.args;
     }
     // Not root: refused before anything is touched.
-    auto r = sh("setpriv --reuid=65534 --regid=65534 --clear-groups " + fl +
-                " exec --fault net.drop@1% -- true 2>&1");
+    auto r = sh("setpriv --reuid=65534 --regid=65534 --clear-groups " + fl + " exec --fault net.drop@1% -- true 2>&1");
     EXPECT_EQ(r.status, 4) << r.out;
     EXPECT_NE(r.out.find("must run as root"), std::string::npos) << r.out;
 }

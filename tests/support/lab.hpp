@@ -132,13 +132,13 @@ class NetLab {
     NetLab() : tag_(std::to_string(getpid())) {
         a = "fl-a-" + tag_;
         b = "fl-b-" + tag_;
-        std::string cmds = fmt::format(
-            "ip netns add {a} && ip netns add {b} && "
-            "ip link add fla{t} netns {a} type veth peer name flb{t} netns {b} && "
-            "ip -n {a} addr add 198.18.0.1/24 dev fla{t} && ip -n {b} addr add 198.18.0.2/24 dev flb{t} && "
-            "ip -n {a} link set lo up && ip -n {b} link set lo up && "
-            "ip -n {a} link set fla{t} up && ip -n {b} link set flb{t} up",
-            fmt::arg("a", a), fmt::arg("b", b), fmt::arg("t", tag_));
+        std::string cmds =
+            fmt::format("ip netns add {a} && ip netns add {b} && "
+                        "ip link add fla{t} netns {a} type veth peer name flb{t} netns {b} && "
+                        "ip -n {a} addr add 198.18.0.1/24 dev fla{t} && ip -n {b} addr add 198.18.0.2/24 dev flb{t} && "
+                        "ip -n {a} link set lo up && ip -n {b} link set lo up && "
+                        "ip -n {a} link set fla{t} up && ip -n {b} link set flb{t} up",
+                        fmt::arg("a", a), fmt::arg("b", b), fmt::arg("t", tag_));
         ok_ = sh(cmds + " 2>&1").status == 0;
     }
     ~NetLab() { sh(fmt::format("ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null", a, b)); }

@@ -74,8 +74,9 @@ struct FaultArgs {
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress")
             ->required()
             ->type_name("SPEC");
-        app->add_option("--seed", seed, "Make the draws reproducible: the n-th event of an experiment always gets "
-                                        "the same draw");
+        app->add_option("--seed", seed,
+                        "Make the draws reproducible: the n-th event of an experiment always gets "
+                        "the same draw");
         app->add_option("--for", duration,
                         "Stop injecting after DURATION (e.g. 30s, 5m); enforced in the kernel. Default: until "
                         "stopped");
@@ -178,7 +179,8 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
 
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    Session s({.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .created_cgroup = cg.path()});
+    Session s(
+        {.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .created_cgroup = cg.path()});
     if (!a.quiet)
         fmt::print(stderr, "faultline: session {} on {}\n", s.id(), cg.path());
 
@@ -373,8 +375,9 @@ int main(int argc, char** argv) {
         return false;
     };
     if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
-        fmt::print(stderr, "error: unknown command '{}'\nhint: commands are exec, inject, status, stop, probe, demo "
-                           "(see `faultline --help`)\n",
+        fmt::print(stderr,
+                   "error: unknown command '{}'\nhint: commands are exec, inject, status, stop, probe, demo "
+                   "(see `faultline --help`)\n",
                    argv[1]);
         return exit_usage;
     }

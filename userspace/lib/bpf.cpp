@@ -78,8 +78,12 @@ const char* program_name(Program p) {
     return "?";
 }
 
-void set_verbose(bool on) { g_verbose = on; }
-bool verbose() { return g_verbose; }
+void set_verbose(bool on) {
+    g_verbose = on;
+}
+bool verbose() {
+    return g_verbose;
+}
 std::string last_libbpf_log() {
     std::lock_guard lk(g_log_mu);
     return g_log;
@@ -114,8 +118,7 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         for (Program p : programs)
             names += fmt::format("{}{}", names.empty() ? "" : ", ", program_name(p));
         throw Error(err == -EPERM || err == -EACCES ? ErrorKind::permission : ErrorKind::unsupported,
-                    fmt::format("the kernel refused to load {}: {}", names, std::strerror(-err)),
-                    load_hint(-err));
+                    fmt::format("the kernel refused to load {}: {}", names, std::strerror(-err)), load_hint(-err));
     }
     return o;
 }
@@ -201,10 +204,11 @@ MapIds Object::map_ids() const {
             .counters = map_id_of(bpf_map__fd(impl_->skel->maps.fl_counters))};
 }
 
-int Object::prog_fd(Program p) const { return bpf_program__fd(prog_of(impl_->skel, p)); }
+int Object::prog_fd(Program p) const {
+    return bpf_program__fd(prog_of(impl_->skel, p));
+}
 
-TestRun Object::test_run(Program p, const std::vector<uint8_t>& packet, uint32_t repeat,
-                         uint64_t tstamp_in) const {
+TestRun Object::test_run(Program p, const std::vector<uint8_t>& packet, uint32_t repeat, uint64_t tstamp_in) const {
     __sk_buff ctx{}, ctx_out{};
     ctx.tstamp = tstamp_in;
     std::vector<uint8_t> out(packet.size() + 256);

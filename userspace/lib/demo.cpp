@@ -161,9 +161,8 @@ int run_demo(const DemoOptions& o) {
         std::string name;
         std::optional<std::string> fault;
     };
-    std::vector<Phase> phases = {{"baseline", std::nullopt},
-                                 {"10 ms on 1%", "net.delay=10ms@1%"},
-                                 {"1% loss", "net.drop@1%"}};
+    std::vector<Phase> phases = {
+        {"baseline", std::nullopt}, {"10 ms on 1%", "net.delay=10ms@1%"}, {"1% loss", "net.drop@1%"}};
     nlohmann::json out = nlohmann::json::array();
     if (!o.json) {
         fmt::print("faultline demo: UDP echo over loopback in a private network namespace\n"
@@ -208,13 +207,13 @@ int run_demo(const DemoOptions& o) {
         if (session) {
             auto st = session->stats();
             row["counters"] = stats_json(st);
-            counters = fmt::format("injected {} of {} packets ({})", st[0].counters.injected,
-                                   st[0].counters.matched, format_percent(st[0].achieved_percent()));
+            counters = fmt::format("injected {} of {} packets ({})", st[0].counters.injected, st[0].counters.matched,
+                                   format_percent(st[0].achieved_percent()));
         }
         out.push_back(row);
         if (!o.json)
-            fmt::print("{:<13} {:>8} {:>8} {:>6.2f}% {:>9} {:>9} {:>9} {:>9}   {}\n", ph.name, r.sent, r.answered,
-                       lost, us(r.p50_us), us(r.p90_us), us(r.p99_us), us(r.max_us), counters);
+            fmt::print("{:<13} {:>8} {:>8} {:>6.2f}% {:>9} {:>9} {:>9} {:>9}   {}\n", ph.name, r.sent, r.answered, lost,
+                       us(r.p50_us), us(r.p90_us), us(r.p99_us), us(r.max_us), counters);
     }
     if (o.json)
         fmt::print("{}\n", out.dump(2));

@@ -80,8 +80,8 @@ void require_support(FaultKind kind) {
         throw Error(ErrorKind::unsupported,
                     fmt::format("{} is not available on kernel {}: tried {}: {}", name, probe_kernel().kernel,
                                 f.mechanism, f.reason),
-                    fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports",
-                                name, f.min_kernel));
+                    fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", name,
+                                f.min_kernel));
     }
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <memory>
 #include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
@@ -14,7 +15,6 @@
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <memory>
 
 #include "faultline/error.hpp"
 
@@ -181,7 +181,8 @@ FqGuard::FqGuard(const std::string& ifname) : ifname_(ifname) {
                     fmt::format("device {} has a configured root qdisc ({} {:x}:) that faultline will not replace",
                                 ifname, r.kind, r.handle >> 16),
                     "net.delay needs sch_fq as the root qdisc; install it yourself "
-                    "(tc qdisc replace dev " + ifname + " root fq flow_limit 10000) or choose other devices with dev=");
+                    "(tc qdisc replace dev " +
+                        ifname + " root fq flow_limit 10000) or choose other devices with dev=");
     int err = add_fq(s.get(), idx, NLM_F_CREATE | NLM_F_REPLACE);
     if (err < 0)
         throw Error(err == -NLE_PERM ? ErrorKind::permission : ErrorKind::unsupported,

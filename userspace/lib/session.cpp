@@ -117,9 +117,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         throw Error(ErrorKind::usage,
                     fmt::format("{} faults on one cgroup; at most {} are supported", faults.size(), FL_MAX_PER_TARGET));
     if (s.opts.target.level >= FL_MAX_LEVELS)
-        throw Error(ErrorKind::usage,
-                    fmt::format("cgroup {} is {} levels deep; faultline targets up to depth {}", s.opts.target.path,
-                                s.opts.target.level, FL_MAX_LEVELS - 1));
+        throw Error(ErrorKind::usage, fmt::format("cgroup {} is {} levels deep; faultline targets up to depth {}",
+                                                  s.opts.target.path, s.opts.target.level, FL_MAX_LEVELS - 1));
     if (s.opts.duration && (s.opts.duration->count() <= 0 || *s.opts.duration > max_duration))
         throw Error(ErrorKind::usage, "duration out of range", "--for takes 1ms to 7 days");
 
@@ -197,8 +196,12 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
 
 Session::~Session() = default;
 
-const std::string& Session::id() const { return impl_->id; }
-const CgroupRef& Session::target() const { return impl_->opts.target; }
+const std::string& Session::id() const {
+    return impl_->id;
+}
+const CgroupRef& Session::target() const {
+    return impl_->opts.target;
+}
 
 void Session::renew() {
     Impl& s = *impl_;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/spec.hpp"
 
-#include <arpa/inet.h>
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -73,11 +73,16 @@ struct ErrnoName {
     int value;
 };
 constexpr ErrnoName errnos[] = {
-    {"ECONNREFUSED", ECONNREFUSED}, {"ETIMEDOUT", ETIMEDOUT},
-    {"ENETUNREACH", ENETUNREACH},   {"EHOSTUNREACH", EHOSTUNREACH},
-    {"ECONNRESET", ECONNRESET},     {"EACCES", EACCES},
-    {"EPERM", EPERM},               {"EADDRNOTAVAIL", EADDRNOTAVAIL},
-    {"ENETDOWN", ENETDOWN},         {"EAGAIN", EAGAIN},
+    {"ECONNREFUSED", ECONNREFUSED},
+    {"ETIMEDOUT", ETIMEDOUT},
+    {"ENETUNREACH", ENETUNREACH},
+    {"EHOSTUNREACH", EHOSTUNREACH},
+    {"ECONNRESET", ECONNRESET},
+    {"EACCES", EACCES},
+    {"EPERM", EPERM},
+    {"EADDRNOTAVAIL", EADDRNOTAVAIL},
+    {"ENETDOWN", ENETDOWN},
+    {"EAGAIN", EAGAIN},
 };
 
 const char* dur_hint = "durations are a number and a unit: ns, us, ms, s, m, h (e.g. 10ms, 1.5s)";

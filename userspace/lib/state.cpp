@@ -83,7 +83,9 @@ void write_record(const SessionRecord& r) {
         throw_errno("publish session record", errno);
 }
 
-void remove_record(const std::string& id) { unlink(fmt::format("{}/{}.json", state_dir(), id).c_str()); }
+void remove_record(const std::string& id) {
+    unlink(fmt::format("{}/{}.json", state_dir(), id).c_str());
+}
 
 std::vector<SessionRecord> list_records() {
     std::vector<SessionRecord> out;

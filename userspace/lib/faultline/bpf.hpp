@@ -68,8 +68,7 @@ class Object {
     // BPF_PROG_TEST_RUN on a packet (starting with an Ethernet header, as
     // the kernel expects). The skb is owned by a socket in the caller's
     // cgroup, so cgroup matching sees the calling thread's cgroup.
-    TestRun test_run(Program p, const std::vector<uint8_t>& packet, uint32_t repeat = 1,
-                     uint64_t tstamp_in = 0) const;
+    TestRun test_run(Program p, const std::vector<uint8_t>& packet, uint32_t repeat = 1, uint64_t tstamp_in = 0) const;
 
   private:
     Object() = default;

@@ -16,8 +16,8 @@ std::string cgroup2_mount(const std::string& mountinfo = "/proc/self/mountinfo")
 
 // A resolved target cgroup.
 struct CgroupRef {
-    std::string path; // absolute path of the directory
-    uint64_t id = 0;  // cgroup v2 id (= inode of the directory)
+    std::string path;   // absolute path of the directory
+    uint64_t id = 0;    // cgroup v2 id (= inode of the directory)
     unsigned level = 0; // depth below the hierarchy root (root = 0)
 };
 

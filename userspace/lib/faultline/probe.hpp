@@ -11,7 +11,7 @@
 namespace faultline {
 
 struct FaultSupport {
-    std::string fault;      // "net.drop"
+    std::string fault; // "net.drop"
     bool available = false;
     std::string mechanism;  // what faultline uses on this kernel
     std::string min_kernel; // upstream version that introduced it

@@ -35,8 +35,7 @@ struct ExperimentStats {
     fl_counters counters{};
     // injected / matched: the rate the target actually saw.
     double achieved_percent() const {
-        return counters.matched ? 100.0 * static_cast<double>(counters.injected) /
-                                      static_cast<double>(counters.matched)
+        return counters.matched ? 100.0 * static_cast<double>(counters.injected) / static_cast<double>(counters.matched)
                                 : 0.0;
     }
 };
@@ -68,7 +67,6 @@ class Session {
 uint64_t monotonic_ns();
 
 // The kernel-side form of a fault (deadline left 0: the caller sets it).
-fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::optional<uint64_t> seed,
-                              uint32_t slot);
+fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::optional<uint64_t> seed, uint32_t slot);
 
 } // namespace faultline

@@ -25,9 +25,9 @@ struct PortRange {
 };
 
 struct Cidr {
-    int family = 0;                    // 4 or 6
-    std::array<uint32_t, 4> addr{};    // network order, masked
-    std::array<uint32_t, 4> mask{};    // network order
+    int family = 0;                 // 4 or 6
+    std::array<uint32_t, 4> addr{}; // network order, masked
+    std::array<uint32_t, 4> mask{}; // network order
     unsigned prefix = 0;
     std::string text;
 };
@@ -35,16 +35,16 @@ struct Cidr {
 struct FaultSpec {
     std::string text; // as the user wrote it
     FaultKind kind = FaultKind::net_drop;
-    double percent = 0;      // 0..100, as given
-    uint64_t threshold = 0;  // draw < threshold, 0..FL_THRESHOLD_ALWAYS
+    double percent = 0;     // 0..100, as given
+    uint64_t threshold = 0; // draw < threshold, 0..FL_THRESHOLD_ALWAYS
     uint8_t sample = FL_SAMPLE_EVENT;
     uint8_t proto_mask = FL_PROTO_ANY;
     uint8_t dir_mask = FL_DIR_EGRESS;
     PortRange rport, lport;
     std::optional<Cidr> cidr;
     Nanos delay{0}, jitter{0};
-    int err = 0;        // net.connect: positive errno
-    uint64_t limit = 0; // max injections, 0 = unlimited
+    int err = 0;                      // net.connect: positive errno
+    uint64_t limit = 0;               // max injections, 0 = unlimited
     std::vector<std::string> devices; // net.delay: where fq must be
 
     // "net.drop" etc.
