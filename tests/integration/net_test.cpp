@@ -350,3 +350,26 @@ TEST_F(Net, DelayAddsTheConfiguredLatency) {
     EXPECT_LE(p50 - b50, 10000 * 1.05) << p.out();
     (void)b;
 }
+
+TEST_F(Net, DemoReportsWhatItInjected) {
+    // README command 1's main job, checked against its own counters.
+    auto r = sh(fl + " demo --json --requests 5000");
+    ASSERT_EQ(r.status, 0) << r.out;
+    auto j = json::parse(r.out);
+    ASSERT_EQ(j.size(), 3u);
+    EXPECT_EQ(j[0]["phase"], "baseline");
+    EXPECT_EQ(j[0]["answered"], j[0]["sent"]);
+    for (const auto& ph : {j[1], j[2]}) {
+        if (ph.contains("skipped")) {
+            // Only a kernel that cannot do the fault may skip it, with a reason.
+            EXPECT_NE(ph["skipped"].get<std::string>().find("not available"), std::string::npos) << ph;
+            continue;
+        }
+        auto c = ph["counters"][0];
+        EXPECT_EQ(c["matched"].get<uint64_t>(), 5000u) << ph;
+        expect_binomial(c["injected"].get<uint64_t>(), 5000, 0.01);
+        if (ph["fault"] == "net.drop@1%") // each dropped request is one lost
+            EXPECT_EQ(ph["sent"].get<uint64_t>() - ph["answered"].get<uint64_t>(), c["injected"].get<uint64_t>());
+    }
+    EXPECT_FALSE(j[2].contains("skipped")) << "net.drop must be available on every supported kernel";
+}
