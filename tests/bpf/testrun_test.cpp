@@ -9,26 +9,19 @@
 #include <unistd.h>
 
 #include "../support/packet.hpp"
+#include "../support/stats.hpp"
 #include "faultline/bpf.hpp"
 #include "faultline/cgroup.hpp"
 #include "faultline/session.hpp"
 #include "faultline/spec.hpp"
 
 using namespace faultline;
+using faultline::test::expect_binomial;
 using faultline::test::PacketBuilder;
 
 namespace {
 
 constexpr uint32_t pass = 1, drop_egress = 2, drop_ingress = 0;
-
-// Binomial 99.9% two-sided interval (z = 3.29) around n*p. With the sample
-// sizes used here a correct program falls outside it about once in 1000 runs.
-void expect_binomial(uint64_t hits, uint64_t n, double p) {
-    double mean = static_cast<double>(n) * p;
-    double sd = std::sqrt(static_cast<double>(n) * p * (1 - p));
-    EXPECT_GE(static_cast<double>(hits), mean - 3.29 * sd) << hits << "/" << n << " at p=" << p;
-    EXPECT_LE(static_cast<double>(hits), mean + 3.29 * sd) << hits << "/" << n << " at p=" << p;
-}
 
 class TestRun : public ::testing::Test {
   protected:

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "../support/lab.hpp"
+#include "../support/stats.hpp"
 #include "faultline/cgroup.hpp"
 #include "faultline/probe.hpp"
 
@@ -23,15 +24,6 @@ namespace {
 
 const std::string fl = FL_BIN;
 const std::string traffic = FL_TRAFFIC_BIN;
-
-// Binomial 99.9% two-sided interval (z = 3.29): a correct injector falls
-// outside it about once in a thousand runs.
-void expect_binomial(uint64_t hits, uint64_t n, double p) {
-    double mean = static_cast<double>(n) * p;
-    double sd = std::sqrt(static_cast<double>(n) * p * (1 - p));
-    EXPECT_GE(static_cast<double>(hits), mean - 3.29 * sd) << hits << "/" << n << " at p=" << p;
-    EXPECT_LE(static_cast<double>(hits), mean + 3.29 * sd) << hits << "/" << n << " at p=" << p;
-}
 
 std::map<std::string, uint64_t> parse_counts(const std::string& out) {
     std::map<std::string, uint64_t> m;

@@ -31,7 +31,7 @@ class PacketBuilder {
     }
     PacketBuilder& tcp(uint16_t sport, uint16_t dport) { return l4(IPPROTO_TCP, sport, dport); }
     PacketBuilder& udp(uint16_t sport, uint16_t dport) { return l4(IPPROTO_UDP, sport, dport); }
-    PacketBuilder& icmp() { return l4(v6_ ? IPPROTO_ICMPV6 : IPPROTO_ICMP, 0, 0); }
+    PacketBuilder& icmp() { return l4(static_cast<uint8_t>(v6_ ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}), 0, 0); }
     PacketBuilder& payload(size_t n) {
         payload_ = n;
         return *this;
