@@ -14,6 +14,8 @@
 #include "../support/stats.hpp"
 #include "faultline/cgroup.hpp"
 #include "faultline/probe.hpp"
+#include "faultline/session.hpp"
+#include "faultline/spec.hpp"
 
 using namespace faultline;
 using namespace faultline::test;
@@ -60,6 +62,7 @@ class Net : public ::testing::Test {
         target_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-target-" + std::to_string(getpid()));
         sibling_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-sibling-" + std::to_string(getpid()));
         stats_ = "/tmp/faultline-it-stats-" + std::to_string(getpid()) + ".json";
+        ready_ = faultline_objects();
     }
     void TearDown() override {
         target_.reset();
@@ -97,7 +100,8 @@ class Net : public ::testing::Test {
 
     std::unique_ptr<NetLab> lab_;
     std::string root_, stats_;
-    std::set<std::string> before_;
+    std::set<std::string> before_; // before SetUp: checked in TearDown
+    std::set<std::string> ready_;  // after SetUp: checked within a test
     std::unique_ptr<ScratchCgroup> target_, sibling_;
 };
 
@@ -300,7 +304,7 @@ TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
         EXPECT_NE(r.out.find("error: "), std::string::npos) << c.args << "\n" << r.out;
         EXPECT_NE(r.out.find(c.says), std::string::npos) << c.args << "\n" << r.out;
         EXPECT_NE(r.out.find("hint: "), std::string::npos) << c.args << "\n" << r.out;
-        EXPECT_EQ(new_leftovers(before_), "") << c.args;
+        EXPECT_EQ(new_leftovers(ready_), "") << c.args;
     }
     // Not root: refused before anything is touched.
     auto r = sh("setpriv --reuid=65534 --regid=65534 --clear-groups " + fl + " exec --fault net.drop@1% -- true 2>&1");
@@ -367,4 +371,23 @@ TEST_F(Net, DemoReportsWhatItInjected) {
             EXPECT_EQ(ph["sent"].get<uint64_t>() - ph["answered"].get<uint64_t>(), c["injected"].get<uint64_t>());
     }
     EXPECT_FALSE(j[2].contains("skipped")) << "net.drop must be available on every supported kernel";
+}
+
+TEST_F(Net, EndedSessionDetachesWhileTheProcessLives) {
+    // A long-lived process (demo, a future `run` of several steps) ends one
+    // session and goes on: its programs must be gone at once, not at exit.
+    {
+        Session s({.target = target_->ref(), .faults = {parse_fault("net.drop@100%,proto=udp")}});
+        auto rx = receiver({}, 2000);
+        Proc tx(send_udp(200, 1, 20000), target_->path());
+        ASSERT_EQ(tx.wait(), 0);
+        ASSERT_EQ(rx->wait(), 0);
+        ASSERT_EQ(parse_counts(rx->out())["tag1"], 0u) << "the fault was not active";
+    }
+    auto rx = receiver();
+    Proc tx(send_udp(1000, 1, 20000), target_->path());
+    ASSERT_EQ(tx.wait(), 0);
+    ASSERT_EQ(rx->wait(), 0);
+    EXPECT_EQ(parse_counts(rx->out())["tag1"], 1000u);
+    EXPECT_EQ(new_leftovers(ready_), "");
 }

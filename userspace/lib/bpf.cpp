@@ -134,11 +134,12 @@ Link Object::attach_cgroup(Program p, const std::string& cgroup_path) {
     close(cg);
     if (!l)
         throw_errno(fmt::format("attach {} to {}", program_name(p), cgroup_path), err);
-    // Keep only the kernel link fd; libbpf's bpf_link wrapper is freed
-    // without detaching.
+    // Keep our own fd of the kernel link and free libbpf's wrapper. For fd
+    // links, bpf_link__destroy() only closes libbpf's fd: the link lives on
+    // through ours. (bpf_link__disconnect() would skip that close and leak an
+    // fd that keeps the program attached for the life of the process.)
     int fd = fcntl(bpf_link__fd(l), F_DUPFD_CLOEXEC, 3);
     err = errno;
-    bpf_link__disconnect(l);
     bpf_link__destroy(l);
     if (fd < 0)
         throw_errno("dup link fd", err);

@@ -85,7 +85,7 @@ constexpr ErrnoName errnos[] = {
     {"EAGAIN", EAGAIN},
 };
 
-const char* dur_hint = "durations are a number and a unit: ns, us, ms, s, m, h (e.g. 10ms, 1.5s)";
+const char* dur_hint = "durations are a number and a unit: ns, us, ms, s, m, h, d (e.g. 10ms, 1.5s)";
 
 } // namespace
 
@@ -128,6 +128,8 @@ Nanos parse_duration(std::string_view text, std::string_view what) {
         scale = 60e9;
     else if (unit == "h")
         scale = 3600e9;
+    else if (unit == "d")
+        scale = 86400e9;
     else
         bad(fmt::format("{} '{}' has an unknown unit '{}'", what, text, unit), dur_hint);
     double ns = *num * scale;
