@@ -103,6 +103,7 @@ static __always_inline void fl_skb_decide(struct __sk_buff *skb, __u32 hook, __u
 	int l;
 
 	for (l = 0; l < FL_MAX_LEVELS; l++) {
+		struct fl_index_val *iv;
 		__u64 cg;
 
 		if (!(levels & (1u << l)))
@@ -110,13 +111,14 @@ static __always_inline void fl_skb_decide(struct __sk_buff *skb, __u32 hook, __u
 		cg = bpf_skb_ancestor_cgroup_id(skb, l);
 		if (!cg)
 			break; /* the socket's cgroup is shallower than l */
-		if (!fl_has_target(cg, hook))
+		iv = fl_target(cg, hook);
+		if (!iv)
 			continue;
 		if (!parsed) {
 			fl_skb_parse(skb, ev, dir);
 			parsed = 1;
 		}
-		fl_eval_target(cg, hook, ev, v);
+		fl_eval_target(iv, ev, v);
 		if (v->drop)
 			break;
 	}
@@ -181,7 +183,7 @@ static __always_inline int fl_connect(struct bpf_sock_addr *ctx, struct fl_event
 		cg = bpf_get_current_ancestor_cgroup_id(l);
 		if (!cg)
 			break;
-		fl_eval_target(cg, FL_HOOK_CONNECT, ev, &v);
+		fl_eval_target(fl_target(cg, FL_HOOK_CONNECT), ev, &v);
 		if (v.err)
 			break;
 	}

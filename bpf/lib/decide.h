@@ -80,19 +80,21 @@ __noinline int fl_eval_slot(__u32 slot, const struct fl_event *ev,
 	return 1;
 }
 
-/* Evaluate the experiments of one target cgroup at one hook. Returns 1 if
- * the target has experiments there. */
-__noinline int fl_eval_target(__u64 cgroup_id, __u32 hook,
-			      const struct fl_event *ev, struct fl_verdict *v)
+/* The experiments of one target cgroup at one hook, or NULL. */
+static __always_inline struct fl_index_val *fl_target(__u64 cgroup_id, __u32 hook)
 {
 	struct fl_index_key k = { .cgroup_id = cgroup_id, .hook = hook };
-	struct fl_index_val *iv;
+
+	return bpf_map_lookup_elem(&fl_index, &k);
+}
+
+/* Evaluate the experiments listed in iv (a value of fl_index). */
+__noinline int fl_eval_target(const struct fl_index_val *iv, const struct fl_event *ev,
+			      struct fl_verdict *v)
+{
 	__u32 i, n;
 
-	if (!ev || !v)
-		return 0;
-	iv = bpf_map_lookup_elem(&fl_index, &k);
-	if (!iv)
+	if (!iv || !ev || !v)
 		return 0;
 	n = iv->n;
 	for (i = 0; i < FL_MAX_PER_TARGET; i++) {
@@ -101,13 +103,6 @@ __noinline int fl_eval_target(__u64 cgroup_id, __u32 hook,
 		fl_eval_slot(iv->slots[i], ev, v);
 	}
 	return 1;
-}
-
-static __always_inline int fl_has_target(__u64 cgroup_id, __u32 hook)
-{
-	struct fl_index_key k = { .cgroup_id = cgroup_id, .hook = hook };
-
-	return bpf_map_lookup_elem(&fl_index, &k) != 0;
 }
 
 #endif /* FL_BPF_DECIDE_H */

@@ -2,6 +2,7 @@
 #include "faultline/bpf.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <cerrno>
 #include <cstdarg>
@@ -62,6 +63,29 @@ std::string load_hint(int err) {
     return "run `faultline probe` to see what this kernel supports; add -v for the verifier log";
 }
 
+// The ABI header is compiled twice, for BPF and for x86-64: compare each
+// shared struct's size in the object's BTF with the C++ sizeof, so a layout
+// that differs between the two compilers can never go unnoticed.
+void check_abi(const bpf_object* obj) {
+    const btf* b = bpf_object__btf(obj);
+    if (!b)
+        throw Error(ErrorKind::system, "the embedded BPF object has no BTF");
+    struct Want {
+        const char* name;
+        size_t size;
+    };
+    for (auto w : {Want{"fl_experiment", sizeof(fl_experiment)}, Want{"fl_counters", sizeof(fl_counters)},
+                   Want{"fl_index_key", sizeof(fl_index_key)}, Want{"fl_index_val", sizeof(fl_index_val)}}) {
+        int id = btf__find_by_name_kind(b, w.name, BTF_KIND_STRUCT);
+        long long got = id > 0 ? btf__resolve_size(b, static_cast<uint32_t>(id)) : -1;
+        if (got != static_cast<long long>(w.size))
+            throw Error(ErrorKind::system,
+                        fmt::format("ABI mismatch: struct {} is {} bytes in the BPF object, {} in faultline", w.name,
+                                    got, w.size),
+                        "rebuild faultline: bpf/ and userspace/ must come from the same include/faultline/abi.h");
+    }
+}
+
 } // namespace
 
 const char* program_name(Program p) {
@@ -106,6 +130,7 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
     if (!s)
         throw_errno("open the embedded BPF object", errno);
     o->impl_->skel = s;
+    check_abi(s->obj);
     for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6})
         bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
     {
