@@ -24,8 +24,13 @@ using nlohmann::json;
 
 namespace {
 
-const std::string fl = FL_BIN;
-const std::string traffic = FL_TRAFFIC_BIN;
+// Built paths, overridable for runs elsewhere (the VM kernel matrix).
+std::string env_or(const char* name, const char* fallback) {
+    const char* v = getenv(name);
+    return v && *v ? v : fallback;
+}
+const std::string fl = env_or("FAULTLINE_BIN", FL_BIN);
+const std::string traffic = env_or("FL_TRAFFIC_BIN", FL_TRAFFIC_BIN);
 
 std::map<std::string, uint64_t> parse_counts(const std::string& out) {
     std::map<std::string, uint64_t> m;

@@ -95,7 +95,9 @@ ClientResult run_client(uint32_t requests, uint32_t timeout_ms) {
     return r;
 }
 
-ClientResult client_in(const std::string& cgroup, const DemoOptions& o) {
+// Runs the client in the target cgroup; while it runs, keeps the session's
+// kernel deadline renewed (the lease is shorter than a slow phase).
+ClientResult client_in(const std::string& cgroup, const DemoOptions& o, Session* session) {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC))
         throw_errno("pipe", errno);
@@ -115,6 +117,13 @@ ClientResult client_in(const std::string& cgroup, const DemoOptions& o) {
     }
     close(pfd[1]);
     ClientResult r{};
+    for (;;) {
+        pollfd p{pfd[0], POLLIN, 0};
+        if (poll(&p, 1, 500) != 0)
+            break;
+        if (session)
+            session->renew();
+    }
     ssize_t n = read(pfd[0], &r, sizeof r);
     close(pfd[0]);
     int st = 0;
@@ -194,7 +203,7 @@ int run_demo(const DemoOptions& o) {
                 continue;
             }
         }
-        ClientResult r = client_in(target.path(), o);
+        ClientResult r = client_in(target.path(), o, session ? &*session : nullptr);
         double lost = r.sent ? 100.0 * (r.sent - r.answered) / r.sent : 0;
         row.update({{"sent", r.sent},
                     {"answered", r.answered},
