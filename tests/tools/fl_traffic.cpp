@@ -2,7 +2,8 @@
 // Real traffic for the integration tests: plain sockets, one line of
 // results on stdout. Every mode is bounded in count and time.
 //
-//   fl_traffic udp-recv PORT IDLE_MS MAX_MS   count datagrams per 4-byte tag
+//   fl_traffic udp-recv PORT IDLE_MS MAX_MS   count datagrams per 4-byte tag, and
+//                                             reorderings ("inversions")
 //   fl_traffic udp-send ADDR PORT N TAG PPS   send N tagged datagrams at PPS
 //   fl_traffic tcp-listen PORT MAX_MS          accept and close
 //   fl_traffic tcp-connect ADDR PORT N         N connects, results by errno
@@ -74,6 +75,8 @@ int udp_recv(int port, int idle_ms, int max_ms) {
     printf("ready\n");
     fflush(stdout);
     std::map<uint32_t, uint64_t> per_tag;
+    std::map<uint32_t, uint32_t> last_seq;
+    uint64_t inversions = 0; // a datagram older than one already received
     auto start = clock_type::now();
     bool any = false;
     while (ms_since(start) < max_ms) {
@@ -84,14 +87,16 @@ int udp_recv(int port, int idle_ms, int max_ms) {
             continue;
         }
         uint32_t msg[2];
-        if (recv(fd, msg, sizeof msg, 0) >= 4) {
-            per_tag[msg[0]]++;
+        if (recv(fd, msg, sizeof msg, 0) == sizeof msg) {
+            if (per_tag[msg[0]]++ && msg[1] < last_seq[msg[0]])
+                inversions++;
+            last_seq[msg[0]] = std::max(last_seq[msg[0]], msg[1]);
             any = true;
         }
     }
     for (auto [tag, n] : per_tag)
         printf("tag %u %llu\n", tag, static_cast<unsigned long long>(n));
-    printf("done\n");
+    printf("inversions %llu\ndone\n", static_cast<unsigned long long>(inversions));
     return 0;
 }
 

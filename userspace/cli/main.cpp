@@ -5,10 +5,12 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "faultline/demo.hpp"
 #include "faultline/error.hpp"
 #include "faultline/probe.hpp"
+#include "faultline/qdisc.hpp"
 #include "faultline/report.hpp"
 #include "faultline/session.hpp"
 #include "faultline/spec.hpp"
@@ -59,6 +62,7 @@ struct FaultArgs {
     std::optional<uint64_t> seed;
     std::string duration;
     std::string stats_json;
+    std::string netns;
     bool quiet = false;
 
     void add_to(CLI::App* app) {
@@ -81,6 +85,9 @@ struct FaultArgs {
                         "Stop injecting after DURATION (e.g. 30s, 5m); enforced in the kernel. Default: until "
                         "stopped");
         app->add_option("--stats-json", stats_json, "Write the final counters as JSON to FILE");
+        app->add_option("--netns", netns,
+                        "Network namespace (name from `ip netns`, or a path like /proc/PID/ns/net) where the "
+                        "target's packets leave: net.delay installs sch_fq on its devices; exec runs CMD in it");
         app->add_flag("--quiet,-q", quiet, "No live counters");
     }
 
@@ -142,7 +149,8 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
     CgroupRef target = resolve_cgroup(cgroup);
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    Session s({.target = target, .faults = faults, .seed = a.seed, .duration = duration});
+    Session s(
+        {.target = target, .faults = faults, .seed = a.seed, .duration = duration, .netns = resolve_netns(a.netns)});
     fmt::print(stderr, "faultline: session {} on {} ({}); Ctrl-C stops it\n", s.id(), target.path,
                duration ? "for " + format_duration(*duration) : "until stopped");
     bool live = !a.quiet && isatty(STDERR_FILENO);
@@ -174,6 +182,7 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     auto faults = a.parsed();
     auto duration = a.parsed_duration();
     std::string parent = parent_opt.empty() ? cgroup2_mount() : resolve_cgroup(parent_opt).path;
+    std::string netns = resolve_netns(a.netns);
     std::string name = fmt::format("faultline-exec-{}", getpid());
     ScratchCgroup cg(parent, name);
 
@@ -192,6 +201,11 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
         sigprocmask(SIG_UNBLOCK, &set, nullptr);
         try {
             cgroup_move(cg.path(), getpid());
+            if (!netns.empty()) {
+                int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || setns(fd, CLONE_NEWNET))
+                    throw_errno("enter network namespace " + netns, errno);
+            }
         } catch (const Error& e) {
             fmt::print(stderr, "error: {}\n", e.what());
             _exit(126);

@@ -13,6 +13,7 @@
 #include <netlink/route/qdisc.h>
 #include <netlink/route/tc.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,11 +107,55 @@ int ifindex_of(const std::string& ifname) {
     unsigned idx = if_nametoindex(ifname.c_str());
     if (!idx)
         throw Error(ErrorKind::usage, fmt::format("network device '{}' does not exist", ifname),
-                    "dev= names devices of faultline's network namespace (see `ip link`)");
+                    "dev= names devices of the network namespace faultline works in (its own, or --netns)");
     return static_cast<int>(idx);
 }
 
 } // namespace
+
+std::string resolve_netns(const std::string& name_or_path) {
+    if (name_or_path.empty())
+        return {};
+    std::string p = name_or_path.find('/') == std::string::npos ? "/run/netns/" + name_or_path : name_or_path;
+    int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw Error(ErrorKind::usage, fmt::format("network namespace '{}' does not exist", name_or_path),
+                    "--netns takes a name from `ip netns list` or a path such as /proc/PID/ns/net");
+    close(fd);
+    return p;
+}
+
+uint64_t netns_ino(const std::string& netns_path) {
+    struct stat st {};
+    if (stat(netns_path.empty() ? "/proc/self/ns/net" : netns_path.c_str(), &st))
+        return 0;
+    return st.st_ino;
+}
+
+NetnsScope::NetnsScope(const std::string& netns_path) {
+    if (netns_path.empty())
+        return;
+    saved_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (saved_ < 0)
+        throw_errno("open own network namespace", errno);
+    int fd = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET)) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        close(saved_);
+        saved_ = -1;
+        throw_errno("enter network namespace " + netns_path, err);
+    }
+    close(fd);
+}
+
+NetnsScope::~NetnsScope() {
+    if (saved_ < 0)
+        return;
+    (void)setns(saved_, CLONE_NEWNET);
+    close(saved_);
+}
 
 bool fq_available(std::string* why) {
     int pfd[2];
@@ -154,7 +199,8 @@ bool fq_available(std::string* why) {
     return ok;
 }
 
-std::vector<std::string> up_devices() {
+std::vector<std::string> up_devices(const std::string& netns_path) {
+    NetnsScope in(netns_path);
     Sock s = route_socket();
     nl_cache* cache = nullptr;
     int err = rtnl_link_alloc_cache(s.get(), AF_UNSPEC, &cache);
@@ -170,7 +216,8 @@ std::vector<std::string> up_devices() {
     return out;
 }
 
-FqGuard::FqGuard(const std::string& ifname) : ifname_(ifname) {
+FqGuard::FqGuard(const std::string& ifname, const std::string& netns_path) : ifname_(ifname), netns_(netns_path) {
+    NetnsScope in(netns_);
     int idx = ifindex_of(ifname);
     Sock s = route_socket();
     RootInfo r = root_qdisc(s.get(), idx);
@@ -195,12 +242,13 @@ FqGuard::~FqGuard() {
     if (!installed_)
         return;
     try {
-        remove_root_fq(ifname_);
+        remove_root_fq(ifname_, netns_);
     } catch (...) {
     }
 }
 
-void remove_root_fq(const std::string& ifname) {
+void remove_root_fq(const std::string& ifname, const std::string& netns_path) {
+    NetnsScope in(netns_path);
     unsigned idx = if_nametoindex(ifname.c_str());
     if (!idx)
         return;

@@ -137,7 +137,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
             progs.insert(bpf::Program::skb_ingress);
         if (f.kind == FaultKind::net_delay) {
-            auto devs = f.devices.empty() ? up_devices() : f.devices;
+            auto devs = f.devices.empty() ? up_devices(s.opts.netns) : f.devices;
             fq_devs.insert(devs.begin(), devs.end());
         }
     }
@@ -166,7 +166,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     s.obj->set_levels(1u << s.opts.target.level);
 
     for (const auto& dev : fq_devs)
-        s.fq.push_back(std::make_unique<FqGuard>(dev));
+        s.fq.push_back(std::make_unique<FqGuard>(dev, s.opts.netns));
     for (auto p : progs)
         s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
 
@@ -188,7 +188,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     for (const auto& g : s.fq)
         if (g->installed())
             rec.fq_devices.push_back(g->ifname());
-    rec.netns_ino = current_netns_ino();
+    rec.netns = s.opts.netns;
+    rec.netns_ino = netns_ino(s.opts.netns);
     rec.created_cgroup = s.opts.created_cgroup;
     write_record(rec);
     s.published = true;

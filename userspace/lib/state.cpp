@@ -37,6 +37,7 @@ json to_json(const SessionRecord& r) {
             {"ends_unix", r.ends_unix},
             {"experiments", ex},
             {"fq_devices", r.fq_devices},
+            {"netns", r.netns},
             {"netns_ino", r.netns_ino},
             {"created_cgroup", r.created_cgroup}};
 }
@@ -55,6 +56,7 @@ SessionRecord from_json(const json& j) {
     for (const auto& e : j.at("experiments"))
         r.experiments.push_back({e.at("id"), e.at("spec"), e.at("slot")});
     r.fq_devices = j.at("fq_devices").get<std::vector<std::string>>();
+    r.netns = j.value("netns", "");
     r.netns_ino = j.at("netns_ino");
     r.created_cgroup = j.at("created_cgroup");
     return r;
@@ -131,13 +133,6 @@ bool record_alive(const SessionRecord& r) {
     return process_start_time(r.pid) == r.pid_start;
 }
 
-uint64_t current_netns_ino() {
-    struct stat st {};
-    if (stat("/proc/self/ns/net", &st))
-        return 0;
-    return st.st_ino;
-}
-
 std::vector<std::string> reap_stale_sessions() {
     std::vector<std::string> cleaned;
     for (const auto& r : list_records()) {
@@ -145,10 +140,11 @@ std::vector<std::string> reap_stale_sessions() {
             continue;
         // The programs went with the process (links die with their fds);
         // what can survive it are qdiscs and the exec cgroup.
-        if (r.netns_ino == current_netns_ino())
+        // Only in the very namespace it used (a path can be reused).
+        if (r.netns_ino && r.netns_ino == netns_ino(r.netns))
             for (const auto& dev : r.fq_devices) {
                 try {
-                    remove_root_fq(dev);
+                    remove_root_fq(dev, r.netns);
                 } catch (const Error&) {
                 }
             }

@@ -11,8 +11,29 @@ namespace faultline {
 // throwaway network namespace. On failure, *why says what the kernel said.
 bool fq_available(std::string* why);
 
-// Devices of the current network namespace that are up (including lo).
-std::vector<std::string> up_devices();
+// A network namespace to work in: empty = faultline's own; otherwise a path
+// (/proc/PID/ns/net, /run/netns/NAME) or a name from `ip netns` (NAME).
+// Throws Error(usage) if it does not exist.
+std::string resolve_netns(const std::string& name_or_path);
+
+// Inode of a network namespace (0 if it cannot be read); "" = our own.
+uint64_t netns_ino(const std::string& netns_path);
+
+// While alive, the calling thread works in that network namespace (sockets
+// it opens stay there); the previous one is restored on destruction.
+class NetnsScope {
+  public:
+    explicit NetnsScope(const std::string& netns_path); // "" = no switch
+    ~NetnsScope();
+    NetnsScope(const NetnsScope&) = delete;
+    NetnsScope& operator=(const NetnsScope&) = delete;
+
+  private:
+    int saved_ = -1;
+};
+
+// Devices that are up (including lo), in netns_path ("" = our own).
+std::vector<std::string> up_devices(const std::string& netns_path = {});
 
 // Makes fq the root qdisc of a device for as long as it lives, then removes
 // it so the kernel's default comes back. Refuses (Error) to replace a root
@@ -20,7 +41,7 @@ std::vector<std::string> up_devices();
 // A root that already is fq is left alone.
 class FqGuard {
   public:
-    explicit FqGuard(const std::string& ifname);
+    FqGuard(const std::string& ifname, const std::string& netns_path = {});
     ~FqGuard();
     FqGuard(const FqGuard&) = delete;
     FqGuard& operator=(const FqGuard&) = delete;
@@ -30,10 +51,11 @@ class FqGuard {
 
   private:
     std::string ifname_;
+    std::string netns_;
     bool installed_ = false;
 };
 
 // Deletes the root qdisc of ifname if it is fq (stale-session cleanup).
-void remove_root_fq(const std::string& ifname);
+void remove_root_fq(const std::string& ifname, const std::string& netns_path = {});
 
 } // namespace faultline

@@ -26,6 +26,9 @@ struct SessionOptions {
     // loses its faults after one lease.
     Nanos lease = std::chrono::seconds(3);
     std::string created_cgroup; // recorded so a stale session's cgroup is removed
+    // Network namespace whose devices get sch_fq for net.delay ("" = ours):
+    // where the target's packets leave.
+    std::string netns;
 };
 
 struct ExperimentStats {

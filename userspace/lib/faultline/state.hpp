@@ -30,7 +30,8 @@ struct SessionRecord {
     int64_t ends_unix = 0; // 0: until stopped
     std::vector<ExperimentRecord> experiments;
     std::vector<std::string> fq_devices; // fq qdiscs this session installed
-    uint64_t netns_ino = 0;              // ... in this network namespace
+    std::string netns;                   // ... in this network namespace ("" = faultline's)
+    uint64_t netns_ino = 0;              // ... whose inode was this
     std::string created_cgroup;          // cgroup made by `exec`, removed at the end
 };
 
@@ -40,7 +41,6 @@ void remove_record(const std::string& id);
 std::vector<SessionRecord> list_records();
 bool record_alive(const SessionRecord& r);
 uint64_t process_start_time(pid_t pid);
-uint64_t current_netns_ino();
 
 // Removes what dead sessions left behind (fq qdiscs, exec cgroups, records).
 // Returns the ids cleaned.
