@@ -188,8 +188,12 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
 
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    Session s(
-        {.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .created_cgroup = cg.path()});
+    Session s({.target = cg.ref(),
+               .faults = faults,
+               .seed = a.seed,
+               .duration = duration,
+               .created_cgroup = cg.path(),
+               .netns = netns});
     if (!a.quiet)
         fmt::print(stderr, "faultline: session {} on {}\n", s.id(), cg.path());
 
