@@ -165,11 +165,9 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         s.obj->set_index({.cgroup_id = s.opts.target.id, .hook = static_cast<uint32_t>(hook), .pad = 0}, val);
     s.obj->set_levels(1u << s.opts.target.level);
 
-    for (const auto& dev : fq_devs)
-        s.fq.push_back(std::make_unique<FqGuard>(dev, s.opts.netns));
-    for (auto p : progs)
-        s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
-
+    // Publish the session before touching anything that can outlive this
+    // process (qdiscs), and again after each qdisc, so that a loader killed
+    // at any point leaves a record the next faultline command cleans up.
     SessionRecord rec;
     rec.id = s.id;
     rec.pid = getpid();
@@ -185,14 +183,21 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
                         : 0;
     for (uint32_t slot = 0; slot < faults.size(); slot++)
         rec.experiments.push_back({fmt::format("{}.{}", s.id, slot), faults[slot].text, slot});
-    for (const auto& g : s.fq)
-        if (g->installed())
-            rec.fq_devices.push_back(g->ifname());
     rec.netns = s.opts.netns;
     rec.netns_ino = netns_ino(s.opts.netns);
     rec.created_cgroup = s.opts.created_cgroup;
     write_record(rec);
     s.published = true;
+
+    for (const auto& dev : fq_devs) {
+        s.fq.push_back(std::make_unique<FqGuard>(dev, s.opts.netns));
+        if (s.fq.back()->installed()) {
+            rec.fq_devices.push_back(dev);
+            write_record(rec);
+        }
+    }
+    for (auto p : progs)
+        s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
 }
 
 Session::~Session() = default;
