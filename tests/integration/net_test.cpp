@@ -375,17 +375,9 @@ TEST_F(Net, DelayJitterNeverReordersAFlow) {
     // 2000 datagrams in one flow, each delayed 10 ms +- 5 ms: without the
     // per-flow clamp about half would overtake their predecessor.
     auto rx = receiver();
-    std::vector<std::string> argv = {"ip",
-                                     "netns",
-                                     "exec",
-                                     lab_->a,
-                                     fl,
-                                     "exec",
-                                     "--quiet",
-                                     "--stats-json",
-                                     stats_,
-                                     "--fault",
-                                     "net.delay=10ms@100%,jitter=5ms,proto=udp",
+    std::vector<std::string> argv = {fl,        "exec",    "--quiet",
+                                     "--netns", lab_->a,   "--stats-json",
+                                     stats_,    "--fault", "net.delay=10ms@100%,jitter=5ms,proto=udp",
                                      "--"};
     for (auto& a : std::vector<std::string>{traffic, "udp-send", "198.18.0.2", "9000", "2000", "1", "5000"})
         argv.push_back(a);

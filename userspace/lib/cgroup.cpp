@@ -77,7 +77,8 @@ std::string cgroup2_mount(const std::string& mountinfo) {
             return unescape(mnt);
     }
     throw Error(ErrorKind::unsupported, "no cgroup v2 hierarchy is mounted",
-                "mount one: mount -t cgroup2 none /sys/fs/cgroup/unified (or boot with systemd's unified hierarchy)");
+                "mount one (mount -t cgroup2 none /sys/fs/cgroup/unified); note that `ip netns exec` hides the "
+                "cgroup mounts: run faultline outside it and give --netns instead");
 }
 
 CgroupRef resolve_cgroup(std::string_view user_path) {

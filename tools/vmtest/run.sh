@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The VM kernel matrix: boots each kernel of kernels.conf under QEMU (TCG,
+# 2 vCPUs, no KVM), runs faultline's unit, BPF and integration suites inside,
+# and reports pass/fail/skip per test and per kernel. Run as root after a
+# build (tools/build.sh).
+#
+#   tools/vmtest/run.sh [--only NAME[,NAME...]] [--filter GTEST_FILTER]
+#
+# Artifacts in ${BUILD_DIR:-build}/vmtest/NAME/: console.log, probe.json,
+# results.txt (STATUS TEST [REASON]). Exit status 1 if any test failed or any
+# kernel could not be fetched or booted.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "$repo" && realpath -m "${BUILD_DIR:-build}")
+work=$build/vmtest
+cache=$work/cache
+only="" filter="*"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only) only=$2; shift 2 ;;
+    --filter) filter=$2; shift 2 ;;
+    *) echo "usage: $0 [--only NAME,...] [--filter GTEST_FILTER]" >&2; exit 2 ;;
+  esac
+done
+for t in faultline tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
+  [ -x "$build/$t" ] || { echo "vmtest: $build/$t missing: build first (tools/build.sh)" >&2; exit 2; }
+done
+for c in qemu-system-x86_64 busybox cpio dpkg-deb xz depmod; do
+  command -v $c >/dev/null || { echo "vmtest: $c missing (tools/install-deps.sh installs it)" >&2; exit 2; }
+done
+mkdir -p "$cache"
+
+# --- the common initramfs: busybox, bash as /bin/sh (busybox's sh would run
+# its own ip/tc applets), iproute2, bpftool, setpriv, the test binaries with
+# their shared libraries.
+root=$work/root
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,fl,modules}
+cp "$(command -v busybox)" "$root/bin/busybox"
+for a in mount mkdir sleep cat echo poweroff ls grep sed awk head tail wc uname tr rm sync insmod; do
+  ln -sf busybox "$root/bin/$a"
+done
+copy() { # FILE DEST: a binary and every shared library it loads
+  cp -L "$1" "$root$2"
+  local lib
+  for lib in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+}
+copy /bin/bash /bin/bash
+ln -sf bash "$root/bin/sh"
+copy /usr/bin/ip /usr/bin/ip
+copy /usr/sbin/tc /usr/sbin/tc
+copy /usr/sbin/bpftool /usr/sbin/bpftool
+copy /usr/bin/setpriv /usr/bin/setpriv
+copy /usr/bin/find /usr/bin/find
+for t in faultline tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
+  copy "$build/$t" "/fl/$(basename "$t")"
+done
+cp "$repo/tools/vmtest/init" "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/common.cpio.gz"
+
+# --- per kernel
+fetch_deb() { # GLOB -> extracted directory on stdout
+  local re pkg dir
+  re="^$(printf '%s' "$1" | sed 's/[.+]/\\&/g; s/\*/.*/g')\$"
+  pkg=$(apt-cache search --names-only "$re" | awk '{print $1}' | sort -V | tail -n 1)
+  [ -n "$pkg" ] || { echo "vmtest: no package matches $1" >&2; return 1; }
+  dir=$cache/$pkg
+  if [ ! -d "$dir" ]; then
+    (cd "$cache" && apt-get download -q "$pkg" >&2) || return 1
+    rm -rf "$dir.tmp" && dpkg-deb -x "$cache/${pkg}"_*.deb "$dir.tmp" || return 1
+    # The package has no modules.dep (depmod runs at install time).
+    depmod -b "$dir.tmp" "$(basename "$(echo "$dir.tmp"/lib/modules/*)")" && mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
+# modules the suites need on modular kernels, dependencies first
+modules_cpio() { # EXTRACTED_DIR OUT
+  local moddir out=$2 m
+  moddir=$(echo "$1"/lib/modules/*)
+  local mr=$work/modroot
+  rm -rf "$mr" && mkdir -p "$mr/modules"
+  : >"$mr/modules/load.list"
+  declare -A seen=()
+  add() {
+    local path=$1 dep
+    [ -n "${seen[$path]:-}" ] && return
+    seen[$path]=1
+    for dep in $(awk -F: -v p="$path" '$1 == p { print $2 }' "$moddir/modules.dep"); do add "$dep"; done
+    local name
+    name=$(basename "$path"); name=${name%.xz}; name=${name%.zst}
+    case $path in
+      *.xz) xz -dc "$moddir/$path" >"$mr/modules/$name" ;;
+      *) cp "$moddir/$path" "$mr/modules/$name" ;;
+    esac
+    echo "$name" >>"$mr/modules/load.list"
+  }
+  for m in veth sch_fq; do
+    local p
+    p=$(awk -F: -v m="/$m.ko" 'index($1, m) { print $1; exit }' "$moddir/modules.dep")
+    [ -n "$p" ] && add "$p"
+  done
+  (cd "$mr" && find modules | cpio -o -H newc --quiet | gzip -1) >"$out"
+}
+
+status=0
+summary=$work/summary.txt
+: >"$summary"
+grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source extras; do
+  [ -n "$name" ] || continue
+  if [ -n "$only" ] && ! grep -qw -- "$name" <<<"${only//,/ }"; then continue; fi
+  out=$work/$name
+  rm -rf "$out" && mkdir -p "$out"
+  start=$(date +%s)
+  kernel="" initrd=$out/initrd.gz
+  case $source in
+    deb:*)
+      if dir=$(fetch_deb "${source#deb:}"); then
+        kernel=$(echo "$dir"/boot/vmlinuz-*)
+        modules_cpio "$dir" "$out/modules.cpio.gz"
+        cat "$work/common.cpio.gz" "$out/modules.cpio.gz" >"$initrd"
+      fi ;;
+    file:*)
+      f=${source#file:}
+      [ "${f:0:1}" = / ] || f=$repo/$f
+      if [ -f "$f" ]; then kernel=$f; cp "$work/common.cpio.gz" "$initrd"; fi ;;
+  esac
+  if [ -z "$kernel" ] || [ ! -f "$kernel" ]; then
+    echo "$name FETCH-FAILED ($source)" | tee -a "$summary"
+    echo 1 >"$work/failed"
+    continue
+  fi
+  timeout 1800 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 -nographic -no-reboot \
+    -kernel "$kernel" -initrd "$initrd" \
+    -append "console=ttyS0 quiet panic=-1 $extras fl.filter=$filter" </dev/null 2>&1 |
+    tr -d '\r' | sed 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
+  secs=$(( $(date +%s) - start ))
+  sed -n '/^FL-VM: probe-begin/,/^FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
+  # STATUS TEST [REASON]; the reason of a skip is the line after "Skipped".
+  awk '
+    /: Skipped$/ { getline reason; next_reason = reason; next }
+    /^\[       OK \] .* \([0-9]+ ms\)$/ { print "PASS", $4 }
+    /^\[  FAILED  \] .* \([0-9]+ ms\)$/ { print "FAIL", $4 }
+    /^\[  SKIPPED \] .* \([0-9]+ ms\)$/ { print "SKIP", $4, "-", next_reason; next_reason = "" }
+  ' "$out/console.log" >"$out/results.txt"
+  kver=$(sed -n 's/^FL-VM: kernel //p' "$out/console.log")
+  p=$(grep -c '^PASS' "$out/results.txt" || true)
+  f=$(grep -c '^FAIL' "$out/results.txt" || true)
+  s=$(grep -c '^SKIP' "$out/results.txt" || true)
+  if ! grep -q '^FL-VM: done' "$out/console.log"; then
+    echo "$name BOOT-OR-RUN-FAILED kernel=${kver:-?} after ${secs}s (see $out/console.log)" | tee -a "$summary"
+    echo 1 >"$work/failed"
+    continue
+  fi
+  echo "$name kernel=$kver passed=$p failed=$f skipped=$s wall=${secs}s" | tee -a "$summary"
+  grep -E '^(FAIL|SKIP)' "$out/results.txt" | sed 's/^/    /' | tee -a "$summary"
+  [ "$f" -eq 0 ] || echo 1 >"$work/failed"
+done
+if [ -f "$work/failed" ]; then rm -f "$work/failed"; exit 1; fi
