@@ -39,6 +39,21 @@ static __always_inline __u8 fl_proto_bit(__u8 l4)
 	}
 }
 
+/* Headers, read in place when they are in the linear part of the skb
+ * (direct packet access, read-only in cgroup_skb: ~1 ns), otherwise copied
+ * with bpf_skb_load_bytes() (~25 ns a call, measured in tools/bench). */
+static __always_inline int fl_skb_read(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	if (data + off + len <= data_end) {
+		__builtin_memcpy(to, data + off, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
 /* Fill ev from the packet (cgroup_skb data starts at the network header).
  * Unparsable packets get proto OTHER and no ports: they can only match
  * experiments without protocol or port filters. */
@@ -49,7 +64,9 @@ static __always_inline void fl_skb_parse(struct __sk_buff *skb, struct fl_event 
 	__u32 l4off = 0;
 	__u8 l4 = 255;
 
-	ev->now = bpf_ktime_get_ns();
+	/* Deadlines only need jiffy resolution: the coarse clock costs half
+	 * (bench: 17 vs 36 ns). A deadline is honoured at most a jiffy late. */
+	ev->now = bpf_ktime_get_coarse_ns();
 	ev->flow_key = bpf_get_socket_cookie(skb);
 	ev->dir = dir;
 	ev->proto = FL_PROTO_OTHER;
@@ -57,7 +74,7 @@ static __always_inline void fl_skb_parse(struct __sk_buff *skb, struct fl_event 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr iph;
 
-		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
+		if (fl_skb_read(skb, 0, &iph, sizeof(iph)))
 			return;
 		ev->family = FL_FAMILY_V4;
 		ev->raddr[0] = dir == FL_DIR_EGRESS ? iph.daddr : iph.saddr;
@@ -70,7 +87,7 @@ static __always_inline void fl_skb_parse(struct __sk_buff *skb, struct fl_event 
 		struct ipv6hdr ip6h;
 		const struct in6_addr *a;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip6h, sizeof(ip6h)))
+		if (fl_skb_read(skb, 0, &ip6h, sizeof(ip6h)))
 			return;
 		ev->family = FL_FAMILY_V6;
 		a = dir == FL_DIR_EGRESS ? &ip6h.daddr : &ip6h.saddr;
@@ -84,7 +101,9 @@ static __always_inline void fl_skb_parse(struct __sk_buff *skb, struct fl_event 
 	}
 	ev->proto = fl_proto_bit(l4);
 	if ((ev->proto == FL_PROTO_TCP || ev->proto == FL_PROTO_UDP) && l4off &&
-	    !bpf_skb_load_bytes(skb, l4off, ports, sizeof(ports))) {
+	    /* & 0x3f bounds the offset for the verifier: IPv4 options end by
+	     * byte 60, the IPv6 header at 40. */
+	    !fl_skb_read(skb, l4off & 0x3f, ports, sizeof(ports))) {
 		__u16 sport = bpf_ntohs(ports[0]), dport = bpf_ntohs(ports[1]);
 
 		ev->has_ports = 1;
@@ -129,7 +148,7 @@ int fl_skb_egress(struct __sk_buff *skb)
 {
 	struct fl_verdict v = {};
 	struct fl_event ev = {};
-	__u64 t, *last;
+	__u64 now, t, *last;
 
 	fl_skb_decide(skb, FL_HOOK_EGRESS, FL_DIR_EGRESS, &ev, &v);
 	if (v.drop)
@@ -139,7 +158,8 @@ int fl_skb_egress(struct __sk_buff *skb)
 
 	/* Earliest departure time, honoured by sch_fq. TCP has already set
 	 * skb->tstamp (its own pacing); never move a packet earlier. */
-	t = skb->tstamp > ev.now ? skb->tstamp : ev.now;
+	now = bpf_ktime_get_ns(); /* fine clock: this is a departure time */
+	t = skb->tstamp > now ? skb->tstamp : now;
 	t += v.delay_ns;
 	last = bpf_map_lookup_elem(&fl_flow_edt, &ev.flow_key);
 	if (last && *last > t)
@@ -168,7 +188,7 @@ static __always_inline int fl_connect(struct bpf_sock_addr *ctx, struct fl_event
 	__u32 levels = fl_levels;
 	int l;
 
-	ev->now = bpf_ktime_get_ns();
+	ev->now = bpf_ktime_get_coarse_ns();
 	ev->flow_key = bpf_get_socket_cookie(ctx);
 	ev->rport = bpf_ntohs((__u16)ctx->user_port);
 	ev->has_ports = 1;

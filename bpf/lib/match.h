@@ -9,7 +9,7 @@
 
 /* What a hook saw, in one hook-independent shape. */
 struct fl_event {
-	__u64 now;      /* bpf_ktime_get_ns() */
+	__u64 now;      /* bpf_ktime_get_coarse_ns(): for deadlines */
 	__u64 flow_key; /* socket cookie: the unit of per-flow sampling */
 	__u32 raddr[4]; /* remote address, network order (v4: [0]) */
 	__u16 rport;    /* remote port, host order (0 if none) */
