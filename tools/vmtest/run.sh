@@ -138,7 +138,7 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
     -append "console=ttyS0 quiet panic=-1 $extras fl.filter=$filter" </dev/null 2>&1 |
     tr -d '\r' | sed 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
   secs=$(( $(date +%s) - start ))
-  sed -n '/^FL-VM: probe-begin/,/^FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
+  sed -n '/FL-VM: probe-begin/,/FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
   # STATUS TEST [REASON]; the reason of a skip is the line after "Skipped".
   awk '
     /: Skipped$/ { getline reason; next_reason = reason; next }
@@ -146,7 +146,7 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
     /^\[  FAILED  \] .* \([0-9]+ ms\)$/ { print "FAIL", $4 }
     /^\[  SKIPPED \] .* \([0-9]+ ms\)$/ { print "SKIP", $4, "-", next_reason; next_reason = "" }
   ' "$out/console.log" >"$out/results.txt"
-  kver=$(sed -n 's/^FL-VM: kernel //p' "$out/console.log")
+  kver=$(sed -n 's/.*FL-VM: kernel //p' "$out/console.log")
   p=$(grep -c '^PASS' "$out/results.txt" || true)
   f=$(grep -c '^FAIL' "$out/results.txt" || true)
   s=$(grep -c '^SKIP' "$out/results.txt" || true)
