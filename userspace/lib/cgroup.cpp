@@ -58,6 +58,13 @@ std::string normalize(std::string p) {
 } // namespace
 
 std::string cgroup2_mount(const std::string& mountinfo) {
+    // The hierarchy's mount point does not move under a running faultline:
+    // read mountinfo once (callers such as the benchmark make thousands of
+    // cgroups). Other mountinfo files (tests) are always read.
+    static std::string cached;
+    bool own = mountinfo == "/proc/self/mountinfo";
+    if (own && !cached.empty())
+        return cached;
     std::ifstream in(mountinfo);
     std::string line;
     while (std::getline(in, line)) {
@@ -73,8 +80,12 @@ std::string cgroup2_mount(const std::string& mountinfo) {
         std::istringstream pre(line.substr(0, sep));
         std::string id, parent, dev, root, mnt;
         pre >> id >> parent >> dev >> root >> mnt;
-        if (root == "/")
-            return unescape(mnt);
+        if (root == "/") {
+            std::string m = unescape(mnt);
+            if (own)
+                cached = m;
+            return m;
+        }
     }
     throw Error(ErrorKind::unsupported, "no cgroup v2 hierarchy is mounted",
                 "mount one (mount -t cgroup2 none /sys/fs/cgroup/unified); note that `ip netns exec` hides the "
@@ -125,6 +136,17 @@ void cgroup_move(const std::string& cgroup_path, pid_t pid) {
 
 void cgroup_kill_all(const std::string& cgroup_path) {
     using namespace std::chrono_literals;
+    // Never kill the caller: a process that moved itself in (tests and
+    // benchmarks do, for BPF_PROG_TEST_RUN) is moved to the parent first.
+    {
+        std::ifstream in(cgroup_path + "/cgroup.procs");
+        std::string pid;
+        while (in >> pid)
+            if (std::stoi(pid) == getpid()) {
+                cgroup_move(cgroup_path.substr(0, cgroup_path.rfind('/')), getpid());
+                break;
+            }
+    }
     bool killed = false;
     if (access((cgroup_path + "/cgroup.kill").c_str(), W_OK) == 0) {
         try {

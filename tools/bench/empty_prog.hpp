@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cheapest cgroup_skb egress program there is (r0 = 1; exit): the floor
+// every faultline figure is quoted above, in BPF_PROG_TEST_RUN (what remains
+// is the test-run loop) and attached to a cgroup (what remains is the
+// kernel's cgroup-BPF hook itself).
+#pragma once
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cerrno>
+#include <linux/bpf.h>
+
+#include "faultline/error.hpp"
+
+namespace faultline::bench {
+
+inline int load_empty_program() {
+    bpf_insn insns[] = {
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 1},
+        {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+    };
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_CGROUP_INET_EGRESS);
+    int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, "flb_empty", "GPL", insns, 2, &opts);
+    if (fd < 0)
+        throw_errno("load the empty cgroup_skb program", errno);
+    return fd;
+}
+
+} // namespace faultline::bench
