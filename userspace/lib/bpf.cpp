@@ -9,7 +9,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <mutex>
 #include <unistd.h>
 
 #include "faultline/error.hpp"
@@ -19,22 +18,12 @@ namespace faultline::bpf {
 namespace {
 
 bool g_verbose = false;
-std::mutex g_log_mu;
-std::string g_log;
 
-int print_fn(enum libbpf_print_level level, const char* fmt_, va_list args) {
-    char buf[4096];
-    vsnprintf(buf, sizeof buf, fmt_, args);
-    {
-        std::lock_guard lk(g_log_mu);
-        if (g_log.size() > 256 * 1024)
-            g_log.erase(0, g_log.size() / 2);
-        g_log += buf;
-    }
-    if (g_verbose || level == LIBBPF_WARN) {
-        if (g_verbose)
-            fputs(buf, stderr);
-    }
+// libbpf's messages (verifier logs included) only with --verbose; errors
+// reach the user as faultline::Error with a hint instead.
+int print_fn(enum libbpf_print_level, const char* fmt_, va_list args) {
+    if (g_verbose)
+        vfprintf(stderr, fmt_, args);
     return 0;
 }
 
@@ -105,13 +94,6 @@ const char* program_name(Program p) {
 void set_verbose(bool on) {
     g_verbose = on;
 }
-bool verbose() {
-    return g_verbose;
-}
-std::string last_libbpf_log() {
-    std::lock_guard lk(g_log_mu);
-    return g_log;
-}
 
 Link::~Link() {
     if (fd_ >= 0)
@@ -133,10 +115,6 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
     check_abi(s->obj);
     for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6})
         bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
-    {
-        std::lock_guard lk(g_log_mu);
-        g_log.clear();
-    }
     int err = fl_bpf__load(s);
     if (err) {
         std::string names;

@@ -199,8 +199,7 @@ ScratchCgroup::ScratchCgroup(const std::string& parent, const std::string& name)
 }
 
 ScratchCgroup::~ScratchCgroup() {
-    if (owned_)
-        remove_cgroup(ref_.path);
+    remove_cgroup(ref_.path);
 }
 
 } // namespace faultline

@@ -222,13 +222,6 @@ int parse_errno(std::string_view text) {
     bad(fmt::format("unknown errno '{}'", text), "net.connect takes one of: " + names);
 }
 
-std::string errno_name(int err) {
-    for (const auto& e : errnos)
-        if (e.value == err)
-            return e.name;
-    return std::to_string(err);
-}
-
 std::string format_duration(Nanos d) {
     auto ns = d.count();
     if (ns % 1000000000 == 0)

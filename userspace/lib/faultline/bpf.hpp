@@ -83,8 +83,5 @@ void disable_experiment(uint32_t config_map_id, uint32_t slot);
 
 // Libbpf's own messages (verifier logs ...) go to stderr only when verbose.
 void set_verbose(bool on);
-bool verbose();
-// The last warnings libbpf printed (for error messages).
-std::string last_libbpf_log();
 
 } // namespace faultline::bpf

@@ -48,12 +48,9 @@ class ScratchCgroup {
 
     const CgroupRef& ref() const { return ref_; }
     const std::string& path() const { return ref_.path; }
-    // Leave the directory in place (it is removed by someone else).
-    void release() { owned_ = false; }
 
   private:
     CgroupRef ref_;
-    bool owned_ = true;
 };
 
 // Removes a faultline-made cgroup: kills what is left in it, then rmdir.

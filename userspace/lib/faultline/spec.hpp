@@ -63,7 +63,6 @@ uint64_t percent_to_threshold(double percent);
 Cidr parse_cidr(std::string_view text);
 PortRange parse_port_range(std::string_view text, std::string_view key);
 int parse_errno(std::string_view text);
-std::string errno_name(int err);
 
 std::string format_duration(Nanos d);
 std::string format_percent(double percent);
