@@ -85,7 +85,6 @@ struct Session::Impl {
     std::string id;
     uint64_t start_ns = 0;
     std::optional<uint64_t> end_ns;
-    std::vector<fl_experiment> exps;
     // Destruction order matters: links go first (members are destroyed in
     // reverse), then qdiscs, then the maps.
     std::unique_ptr<bpf::Object> obj;
@@ -155,7 +154,6 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         fl_experiment e = make_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
         e.expires_ns = s.deadline(s.start_ns);
         s.obj->set_experiment(slot, e);
-        s.exps.push_back(e);
         for (auto h : hooks_of(faults[slot])) {
             auto& v = index[h];
             v.slots[v.n++] = slot;
@@ -212,12 +210,14 @@ const CgroupRef& Session::target() const {
 void Session::renew() {
     Impl& s = *impl_;
     uint64_t now = monotonic_ns();
-    for (uint32_t slot = 0; slot < s.exps.size(); slot++) {
-        // `faultline stop` may have disabled it: never bring it back.
-        if (s.obj->experiment(slot).expires_ns == 0)
+    for (uint32_t slot = 0; slot < s.opts.faults.size(); slot++) {
+        // The map is the state: `faultline stop` may have disabled the
+        // experiment (deadline 0), and then it is never brought back.
+        fl_experiment e = s.obj->experiment(slot);
+        if (e.expires_ns == 0)
             continue;
-        s.exps[slot].expires_ns = s.deadline(now);
-        s.obj->set_experiment(slot, s.exps[slot]);
+        e.expires_ns = s.deadline(now);
+        s.obj->set_experiment(slot, e);
     }
 }
 
@@ -230,7 +230,7 @@ std::optional<Nanos> Session::remaining() const {
 
 std::vector<ExperimentStats> Session::stats() const {
     std::vector<ExperimentStats> out;
-    for (uint32_t slot = 0; slot < impl_->exps.size(); slot++) {
+    for (uint32_t slot = 0; slot < impl_->opts.faults.size(); slot++) {
         const auto& f = impl_->opts.faults[slot];
         out.push_back({.id = fmt::format("{}.{}", impl_->id, slot),
                        .spec = f.text,
