@@ -4,8 +4,10 @@
 // a target cgroup and a sibling cgroup running the same traffic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -110,9 +112,26 @@ class Net : public ::testing::Test {
     std::unique_ptr<ScratchCgroup> target_, sibling_;
 };
 
+// What faultline's own probe (real load + attach) says of a fault here.
+const FaultSupport& support(const std::string& fault) {
+    const auto& rep = probe_kernel();
+    auto it = std::find_if(rep.faults.begin(), rep.faults.end(), [&](auto& f) { return f.fault == fault; });
+    if (it == rep.faults.end())
+        throw std::runtime_error("probe does not report " + fault);
+    return *it;
+}
+
 } // namespace
 
+// Each test names the fault it needs: where the probe says this kernel
+// cannot do it, the test is skipped with the probe's reason; where the probe
+// says it can, the test runs and must pass.
+#define REQUIRE_FAULT(f)                                                                                               \
+    if (!support(f).available)                                                                                         \
+    GTEST_SKIP() << f << " unavailable on this kernel: " << support(f).reason
+
 TEST_F(Net, ExecDropsOnePercentOfTheTargetsUdpAndNoneOfTheSiblings) {
+    REQUIRE_FAULT("net.drop");
     // 10^5 datagrams from each cgroup to one receiver, concurrently.
     constexpr long n = 100000;
     auto rx = receiver();
@@ -140,6 +159,7 @@ TEST_F(Net, ExecDropsOnePercentOfTheTargetsUdpAndNoneOfTheSiblings) {
 }
 
 TEST_F(Net, InjectDropsIngressOfAnExistingCgroupOnly) {
+    REQUIRE_FAULT("net.drop");
     // The receiver is the target: its incoming UDP is dropped.
     auto fi = inject("net.drop@100%,proto=udp,direction=ingress");
     auto rx = receiver(target_->path(), 3000);
@@ -161,6 +181,7 @@ TEST_F(Net, InjectDropsIngressOfAnExistingCgroupOnly) {
 }
 
 TEST_F(Net, ConnectFailsWithTheChosenErrno) {
+    REQUIRE_FAULT("net.connect");
     Proc listener(lab_->in(lab_->b, {traffic, "tcp-listen", "9100", "60000"}));
     ASSERT_TRUE(listener.wait_for("ready", 5s));
     for (const std::string err : {"ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH"}) {
@@ -178,6 +199,7 @@ TEST_F(Net, ConnectFailsWithTheChosenErrno) {
 }
 
 TEST_F(Net, ConnectFailureRateAndFilters) {
+    REQUIRE_FAULT("net.connect");
     Proc listener(lab_->in(lab_->b, {traffic, "tcp-listen", "9100", "60000"}));
     ASSERT_TRUE(listener.wait_for("ready", 5s));
     // 3000 connects at 10%: the application's own count of ECONNREFUSED is
@@ -203,6 +225,7 @@ TEST_F(Net, ConnectFailureRateAndFilters) {
 }
 
 TEST_F(Net, KilledLoaderLeavesNoFaultBehind) {
+    REQUIRE_FAULT("net.drop");
     auto fi = inject("net.drop@100%,proto=udp");
     {
         auto rx = receiver({}, 3000);
@@ -223,6 +246,7 @@ TEST_F(Net, KilledLoaderLeavesNoFaultBehind) {
 }
 
 TEST_F(Net, StuckLoaderLosesItsFaultsAtTheKernelDeadline) {
+    REQUIRE_FAULT("net.drop");
     // SIGSTOP keeps the programs attached (the process lives) but stops the
     // lease renewal: the in-kernel deadline (3 s lease) ends the fault.
     auto fi = inject("net.drop@100%,proto=udp");
@@ -248,6 +272,7 @@ TEST_F(Net, StuckLoaderLosesItsFaultsAtTheKernelDeadline) {
 }
 
 TEST_F(Net, DurationEndsTheSession) {
+    REQUIRE_FAULT("net.drop");
     auto t0 = std::chrono::steady_clock::now();
     auto fi = inject("net.drop@100%", "--for=1500ms");
     EXPECT_EQ(fi->wait(10s), 0) << fi->out();
@@ -257,6 +282,7 @@ TEST_F(Net, DurationEndsTheSession) {
 }
 
 TEST_F(Net, StatusShowsLiveCountersAndStopEndsTheSession) {
+    REQUIRE_FAULT("net.drop");
     auto fi = inject("net.drop@50%,proto=udp");
     {
         auto rx = receiver();
@@ -281,6 +307,7 @@ TEST_F(Net, StatusShowsLiveCountersAndStopEndsTheSession) {
 }
 
 TEST_F(Net, ExecReturnsTheCommandsStatus) {
+    REQUIRE_FAULT("net.drop");
     EXPECT_EQ(sh(fl + " exec --quiet --fault net.drop@1% -- sh -c 'exit 7'").status, 7);
     EXPECT_EQ(sh(fl + " exec --quiet --fault net.drop@1% -- /nonexistent/cmd 2>/dev/null").status, 127);
 }
@@ -318,17 +345,8 @@ TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
     EXPECT_NE(r.out.find("must run as root"), std::string::npos) << r.out;
 }
 
-// What faultline's own probe says of net.delay on this kernel.
-const FaultSupport& delay_support() {
-    const auto& rep = probe_kernel();
-    auto it = std::find_if(rep.faults.begin(), rep.faults.end(), [](auto& f) { return f.fault == "net.delay"; });
-    if (it == rep.faults.end())
-        throw std::runtime_error("probe does not report net.delay");
-    return *it;
-}
-
 TEST_F(Net, DelayIsRefusedWithAReasonWhereTheKernelLacksFq) {
-    if (delay_support().available)
+    if (support("net.delay").available)
         GTEST_SKIP() << "this kernel has sch_fq: the refusal path does not apply (the delay tests run instead)";
     auto r = sh(fl + " exec --fault net.delay=10ms@1% -- true 2>&1");
     EXPECT_EQ(r.status, 3) << r.out;
@@ -336,42 +354,117 @@ TEST_F(Net, DelayIsRefusedWithAReasonWhereTheKernelLacksFq) {
     EXPECT_NE(r.out.find("fq"), std::string::npos) << r.out;
 }
 
-// Skips, naming the missing feature, where the kernel cannot delay.
-#define REQUIRE_DELAY()                                                                                                \
-    if (!delay_support().available)                                                                                    \
-    GTEST_SKIP() << "net.delay unavailable on this kernel (needs sch_fq): " << delay_support().reason
-
-TEST_F(Net, DelayAddsTheConfiguredLatency) {
-    REQUIRE_DELAY();
-    Proc echo(lab_->in(lab_->b, {traffic, "udp-echo", "9200", "120000"}));
-    ASSERT_TRUE(echo.wait_for("ready", 5s));
-    auto ping = [&](std::vector<std::string> argv, const std::string& cgroup) {
-        for (auto& a : std::vector<std::string>{traffic, "udp-ping", "198.18.0.2", "9200", "300", "1000"})
-            argv.push_back(a);
-        Proc p(argv, cgroup);
-        EXPECT_EQ(p.wait(), 0);
-        std::istringstream in(p.out());
-        std::string k;
-        double p50 = 0, p99 = 0;
-        uint64_t lost = 0;
-        in >> k >> p50 >> k >> p99 >> k >> lost;
-        EXPECT_EQ(lost, 0u) << p.out();
-        return std::pair{p50, p99};
-    };
-    auto [b50, b99_unused] = ping({"ip", "netns", "exec", lab_->a}, target_->path());
-    // --netns: sch_fq goes on the devices of the client's namespace (where
-    // the packets leave), and the command runs there.
-    auto [d50, d99] =
-        ping({fl, "exec", "--quiet", "--netns", lab_->a, "--fault", "net.delay=10ms@100%,proto=udp", "--"}, "");
-    // Every request is delayed 10 ms once (replies come from outside the
-    // target): added p50 within +-5%, added p99 within +1 ms of the target.
-    EXPECT_GE(d50 - b50, 10000 * 0.95) << "baseline p50 " << b50 << "us, delayed " << d50 << "us";
-    EXPECT_LE(d50 - b50, 10000 * 1.05) << "baseline p50 " << b50 << "us, delayed " << d50 << "us";
-    EXPECT_LE(d99 - b50, 10000 + 1000) << "baseline p50 " << b50 << "us, delayed p99 " << d99 << "us";
+// One-way latencies in us, from a receiver's "lat US" lines, in arrival order.
+std::vector<double> latencies(const std::string& out) {
+    std::vector<double> v;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("lat ", 0) == 0)
+            v.push_back(std::stod(line.substr(4)));
+    return v;
 }
 
+double quantile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+struct DelayCase {
+    std::string proto;
+    int percent;
+    long requests;
+};
+
+// Timer lateness the platform adds on top of any delay: none assumed on a
+// real machine. Under QEMU TCG (the VM matrix sets FL_VM_TCG) the emulated
+// timers fire late — the kernel's own netem measured on the same path shows
+// p50 +0.2 ms and occasional +1..4 ms (README, "VM kernel matrix") — so there
+// the p99 bounds allow 5 ms instead of 1 ms; the p50 bound stays +-5%.
+double p99_slack_us() {
+    return getenv("FL_VM_TCG") ? 5000 : 1000;
+}
+
+class NetDelay : public Net, public ::testing::WithParamInterface<DelayCase> {};
+
+// 10 ms on P% of a real request/response flow between the two namespaces,
+// one request in flight at a time. The echo server records each request's
+// one-way latency (kernel receive timestamp minus the client's send time),
+// so what is measured is what the delay adds on the path, not the wake-up
+// time of the processes around it.
+TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
+    REQUIRE_FAULT("net.delay");
+    const auto& c = GetParam();
+    const bool udp = c.proto == "udp";
+    const std::string n = std::to_string(c.requests);
+    auto run = [&](bool fault) {
+        Proc echo(lab_->in(lab_->b, udp ? std::vector<std::string>{traffic, "udp-echo", "9200", "2000", "120000"}
+                                        : std::vector<std::string>{traffic, "tcp-echo", "9200", "120000"}));
+        EXPECT_TRUE(echo.wait_for("ready", 5s));
+        std::vector<std::string> argv;
+        if (fault) // --netns: sch_fq goes where the client's packets leave
+            argv = {fl,        "exec",    "--quiet",
+                    "--netns", lab_->a,   "--stats-json",
+                    stats_,    "--fault", "net.delay=10ms@" + std::to_string(c.percent) + "%,proto=" + c.proto,
+                    "--"};
+        else
+            argv = {"ip", "netns", "exec", lab_->a};
+        for (auto& a : std::vector<std::string>{traffic, c.proto + "-ping", "198.18.0.2", "9200", n, "2000"})
+            argv.push_back(a);
+        Proc ping(argv, fault ? "" : target_->path());
+        EXPECT_EQ(ping.wait(), 0) << ping.out();
+        EXPECT_NE(ping.out().find(" lost 0"), std::string::npos) << ping.out();
+        EXPECT_EQ(echo.wait(), 0);
+        return latencies(echo.out());
+    };
+    auto base = run(false);
+    ASSERT_EQ(base.size(), static_cast<size_t>(c.requests));
+    auto with = run(true);
+    ASSERT_EQ(with.size(), static_cast<size_t>(c.requests));
+    const double b50 = quantile(base, 0.5);
+    // A request counts as delayed when it took more than half the delay;
+    // the baseline one-way latency is tens of microseconds.
+    std::vector<double> added;
+    std::string late; // request numbers over 11 ms, to tell warm-up from noise
+    for (size_t i = 0; i < with.size(); i++)
+        if (with[i] > 5000) {
+            added.push_back(with[i] - b50);
+            if (added.back() > 11000)
+                late += " #" + std::to_string(i) + "=" + std::to_string(std::lround(added.back()));
+        }
+    ASSERT_FALSE(added.empty()) << "no request was delayed";
+    const uint64_t injected = read_json(stats_)["experiments"][0]["injected"].get<uint64_t>();
+    if (c.percent == 100)
+        EXPECT_EQ(added.size(), static_cast<size_t>(c.requests)) << "fastest one-way " << quantile(with, 0) << " us";
+    else
+        expect_binomial(added.size(), static_cast<uint64_t>(c.requests), c.percent / 100.0);
+    if (udp) // one datagram per request: the delayed ones are the injected ones
+        EXPECT_EQ(added.size(), injected);
+    else // TCP: injected also counts the client's ACKs, SYN and FIN
+        EXPECT_LE(added.size(), injected);
+    // Added latency of the delayed requests: p50 within +-5% of 10 ms, p99
+    // within +1 ms (+5 ms under TCG, above).
+    auto us = [](double v) { return std::to_string(std::lround(v)) + " us"; };
+    const std::string seen = "baseline one-way p50 " + us(b50) + ", max " + us(quantile(base, 1)) + "; added p50 " +
+                             us(quantile(added, 0.5)) + ", p99 " + us(quantile(added, 0.99)) + ", max " +
+                             us(quantile(added, 1)) + " over " + std::to_string(added.size()) + "; over 11 ms:" + late;
+    std::cout << "[ figures  ] " << c.proto << " " << c.percent << "%: " << seen << "\n";
+    EXPECT_GE(quantile(added, 0.5), 10000 * 0.95) << seen;
+    EXPECT_LE(quantile(added, 0.5), 10000 * 1.05) << seen;
+    EXPECT_LE(quantile(added, 0.99), 10000 + p99_slack_us()) << seen;
+}
+
+// 100%: 300 requests; 1%: 5000 requests, about 50 delayed (the binomial
+// check accepts 20..88).
+INSTANTIATE_TEST_SUITE_P(Flows, NetDelay,
+                         ::testing::Values(DelayCase{"udp", 100, 300}, DelayCase{"udp", 1, 5000},
+                                           DelayCase{"tcp", 100, 300}, DelayCase{"tcp", 1, 5000}),
+                         [](const auto& info) {
+                             return info.param.proto + "_" + std::to_string(info.param.percent) + "pct";
+                         });
+
 TEST_F(Net, DelayJitterNeverReordersAFlow) {
-    REQUIRE_DELAY();
+    REQUIRE_FAULT("net.delay");
     // 2000 datagrams in one flow, each delayed 10 ms +- 5 ms: without the
     // per-flow clamp about half would overtake their predecessor.
     auto rx = receiver();
@@ -388,9 +481,19 @@ TEST_F(Net, DelayJitterNeverReordersAFlow) {
     EXPECT_EQ(got["tag1"], 2000u) << rx->out();
     EXPECT_EQ(got["inversions"], 0u) << rx->out();
     EXPECT_EQ(read_json(stats_)["experiments"][0]["injected"].get<uint64_t>(), 2000u);
+    // Each datagram arrives 5 to 15 ms after it was sent: the clamp
+    // only ever holds one back to its predecessor's departure, which is at
+    // most 15 ms after that predecessor's (earlier) send.
+    auto lat = latencies(rx->out());
+    ASSERT_EQ(lat.size(), 2000u);
+    std::cout << "[ figures  ] jitter: one-way p0 " << quantile(lat, 0) << " us, p50 " << quantile(lat, 0.5)
+              << " us, p99 " << quantile(lat, 0.99) << " us, max " << quantile(lat, 1) << " us\n";
+    EXPECT_GE(quantile(lat, 0), 5000) << "one-way p0 " << quantile(lat, 0) << " us";
+    EXPECT_LE(quantile(lat, 0.99), 15000 + p99_slack_us()) << "one-way p99 " << quantile(lat, 0.99) << " us";
 }
 
 TEST_F(Net, DemoReportsWhatItInjected) {
+    REQUIRE_FAULT("net.drop");
     // README command 1's main job, checked against its own counters.
     auto r = sh(fl + " demo --json --requests 5000");
     ASSERT_EQ(r.status, 0) << r.out;
@@ -414,6 +517,7 @@ TEST_F(Net, DemoReportsWhatItInjected) {
 }
 
 TEST_F(Net, EndedSessionDetachesWhileTheProcessLives) {
+    REQUIRE_FAULT("net.drop");
     // A long-lived process (demo, a future `run` of several steps) ends one
     // session and goes on: its programs must be gone at once, not at exit.
     {

@@ -7,8 +7,20 @@
 //   fl_traffic udp-send ADDR PORT N TAG PPS   send N tagged datagrams at PPS
 //   fl_traffic tcp-listen PORT MAX_MS          accept and close
 //   fl_traffic tcp-connect ADDR PORT N         N connects, results by errno
-//   fl_traffic udp-echo PORT MAX_MS            echo datagrams back
-//   fl_traffic udp-ping ADDR PORT N TIMEOUT_MS RTTs: p50 p99 (us), lost
+//   fl_traffic udp-echo PORT IDLE_MS MAX_MS    echo datagrams back
+//   fl_traffic udp-ping ADDR PORT N TIMEOUT_MS one request at a time; RTTs:
+//                                             p50 p99 (us), lost
+//   fl_traffic tcp-echo PORT MAX_MS            one connection, echo records
+//   fl_traffic tcp-ping ADDR PORT N TIMEOUT_MS as udp-ping, over TCP
+//
+// One-way latency: senders put CLOCK_REALTIME in each message; receivers
+// (udp-recv, udp-echo, tcp-echo) read the kernel's receive timestamp
+// (SO_TIMESTAMPNS, taken when the packet reaches the receiving device's
+// backlog) and print one "lat US" line per message. Sender and receiver
+// share the kernel's clock, so this is the time the packet spent between
+// send() and the wire's far end — what a network delay adds — free of the
+// receiving process's wake-up time, which a slow machine (QEMU TCG) makes
+// long and noisy.
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -18,16 +30,72 @@
 #include <cstring>
 #include <map>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
+#include <time.h>
 #include <unistd.h>
 #include <vector>
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+// Every message: a tag, a sequence number, and when the sender sent it.
+struct Msg {
+    uint32_t tag;
+    uint32_t seq;
+    int64_t sent_ns; // CLOCK_REALTIME
+};
+
+int64_t realtime_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+Msg stamped(uint32_t tag, uint32_t seq) {
+    return Msg{tag, seq, realtime_ns()};
+}
+
+void enable_rx_timestamps(int fd) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+}
+
+// recvmsg() with the kernel's receive timestamp; rx_ns is 0 if none came.
+ssize_t recv_stamped(int fd, void* buf, size_t len, int flags, int64_t* rx_ns, sockaddr_storage* from = nullptr,
+                     socklen_t* fromlen = nullptr) {
+    iovec iov{buf, len};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    if (from) {
+        mh.msg_name = from;
+        mh.msg_namelen = *fromlen;
+    }
+    ssize_t r = recvmsg(fd, &mh, flags);
+    *rx_ns = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); r > 0 && c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+            timespec ts{};
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            *rx_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        }
+    if (from)
+        *fromlen = mh.msg_namelen;
+    return r;
+}
+
+void print_latencies(const std::vector<double>& lat_us) {
+    for (double l : lat_us)
+        printf("lat %.1f\n", l);
+}
 
 sockaddr_storage addr_of(const char* ip, int port, socklen_t* len) {
     sockaddr_storage ss{};
@@ -72,8 +140,10 @@ long ms_since(clock_type::time_point t) {
 
 int udp_recv(int port, int idle_ms, int max_ms) {
     int fd = bound_socket(SOCK_DGRAM, port);
+    enable_rx_timestamps(fd);
     printf("ready\n");
     fflush(stdout);
+    std::vector<double> lat_us;
     std::map<uint32_t, uint64_t> per_tag;
     std::map<uint32_t, uint32_t> last_seq;
     uint64_t inversions = 0; // a datagram older than one already received
@@ -86,14 +156,18 @@ int udp_recv(int port, int idle_ms, int max_ms) {
                 break;
             continue;
         }
-        uint32_t msg[2];
-        if (recv(fd, msg, sizeof msg, 0) == sizeof msg) {
-            if (per_tag[msg[0]]++ && msg[1] < last_seq[msg[0]])
+        Msg m{};
+        int64_t rx = 0;
+        if (recv_stamped(fd, &m, sizeof m, 0, &rx) == sizeof m) {
+            if (per_tag[m.tag]++ && m.seq < last_seq[m.tag])
                 inversions++;
-            last_seq[msg[0]] = std::max(last_seq[msg[0]], msg[1]);
+            last_seq[m.tag] = std::max(last_seq[m.tag], m.seq);
+            if (rx)
+                lat_us.push_back(static_cast<double>(rx - m.sent_ns) / 1000);
             any = true;
         }
     }
+    print_latencies(lat_us);
     for (auto [tag, n] : per_tag)
         printf("tag %u %llu\n", tag, static_cast<unsigned long long>(n));
     printf("inversions %llu\ndone\n", static_cast<unsigned long long>(inversions));
@@ -112,8 +186,8 @@ int udp_send(const char* ip, int port, long n, uint32_t tag, long pps) {
             while (clock_type::now() < due)
                 ;
         }
-        uint32_t msg[2] = {tag, static_cast<uint32_t>(i)};
-        if (sendto(fd, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), len) == sizeof msg)
+        Msg m = stamped(tag, static_cast<uint32_t>(i));
+        if (sendto(fd, &m, sizeof m, 0, reinterpret_cast<sockaddr*>(&dst), len) == sizeof m)
             sent++;
         else
             errors++;
@@ -160,23 +234,40 @@ int tcp_connect(const char* ip, int port, long n) {
     return 0;
 }
 
-int udp_echo(int port, int max_ms) {
+int udp_echo(int port, int idle_ms, int max_ms) {
     int fd = bound_socket(SOCK_DGRAM, port);
+    enable_rx_timestamps(fd);
     printf("ready\n");
     fflush(stdout);
+    std::vector<double> lat_us;
     auto start = clock_type::now();
+    bool any = false;
     while (ms_since(start) < max_ms) {
         pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
+        if (poll(&p, 1, any ? idle_ms : 100) <= 0) {
+            if (any)
+                break;
             continue;
-        char buf[64];
+        }
+        Msg m{};
+        int64_t rx = 0;
         sockaddr_storage from{};
         socklen_t fl = sizeof from;
-        ssize_t r = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
-        if (r > 0)
-            sendto(fd, buf, static_cast<size_t>(r), 0, reinterpret_cast<sockaddr*>(&from), fl);
+        if (recv_stamped(fd, &m, sizeof m, 0, &rx, &from, &fl) != sizeof m)
+            continue;
+        any = true;
+        if (rx)
+            lat_us.push_back(static_cast<double>(rx - m.sent_ns) / 1000);
+        sendto(fd, &m, sizeof m, 0, reinterpret_cast<sockaddr*>(&from), fl);
     }
+    print_latencies(lat_us);
     return 0;
+}
+
+void print_rtts(std::vector<double> rtt, long lost) {
+    std::sort(rtt.begin(), rtt.end());
+    auto q = [&](double x) { return rtt.empty() ? 0.0 : rtt[static_cast<size_t>(x * (rtt.size() - 1))]; };
+    printf("p50_us %.1f p99_us %.1f lost %ld\n", q(0.5), q(0.99), lost);
 }
 
 int udp_ping(const char* ip, int port, long n, int timeout_ms) {
@@ -188,15 +279,15 @@ int udp_ping(const char* ip, int port, long n, int timeout_ms) {
     long lost = 0;
     for (long i = 0; i < n; i++) {
         auto t0 = clock_type::now();
-        uint32_t seq = static_cast<uint32_t>(i);
-        send(fd, &seq, sizeof seq, 0);
+        Msg m = stamped(0, static_cast<uint32_t>(i));
+        send(fd, &m, sizeof m, 0);
         bool got = false;
         while (!got && ms_since(t0) < timeout_ms) {
             pollfd p{fd, POLLIN, 0};
             if (poll(&p, 1, static_cast<int>(std::max(1L, timeout_ms - ms_since(t0)))) <= 0)
                 break;
-            uint32_t back = 0;
-            if (recv(fd, &back, sizeof back, 0) == sizeof back && back == seq)
+            Msg back{};
+            if (recv(fd, &back, sizeof back, 0) == sizeof back && back.seq == m.seq)
                 got = true;
         }
         if (got)
@@ -204,9 +295,70 @@ int udp_ping(const char* ip, int port, long n, int timeout_ms) {
         else
             lost++;
     }
-    std::sort(rtt.begin(), rtt.end());
-    auto q = [&](double x) { return rtt.empty() ? 0.0 : rtt[static_cast<size_t>(x * (rtt.size() - 1))]; };
-    printf("p50_us %.1f p99_us %.1f lost %ld\n", q(0.5), q(0.99), lost);
+    print_rtts(rtt, lost);
+    return 0;
+}
+
+// One connection; each record is echoed back. Ends at the peer's close.
+int tcp_echo(int port, int max_ms) {
+    int lfd = bound_socket(SOCK_STREAM, port);
+    // On the listener, so that timestamping is on before the first segment
+    // arrives (accepted sockets inherit it).
+    enable_rx_timestamps(lfd);
+    listen(lfd, 1);
+    printf("ready\n");
+    fflush(stdout);
+    pollfd p{lfd, POLLIN, 0};
+    if (poll(&p, 1, max_ms) <= 0)
+        return 1;
+    int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval tv{max_ms / 1000, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::vector<double> lat_us;
+    Msg m{};
+    int64_t rx = 0;
+    // One record in flight at a time (the client waits for each echo), so
+    // each read returns one segment and its timestamp.
+    while (recv_stamped(fd, &m, sizeof m, MSG_WAITALL, &rx) == sizeof m) {
+        if (rx)
+            lat_us.push_back(static_cast<double>(rx - m.sent_ns) / 1000);
+        if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m)
+            break;
+    }
+    print_latencies(lat_us);
+    return 0;
+}
+
+int tcp_ping(const char* ip, int port, long n, int timeout_ms) {
+    socklen_t len;
+    auto dst = addr_of(ip, port, &len);
+    int fd = socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&dst), len)) {
+        perror("connect");
+        return 1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::vector<double> rtt;
+    long lost = 0;
+    for (long i = 0; i < n; i++) {
+        auto t0 = clock_type::now();
+        Msg m = stamped(0, static_cast<uint32_t>(i)), back{};
+        if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m ||
+            recv(fd, &back, sizeof back, MSG_WAITALL) != sizeof back || back.seq != m.seq) {
+            lost = n - i; // a stream that failed once stays failed
+            break;
+        }
+        rtt.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+    }
+    close(fd);
+    print_rtts(rtt, lost);
     return 0;
 }
 
@@ -223,10 +375,14 @@ int main(int argc, char** argv) {
         return tcp_listen(atoi(arg(2)), atoi(arg(3)));
     if (mode == "tcp-connect" && argc == 5)
         return tcp_connect(arg(2), atoi(arg(3)), atol(arg(4)));
-    if (mode == "udp-echo" && argc == 4)
-        return udp_echo(atoi(arg(2)), atoi(arg(3)));
+    if (mode == "udp-echo" && argc == 5)
+        return udp_echo(atoi(arg(2)), atoi(arg(3)), atoi(arg(4)));
     if (mode == "udp-ping" && argc == 6)
         return udp_ping(arg(2), atoi(arg(3)), atol(arg(4)), atoi(arg(5)));
+    if (mode == "tcp-echo" && argc == 4)
+        return tcp_echo(atoi(arg(2)), atoi(arg(3)));
+    if (mode == "tcp-ping" && argc == 6)
+        return tcp_ping(arg(2), atoi(arg(3)), atol(arg(4)), atoi(arg(5)));
     fprintf(stderr, "usage: see the header of tests/tools/fl_traffic.cpp\n");
     return 2;
 }
