@@ -10,8 +10,6 @@
 #include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
-#include <netlink/route/qdisc.h>
-#include <netlink/route/tc.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,30 +75,64 @@ struct RootInfo {
     uint32_t handle = 0;
 };
 
+// Root qdiscs are read and removed with plain rtnetlink messages: libnl's
+// qdisc cache (rtnl_qdisc_alloc_cache) crashes in a static build (its tc
+// module table is never set up there), and the static binary is the one that
+// runs on initramfs-only kernels.
+struct RootQuery {
+    int ifindex;
+    RootInfo found;
+};
+
+int on_qdisc(nl_msg* msg, void* arg) {
+    auto* q = static_cast<RootQuery*>(arg);
+    nlmsghdr* h = nlmsg_hdr(msg);
+    if (h->nlmsg_type != RTM_NEWQDISC || !nlmsg_valid_hdr(h, sizeof(tcmsg)))
+        return NL_OK;
+    const auto* t = static_cast<const tcmsg*>(nlmsg_data(h));
+    if (t->tcm_ifindex != q->ifindex || t->tcm_parent != TC_H_ROOT)
+        return NL_OK;
+    nlattr* tb[TCA_MAX + 1] = {};
+    if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0)
+        return NL_OK;
+    q->found.exists = true;
+    q->found.handle = t->tcm_handle;
+    q->found.kind = tb[TCA_KIND] ? nla_get_string(tb[TCA_KIND]) : "";
+    return NL_OK;
+}
+
 RootInfo root_qdisc(nl_sock* sk, int ifindex) {
-    nl_cache* cache = nullptr;
-    int err = rtnl_qdisc_alloc_cache(sk, &cache);
+    tcmsg t{};
+    t.tcm_family = AF_UNSPEC;
+    RootQuery q{ifindex, {}};
+    int err = nl_send_simple(sk, RTM_GETQDISC, NLM_F_DUMP, &t, sizeof t);
+    if (err >= 0) {
+        nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
+        if (!cb)
+            throw Error(ErrorKind::system, "cannot list qdiscs: out of memory");
+        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_qdisc, &q);
+        err = nl_recvmsgs(sk, cb);
+        nl_cb_put(cb);
+    }
     if (err < 0)
         throw Error(ErrorKind::system, fmt::format("cannot list qdiscs: {}", nl_geterror(err)));
-    RootInfo r;
-    if (rtnl_qdisc* q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_ROOT)) {
-        r.exists = true;
-        const char* k = rtnl_tc_get_kind(TC_CAST(q));
-        r.kind = k ? k : "";
-        r.handle = rtnl_tc_get_handle(TC_CAST(q));
-        rtnl_qdisc_put(q);
-    }
-    nl_cache_free(cache);
-    return r;
+    return q.found;
 }
 
 int delete_root(nl_sock* sk, int ifindex) {
-    rtnl_qdisc* q = rtnl_qdisc_alloc();
-    rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-    rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
-    int err = rtnl_qdisc_delete(sk, q);
-    rtnl_qdisc_put(q);
-    return err;
+    tcmsg t{};
+    t.tcm_family = AF_UNSPEC;
+    t.tcm_ifindex = ifindex;
+    t.tcm_parent = TC_H_ROOT;
+    nl_msg* msg = nlmsg_alloc_simple(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK);
+    if (!msg)
+        return -NLE_NOMEM;
+    int err = nlmsg_append(msg, &t, sizeof t, NLMSG_ALIGNTO);
+    if (err < 0) {
+        nlmsg_free(msg);
+        return err;
+    }
+    return nl_send_sync(sk, msg); // frees msg
 }
 
 int ifindex_of(const std::string& ifname) {
