@@ -9,7 +9,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev googletest libbenchmark-dev
   clang-format iproute2 util-linux iperf3 nftables
-  qemu-system-x86 busybox-static cpio kmod xz-utils
+  qemu-system-x86 busybox-static cpio kmod xz-utils jq
 )
 missing=()
 for p in "${packages[@]}"; do

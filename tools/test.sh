@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: set up a fresh Debian 12 machine and run every test suite:
-# format check, unit (no root), BPF_PROG_TEST_RUN and integration (root).
+# format check, unit (no root), BPF_PROG_TEST_RUN and integration (root) on
+# this machine's kernel, then all of them again on each kernel of the VM
+# matrix (tools/vmtest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -13,6 +15,13 @@ tools/check-format.sh
 if ! grep -q " - cgroup2 " /proc/self/mountinfo; then
   mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified
 fi
-cd build
 # Serial: the root suites share the machine's cgroups and BPF state.
-ctest --output-on-failure --timeout 600 "$@"
+(cd build && ctest --output-on-failure --timeout 600 "$@")
+# The same suites on each kernel of tools/vmtest/kernels.conf under QEMU.
+# A failed test, or a kernel that cannot be fetched, built or booted, fails
+# the command. FAULTLINE_SKIP_VM=1 leaves it out (for quick local runs only).
+if [ "${FAULTLINE_SKIP_VM:-0}" = 1 ]; then
+  echo "test.sh: VM kernel matrix NOT run (FAULTLINE_SKIP_VM=1)"
+else
+  tools/vmtest/run.sh
+fi

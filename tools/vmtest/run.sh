@@ -25,7 +25,7 @@ done
 for t in faultline tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
   [ -x "$build/$t" ] || { echo "vmtest: $build/$t missing: build first (tools/build.sh)" >&2; exit 2; }
 done
-for c in qemu-system-x86_64 busybox cpio dpkg-deb xz depmod; do
+for c in qemu-system-x86_64 busybox cpio dpkg-deb xz depmod jq; do
   command -v $c >/dev/null || { echo "vmtest: $c missing (tools/install-deps.sh installs it)" >&2; exit 2; }
 done
 mkdir -p "$cache"
@@ -55,9 +55,19 @@ copy /usr/sbin/tc /usr/sbin/tc
 copy /usr/sbin/bpftool /usr/sbin/bpftool
 copy /usr/bin/setpriv /usr/bin/setpriv
 copy /usr/bin/find /usr/bin/find
-for t in faultline tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
+for t in tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
   copy "$build/$t" "/fl/$(basename "$t")"
 done
+# faultline itself: the statically linked build where there is one (what an
+# initramfs-only machine would run), else the dynamic one with its libraries.
+static=$(cd "$repo" && realpath -m "${STATIC_BUILD_DIR:-build-static}")/faultline
+if [ -x "$static" ] && ! [ "$static" -ot "$build/faultline" ]; then
+  cp "$static" "$root/fl/faultline"
+  echo "vmtest: faultline binary: static ($static)"
+else
+  copy "$build/faultline" /fl/faultline
+  echo "vmtest: faultline binary: dynamic ($build/faultline; no up-to-date static build at $static)"
+fi
 cp "$repo/tools/vmtest/init" "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/common.cpio.gz"
 
@@ -106,7 +116,7 @@ modules_cpio() { # EXTRACTED_DIR OUT
   (cd "$mr" && find modules | cpio -o -H newc --quiet | gzip -1) >"$out"
 }
 
-status=0
+rm -f "$work/failed"
 summary=$work/summary.txt
 : >"$summary"
 grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source extras; do
@@ -123,10 +133,25 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
         modules_cpio "$dir" "$out/modules.cpio.gz"
         cat "$work/common.cpio.gz" "$out/modules.cpio.gz" >"$initrd"
       fi ;;
-    file:*)
-      f=${source#file:}
-      [ "${f:0:1}" = / ] || f=$repo/$f
-      if [ -f "$f" ]; then kernel=$f; cp "$work/common.cpio.gz" "$initrd"; fi ;;
+    *)
+      # file:PATH[|build:SCRIPT]: a prebuilt bzImage, else built by SCRIPT
+      # (cached, keyed by the script and its config fragment).
+      for alt in ${source//|/ }; do
+        f=${alt#*:}
+        [ "${f:0:1}" = / ] || f=$repo/$f
+        case $alt in
+          file:*) [ -f "$f" ] && kernel=$f ;;
+          build:*)
+            key=$(cat "$f" "$(dirname "$f")"/*.config | sha256sum | cut -c1-12)
+            kernel=$cache/$name-$key/vmlinuz
+            if [ ! -f "$kernel" ]; then
+              echo "vmtest: $name: building the kernel with $alt (about 15 min on 2 cores)"
+              "$f" "$kernel" >"$out/build.log" 2>&1 || { tail -n 20 "$out/build.log" >&2; kernel=""; }
+            fi ;;
+        esac
+        [ -n "$kernel" ] && break
+      done
+      [ -n "$kernel" ] && cp "$work/common.cpio.gz" "$initrd" ;;
   esac
   if [ -z "$kernel" ] || [ ! -f "$kernel" ]; then
     echo "$name FETCH-FAILED ($source)" | tee -a "$summary"
@@ -135,15 +160,15 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   fi
   timeout 1800 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 $extras fl.filter=$filter" </dev/null 2>&1 |
-    tr -d '\r' | sed 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
+    -append "console=ttyS0 quiet panic=-1 $extras fl.filter=$filter ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG}" </dev/null 2>&1 |
+    tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
   secs=$(( $(date +%s) - start ))
   sed -n '/FL-VM: probe-begin/,/FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
   # STATUS TEST [REASON]; the reason of a skip is the line after "Skipped".
   awk '
     /: Skipped$/ { getline reason; next_reason = reason; next }
     /^\[       OK \] .* \([0-9]+ ms\)$/ { print "PASS", $4 }
-    /^\[  FAILED  \] .* \([0-9]+ ms\)$/ { print "FAIL", $4 }
+    /^\[  FAILED  \] .* \([0-9]+ ms\)$/ { sub(/,$/, "", $4); print "FAIL", $4 }
     /^\[  SKIPPED \] .* \([0-9]+ ms\)$/ { print "SKIP", $4, "-", next_reason; next_reason = "" }
   ' "$out/console.log" >"$out/results.txt"
   kver=$(sed -n 's/.*FL-VM: kernel //p' "$out/console.log")
@@ -156,6 +181,15 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
     continue
   fi
   echo "$name kernel=$kver passed=$p failed=$f skipped=$s wall=${secs}s" | tee -a "$summary"
+  # A suite that crashed or could not start has no FAILED line to show for it.
+  bad_rc=$(sed -n 's/^FL-VM: suite-end \([a-z_]*\) rc=\([1-9][0-9]*\)$/\1 exited \2/p' "$out/console.log")
+  if [ -n "$bad_rc" ] && [ "$f" -eq 0 ]; then
+    echo "    FAIL suite: $bad_rc" | tee -a "$summary"
+    f=1
+  fi
+  # what faultline's probe said there, one line per fault
+  jq -r '.faults[] | "    probe: \(.fault) " + (if .available then "yes (\(.mechanism))" else "no (\(.reason))" end)' \
+    "$out/probe.json" | tee -a "$summary" || echo "    probe: no valid JSON in $out/probe.json" | tee -a "$summary"
   grep -E '^(FAIL|SKIP)' "$out/results.txt" | sed 's/^/    /' | tee -a "$summary"
   [ "$f" -eq 0 ] || echo 1 >"$work/failed"
 done
