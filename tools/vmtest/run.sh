@@ -177,6 +177,7 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   s=$(grep -c '^SKIP' "$out/results.txt" || true)
   if ! grep -q '^FL-VM: done' "$out/console.log"; then
     echo "$name BOOT-OR-RUN-FAILED kernel=${kver:-?} after ${secs}s (see $out/console.log)" | tee -a "$summary"
+    tail -n 15 "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
     echo 1 >"$work/failed"
     continue
   fi

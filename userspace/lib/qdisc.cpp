@@ -2,8 +2,11 @@
 #include "faultline/qdisc.hpp"
 
 #include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/gen_stats.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <memory>
@@ -13,6 +16,7 @@
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 #include "faultline/error.hpp"
@@ -73,6 +77,7 @@ struct RootInfo {
     bool exists = false;
     std::string kind;
     uint32_t handle = 0;
+    uint32_t qlen = 0; // packets queued
 };
 
 // Root qdiscs are read and removed with plain rtnetlink messages: libnl's
@@ -98,6 +103,13 @@ int on_qdisc(nl_msg* msg, void* arg) {
     q->found.exists = true;
     q->found.handle = t->tcm_handle;
     q->found.kind = tb[TCA_KIND] ? nla_get_string(tb[TCA_KIND]) : "";
+    nlattr* st[TCA_STATS_MAX + 1] = {};
+    if (tb[TCA_STATS2] && nla_parse_nested(st, TCA_STATS_MAX, tb[TCA_STATS2], nullptr) >= 0 && st[TCA_STATS_QUEUE] &&
+        nla_len(st[TCA_STATS_QUEUE]) >= static_cast<int>(sizeof(gnet_stats_queue))) {
+        gnet_stats_queue gq{};
+        memcpy(&gq, nla_data(st[TCA_STATS_QUEUE]), sizeof gq);
+        q->found.qlen = gq.qlen;
+    }
     return NL_OK;
 }
 
@@ -248,7 +260,8 @@ std::vector<std::string> up_devices(const std::string& netns_path) {
     return out;
 }
 
-FqGuard::FqGuard(const std::string& ifname, const std::string& netns_path) : ifname_(ifname), netns_(netns_path) {
+FqGuard::FqGuard(const std::string& ifname, const std::string& netns_path, std::chrono::nanoseconds drain)
+    : ifname_(ifname), netns_(netns_path), drain_(drain) {
     NetnsScope in(netns_);
     int idx = ifindex_of(ifname);
     Sock s = route_socket();
@@ -274,18 +287,23 @@ FqGuard::~FqGuard() {
     if (!installed_)
         return;
     try {
-        remove_root_fq(ifname_, netns_);
+        remove_root_fq(ifname_, netns_, drain_);
     } catch (...) {
     }
 }
 
-void remove_root_fq(const std::string& ifname, const std::string& netns_path) {
+void remove_root_fq(const std::string& ifname, const std::string& netns_path, std::chrono::nanoseconds drain) {
     NetnsScope in(netns_path);
     unsigned idx = if_nametoindex(ifname.c_str());
     if (!idx)
         return;
     Sock s = route_socket();
     RootInfo r = root_qdisc(s.get(), static_cast<int>(idx));
+    auto until = std::chrono::steady_clock::now() + drain;
+    while (r.exists && r.kind == "fq" && r.qlen > 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        r = root_qdisc(s.get(), static_cast<int>(idx));
+    }
     if (r.exists && r.kind == "fq")
         delete_root(s.get(), static_cast<int>(idx));
 }

@@ -125,6 +125,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     std::set<FaultKind> kinds;
     std::set<bpf::Program> progs;
     std::set<std::string> fq_devs;
+    Nanos hold{0}; // the longest a packet can be held: how long fq may need to drain
     for (const auto& f : faults) {
         kinds.insert(f.kind);
         if (f.kind == FaultKind::net_connect) {
@@ -138,6 +139,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         if (f.kind == FaultKind::net_delay) {
             auto devs = f.devices.empty() ? up_devices(s.opts.netns) : f.devices;
             fq_devs.insert(devs.begin(), devs.end());
+            hold = std::max(hold, f.delay + f.jitter);
         }
     }
     for (auto k : kinds)
@@ -188,7 +190,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     s.published = true;
 
     for (const auto& dev : fq_devs) {
-        s.fq.push_back(std::make_unique<FqGuard>(dev, s.opts.netns));
+        s.fq.push_back(std::make_unique<FqGuard>(dev, s.opts.netns, hold + std::chrono::milliseconds(100)));
         if (s.fq.back()->installed()) {
             rec.fq_devices.push_back(dev);
             write_record(rec);

@@ -2,6 +2,7 @@
 // sch_fq management for earliest-departure-time delays, over rtnetlink.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -38,10 +39,14 @@ std::vector<std::string> up_devices(const std::string& netns_path = {});
 // Makes fq the root qdisc of a device for as long as it lives, then removes
 // it so the kernel's default comes back. Refuses (Error) to replace a root
 // qdisc somebody configured (non-zero handle), which it could not restore.
-// A root that already is fq is left alone.
+// A root that already is fq is left alone. On destruction (after the
+// programs are detached, so nothing new is held) it waits up to `drain` for
+// the packets fq still holds to leave — removing a qdisc drops its queue, so
+// the last `delay` worth of a delayed flow would otherwise be lost.
 class FqGuard {
   public:
-    FqGuard(const std::string& ifname, const std::string& netns_path = {});
+    FqGuard(const std::string& ifname, const std::string& netns_path = {},
+            std::chrono::nanoseconds drain = std::chrono::nanoseconds{0});
     ~FqGuard();
     FqGuard(const FqGuard&) = delete;
     FqGuard& operator=(const FqGuard&) = delete;
@@ -52,10 +57,13 @@ class FqGuard {
   private:
     std::string ifname_;
     std::string netns_;
+    std::chrono::nanoseconds drain_;
     bool installed_ = false;
 };
 
 // Deletes the root qdisc of ifname if it is fq (stale-session cleanup).
-void remove_root_fq(const std::string& ifname, const std::string& netns_path = {});
+// With `drain`, first waits up to that long for its queue to empty.
+void remove_root_fq(const std::string& ifname, const std::string& netns_path = {},
+                    std::chrono::nanoseconds drain = std::chrono::nanoseconds{0});
 
 } // namespace faultline
