@@ -76,6 +76,10 @@ fetch_deb() { # GLOB -> extracted directory on stdout
   local re pkg dir
   re="^$(printf '%s' "$1" | sed 's/[.+]/\\&/g; s/\*/.*/g')\$"
   pkg=$(apt-cache search --names-only "$re" | awk '{print $1}' | sort -V | tail -n 1)
+  if [ -z "$pkg" ]; then # package lists missing or stale: refresh once
+    apt-get update -q >&2 || true
+    pkg=$(apt-cache search --names-only "$re" | awk '{print $1}' | sort -V | tail -n 1)
+  fi
   [ -n "$pkg" ] || { echo "vmtest: no package matches $1" >&2; return 1; }
   dir=$cache/$pkg
   if [ ! -d "$dir" ]; then
