@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Decide what to do with one event: walk the experiments of every targeted
+/* Decide what to do with one event: find the experiments of every targeted
  * ancestor cgroup, count, sample, and fold the outcome into a verdict. */
 #ifndef FL_BPF_DECIDE_H
 #define FL_BPF_DECIDE_H
@@ -13,6 +13,8 @@
 
 _Static_assert((FL_MAX_EXPERIMENTS & (FL_MAX_EXPERIMENTS - 1)) == 0,
 	       "slot masks need a power of two");
+_Static_assert((FL_INDEX_ENTRIES & (FL_INDEX_ENTRIES - 1)) == 0,
+	       "index positions need a power of two");
 
 struct fl_verdict {
 	__u64 delay_ns; /* largest delay injected */
@@ -22,36 +24,36 @@ struct fl_verdict {
 	__u32 pad;
 };
 
-/* Global (non-static) subprograms are verified once, independently of the
- * caller: keeps the loops over levels x experiments far below the verifier's
- * complexity limit (static subprograms were re-verified per path and hit the
- * 1M-instruction limit). Pointer args of global functions may be NULL. */
-__noinline int fl_eval_slot(__u32 slot, const struct fl_event *ev,
-			    struct fl_verdict *v)
+/* One experiment of target cgroup cg on one event. Inlined: the first
+ * experiment of a target is evaluated without any BPF-to-BPF call (a call
+ * costs ~9 ns here, see BENCHMARKS.md). ev->flow_key must be set when the
+ * experiment samples per flow (FL_IDX_COOKIE on its index entry). */
+static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_event *ev,
+					 struct fl_verdict *v)
 {
 	struct fl_experiment *e;
 	struct fl_counters *c;
 
-	if (!ev || !v)
-		return 0;
 	e = bpf_map_lookup_elem(&fl_config, &slot);
 	c = bpf_map_lookup_elem(&fl_counters, &slot);
-	if (!e || !c)
-		return 0;
+	/* The config names its target: an index entry read while the loader
+	 * was rewriting it can never apply another cgroup's experiment. */
+	if (!e || !c || e->cgroup_id != cg)
+		return;
 	c->evaluated++;
-	if (ev->now >= e->expires_ns) {
+	if (ev->now >= e->expires) {
 		/* The in-kernel deadline: a dead or stuck loader cannot keep a
 		 * fault alive past it. */
 		c->expired++;
-		return 0;
+		return;
 	}
 	if (!fl_match(e, ev))
-		return 0;
+		return;
 	c->matched++;
 	if (e->kind == FL_KIND_NET_DELAY)
 		v->hold = 1;
 	if (!fl_sampled(e, slot, ev->flow_key) || !fl_take_budget(e, slot))
-		return 0;
+		return;
 	c->injected++;
 
 	switch (e->kind) {
@@ -77,32 +79,68 @@ __noinline int fl_eval_slot(__u32 slot, const struct fl_event *ev,
 	default:
 		break;
 	}
-	return 1;
 }
 
-/* The experiments of one target cgroup at one hook, or NULL. */
-static __always_inline struct fl_index_val *fl_target(__u64 cgroup_id, __u32 hook)
+/* The experiments of one target cgroup at one hook, or NULL: the two
+ * positions of the two-choice index (abi.h). */
+static __always_inline const struct fl_index_entry *fl_target(__u64 cg, __u32 hook)
 {
-	struct fl_index_key k = { .cgroup_id = cgroup_id, .hook = hook };
+	__u64 h = fl_index_hash(cg, hook);
+	__u32 k = fl_index_pos(h, 0);
+	const struct fl_index_entry *ie = bpf_map_lookup_elem(&fl_index, &k);
 
-	return bpf_map_lookup_elem(&fl_index, &k);
+	if (ie && ie->cgroup_id == cg && ie->hook == hook)
+		return ie;
+	k = fl_index_pos(h, 1);
+	ie = bpf_map_lookup_elem(&fl_index, &k);
+	if (ie && ie->cgroup_id == cg && ie->hook == hook)
+		return ie;
+	return NULL;
 }
 
-/* Evaluate the experiments listed in iv (a value of fl_index). */
-__noinline int fl_eval_target(const struct fl_index_val *iv, const struct fl_event *ev,
-			      struct fl_verdict *v)
+/* The slow paths below are global (non-static) functions: each is verified
+ * once, independently of its callers, which keeps the loops over levels x
+ * experiments far below the verifier's complexity limit (the body of
+ * fl_eval_slot inlined into such loops made loading take 0.7 s here).
+ * Pointer args of global functions may be NULL. */
+__noinline int fl_eval_slot_g(__u32 slot, __u64 cg, const struct fl_event *ev, struct fl_verdict *v)
+{
+	if (ev && v)
+		fl_eval_slot(slot, cg, ev, v);
+	return 0;
+}
+
+/* Experiments `from`.. of an index entry. */
+__noinline int fl_eval_from(const struct fl_index_entry *ie, __u32 from, __u64 cg,
+			    const struct fl_event *ev, struct fl_verdict *v)
 {
 	__u32 i, n;
 
-	if (!iv || !ev || !v)
+	if (!ie || !ev || !v)
 		return 0;
-	n = iv->n;
+	n = ie->v.n;
 	for (i = 0; i < FL_MAX_PER_TARGET; i++) {
 		if (i >= n || v->drop || v->err)
 			break;
-		fl_eval_slot(iv->slots[i], ev, v);
+		if (i >= from)
+			fl_eval_slot_g(ie->v.slots[i], cg, ev, v);
 	}
-	return 1;
+	return 0;
+}
+
+/* Every experiment of the entry found for cgroup cg: the first one inline
+ * (the common case, one experiment per target, makes no BPF-to-BPF call:
+ * ~9 ns each here, see BENCHMARKS.md), the others through fl_eval_from. */
+static __always_inline void fl_eval_entry(const struct fl_index_entry *ie, __u64 cg,
+					  const struct fl_event *ev, struct fl_verdict *v)
+{
+	__u32 n = ie->v.n;
+
+	if (n < 1)
+		return;
+	fl_eval_slot(ie->v.slots[0], cg, ev, v);
+	if (n > 1 && !v->drop && !v->err)
+		fl_eval_from(ie, 1, cg, ev, v);
 }
 
 #endif /* FL_BPF_DECIDE_H */

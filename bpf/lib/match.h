@@ -9,15 +9,19 @@
 
 /* What a hook saw, in one hook-independent shape. */
 struct fl_event {
-	__u64 now;      /* bpf_ktime_get_coarse_ns(): for deadlines */
-	__u64 flow_key; /* socket cookie: the unit of per-flow sampling */
+	__u64 now;      /* bpf_jiffies64(): for deadlines */
+	__u64 flow_key; /* socket cookie: the unit of per-flow sampling (if cookie) */
 	__u32 raddr[4]; /* remote address, network order (v4: [0]) */
 	__u16 rport;    /* remote port, host order (0 if none) */
 	__u16 lport;    /* local port, host order (0 if none) */
 	__u8 family;    /* FL_FAMILY_V4 / FL_FAMILY_V6 */
-	__u8 proto;     /* one enum fl_proto_bits */
+	__u8 proto;     /* one enum fl_proto_bits; FL_PROTO_ANY: headers not
+			 * parsed, as no experiment at hand filters on them */
 	__u8 dir;       /* one enum fl_dir_bits, 0 for connect */
 	__u8 has_ports;
+	__u8 cookie;    /* flow_key has been read */
+	__u8 parsed;    /* the packet's headers have been parsed */
+	__u8 pad[2];
 };
 
 static __always_inline int fl_match_addr(const struct fl_experiment *e,

@@ -16,6 +16,9 @@
 #define FL_MAX_PER_TARGET 16
 /* Cgroup v2 depths that can be targeted (bit i of fl_levels = level i). */
 #define FL_MAX_LEVELS 16
+/* Entries of the fl_index array: two per experiment slot, so that the
+ * two-choice (cuckoo) table is at most half full. Power of two. */
+#define FL_INDEX_ENTRIES (2 * FL_MAX_EXPERIMENTS)
 /* Flows whose last departure time is remembered to keep jitter in order. */
 #define FL_MAX_FLOWS 65536
 
@@ -67,8 +70,8 @@ enum fl_family {
 
 /* One experiment: value of the fl_config array, indexed by slot. */
 struct fl_experiment {
-	__u64 cgroup_id;  /* target cgroup v2 id (informational in BPF) */
-	__u64 expires_ns; /* bpf_ktime_get_ns() deadline; 0 = disabled */
+	__u64 cgroup_id;  /* target cgroup v2 id; checked against the index hit */
+	__u64 expires;    /* deadline in jiffies (bpf_jiffies64()); 0 = disabled */
 	__u64 threshold;  /* inject iff draw < threshold, 0..FL_THRESHOLD_ALWAYS */
 	__u64 limit;      /* max injections over the experiment, 0 = unlimited */
 	__u64 seed;       /* mixed into flow and seeded draws */
@@ -96,28 +99,70 @@ struct fl_counters {
 	__u64 expired;   /* ... that arrived after its deadline (not injected) */
 };
 
-/* Key of the fl_index hash: experiments of one target cgroup at one hook. */
-struct fl_index_key {
+enum fl_index_flags {
+	FL_IDX_COOKIE = 1 << 0,  /* some experiment samples per flow: read the cookie */
+	FL_IDX_HEADERS = 1 << 1, /* some experiment filters on protocol, ports or
+				  * address: parse the packet's headers */
+};
+
+/* The experiments of one target cgroup at one hook. */
+struct fl_index_val {
+	__u32 n;
+	__u32 flags; /* enum fl_index_flags, derived by the loader from the configs */
+	__u32 slots[FL_MAX_PER_TARGET];
+};
+
+/* One entry of the fl_index array; cgroup_id 0 = empty (no cgroup has id 0).
+ * An entry for (cgroup, hook) sits at one of two positions,
+ * fl_index_pos(h, 0) or fl_index_pos(h, 1) with h = fl_index_hash(...): the
+ * fast path does at most two inlined array lookups, never a hash-map lookup.
+ * The loader places entries (cuckoo insertion, moving an entry to its other
+ * position before its old one is overwritten, so a reader always finds it). */
+struct fl_index_entry {
 	__u64 cgroup_id;
 	__u32 hook; /* enum fl_hook */
+	struct fl_index_val v;
 	__u32 pad;
 };
 
-struct fl_index_val {
-	__u32 n;
-	__u32 slots[FL_MAX_PER_TARGET];
+static inline __u64 fl_index_hash(__u64 cgroup_id, __u32 hook)
+{
+	__u64 x = (cgroup_id << 2) ^ hook;
+
+	x ^= x >> 31;
+	x *= 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 29;
+	return x;
+}
+
+static inline __u32 fl_index_pos(__u64 h, int which)
+{
+	__u32 p1 = (__u32)h & (FL_INDEX_ENTRIES - 1);
+	__u32 p2 = (__u32)(h >> 32) & (FL_INDEX_ENTRIES - 1);
+
+	if (!which)
+		return p1;
+	return p2 != p1 ? p2 : p1 ^ 1;
+}
+
+/* One reading of both kernel clocks (the fl_clock program), from which the
+ * loader converts CLOCK_MONOTONIC deadlines to jiffies. */
+struct fl_clock_sample {
+	__u64 ns_before; /* bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC */
+	__u64 jiffies;   /* bpf_jiffies64(), read between the two */
+	__u64 ns_after;
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(struct fl_experiment) == 112, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
-static_assert(sizeof(struct fl_index_key) == 16, "fl_index_key layout");
-static_assert(sizeof(struct fl_index_val) == 4 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
+static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
+static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
 _Static_assert(sizeof(struct fl_experiment) == 112, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
-_Static_assert(sizeof(struct fl_index_key) == 16, "fl_index_key layout");
-_Static_assert(sizeof(struct fl_index_val) == 4 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
+_Static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
+_Static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #endif
 
 #endif /* FAULTLINE_ABI_H */

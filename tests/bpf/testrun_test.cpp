@@ -51,14 +51,14 @@ class TestRun : public ::testing::Test {
         const CgroupRef& t = cg ? *cg : target_->ref();
         FaultSpec f = parse_fault(spec);
         fl_experiment e = make_experiment(f, t, seed, slot);
-        e.expires_ns = static_cast<uint64_t>(static_cast<int64_t>(monotonic_ns()) + ttl_ns);
+        e.expires = obj_->deadline_jiffies(static_cast<uint64_t>(static_cast<int64_t>(monotonic_ns()) + ttl_ns));
         obj_->set_experiment(slot, e);
         for (uint32_t hook : {FL_HOOK_EGRESS, FL_HOOK_INGRESS}) {
             if (!(f.dir_mask & (hook == FL_HOOK_EGRESS ? FL_DIR_EGRESS : FL_DIR_INGRESS)))
                 continue;
             auto& v = index_[{t.id, hook}];
             v.slots[v.n++] = slot;
-            obj_->set_index({.cgroup_id = t.id, .hook = hook, .pad = 0}, v);
+            obj_->set_index(t.id, hook, v);
         }
         levels_ |= 1u << t.level;
         obj_->set_levels(levels_);
@@ -106,7 +106,7 @@ TEST_F(TestRun, PercentageIsWithinTheBinomialInterval) {
     add("net.drop@10%", 0);
     egress(udp4, 100000);
     expect_binomial(obj_->counters(0).injected, 100000, 0.10);
-    obj_->set_index({.cgroup_id = target_->ref().id, .hook = FL_HOOK_EGRESS, .pad = 0}, {});
+    obj_->set_index(target_->ref().id, FL_HOOK_EGRESS, {});
     index_.clear();
     add("net.drop@1%", 1);
     egress(udp4, 100000);
@@ -279,4 +279,79 @@ TEST_F(TestRun, SeveralExperimentsOnOneTarget) {
     EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").udp(1, 54).build()), pass);
     EXPECT_EQ(obj_->counters(0).injected, 1u);
     EXPECT_EQ(obj_->counters(1).injected, 1u);
+}
+
+TEST_F(TestRun, UnfilteredAndFilteredExperimentsShareATarget) {
+    // Slot 0 needs no headers, slot 1 does: the entry must parse them.
+    add("net.drop@0%", 0);
+    add("net.drop@100%,proto=tcp", 1);
+    EXPECT_EQ(egress(udp4), pass);
+    EXPECT_EQ(egress(tcp4), drop_egress);
+    EXPECT_EQ(obj_->counters(0).matched, 2u);
+    EXPECT_EQ(obj_->counters(1).matched, 1u);
+}
+
+TEST_F(TestRun, UnfilteredExperimentMatchesPacketsOfAnyProtocol) {
+    add("net.drop@100%");
+    EXPECT_EQ(egress(PacketBuilder().v4("198.18.0.1", "198.18.0.2").icmp().build()), drop_egress);
+    EXPECT_EQ(egress(PacketBuilder().v6("2001:db8::1", "2001:db8::2").icmp().build()), drop_egress);
+    EXPECT_EQ(obj_->counters(0).matched, 2u);
+}
+
+TEST_F(TestRun, ChangingAnExperimentsFiltersUpdatesItsIndexEntry) {
+    // The entry is written while slot 0 has no filter (no header parsing);
+    // rewriting slot 0 with a filter must make the fast path parse again.
+    add("net.drop@100%");
+    EXPECT_EQ(egress(udp4), drop_egress);
+    fl_experiment e = make_experiment(parse_fault("net.drop@100%,proto=tcp"), target_->ref(), std::nullopt, 0);
+    e.expires = obj_->deadline_jiffies(monotonic_ns() + 60'000'000'000);
+    obj_->set_experiment(0, e);
+    EXPECT_EQ(egress(udp4), pass);
+    EXPECT_EQ(egress(tcp4), drop_egress);
+}
+
+TEST_F(TestRun, NestedTargetsAreBothEvaluated) {
+    // The parent's experiment is found first (the inline fast path), the
+    // child's by the path for deeper targets.
+    ScratchCgroup child(target_->path(), "child");
+    add("net.drop@0%", 0);
+    add("net.drop@100%,proto=udp", 1, &child.ref());
+    enter(child.path());
+    EXPECT_EQ(egress(udp4), drop_egress);
+    EXPECT_EQ(egress(tcp4), pass);
+    enter(target_->path());
+    EXPECT_EQ(egress(udp4), pass); // the parent alone: 0 %
+    EXPECT_EQ(obj_->counters(0).evaluated, 3u);
+    EXPECT_EQ(obj_->counters(1).evaluated, 2u);
+    EXPECT_EQ(obj_->counters(1).injected, 1u);
+}
+
+TEST_F(TestRun, DeadlineIsNeverEarlyAndAtMostTwoTicksLate) {
+    // Deadlines are jiffies (bpf_jiffies64): the tick is one of Kconfig's
+    // HZ choices, and an experiment set to end at T stops at T at the
+    // earliest and, by construction, two ticks after T at the latest; the
+    // test allows 10 ms more for a late timer interrupt (under QEMU TCG ticks
+    // are late by 1-4 ms).
+    const uint64_t tick = obj_->tick_ns();
+    EXPECT_TRUE(tick == 10'000'000 || tick == 4'000'000 || tick == 3'333'333 || tick == 1'000'000) << tick;
+    const int64_t ttl = 100'000'000;
+    const uint64_t before_add = monotonic_ns();
+    add("net.drop@100%", 0, nullptr, std::nullopt, ttl);
+    const uint64_t T = before_add + static_cast<uint64_t>(ttl); // add() read the clock after this
+    const uint64_t latest = T + 2 * tick + 10'000'000;
+    uint64_t first_pass = 0;
+    while (monotonic_ns() < latest + 50'000'000) {
+        uint64_t t0 = monotonic_ns();
+        uint32_t r = egress(udp4);
+        uint64_t t1 = monotonic_ns();
+        if (r == pass) {
+            ASSERT_GE(t1, T) << "expired " << (T - t1) / 1000 << " us early";
+            first_pass = t0;
+            break;
+        }
+        usleep(200);
+    }
+    ASSERT_NE(first_pass, 0u) << "still injecting " << (monotonic_ns() - T) / 1'000'000 << " ms after the deadline";
+    EXPECT_LE(first_pass, latest) << "expired " << (first_pass - T) / 1000 << " us after the deadline";
+    EXPECT_GE(obj_->counters(0).expired, 1u);
 }

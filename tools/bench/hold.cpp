@@ -86,7 +86,7 @@ int run(const Args& args) {
     fl_experiment e{};
     e.cgroup_id = target.id;
     // The kernel deadline doubles as a safety net should this process hang.
-    e.expires_ns = monotonic_ns() + static_cast<uint64_t>(seconds + 5) * 1000000000ull;
+    e.expires = obj->deadline_jiffies(monotonic_ns() + static_cast<uint64_t>(seconds + 5) * 1000000000ull);
     e.threshold = percent_to_threshold(percent);
     e.kind = FL_KIND_NET_DROP;
     e.proto_mask = FL_PROTO_ANY;
@@ -96,7 +96,7 @@ int run(const Args& args) {
     obj->set_experiment(0, e);
     fl_index_val v{};
     v.n = 1;
-    obj->set_index({.cgroup_id = target.id, .hook = FL_HOOK_EGRESS, .pad = 0}, v);
+    obj->set_index(target.id, FL_HOOK_EGRESS, v);
     obj->set_levels(1u << target.level);
     bpf::Link link = obj->attach_cgroup(bpf::Program::skb_egress, attach.path);
     fmt::print("ready\n");

@@ -17,10 +17,16 @@
 volatile const __u32 flb_level = 0;
 volatile __u64 flb_sink;
 
+/* The index as a hash map (faultline's until the two-choice array). */
+struct flb_index_key {
+	__u64 cgroup_id;
+	__u32 hook;
+	__u32 pad;
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FL_MAX_EXPERIMENTS);
-	__type(key, struct fl_index_key);
+	__type(key, struct flb_index_key);
 	__type(value, struct fl_index_val);
 } flb_index SEC(".maps");
 
@@ -38,6 +44,15 @@ struct {
 	__type(value, struct fl_counters);
 } flb_counters SEC(".maps");
 
+/* faultline's index: the two-choice array of abi.h (array lookups are
+ * inlined by the verifier). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_INDEX_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct fl_index_entry);
+} flb_dm SEC(".maps");
+
 /* Per-(cgroup, attach type) storage: found from the program's run context,
  * no hashing. The test run gives the program a temporary one. */
 struct {
@@ -50,7 +65,7 @@ struct {
 
 static __always_inline void *flb_lookup(__u64 cg)
 {
-	struct fl_index_key k = { .cgroup_id = cg, .hook = FL_HOOK_EGRESS };
+	struct flb_index_key k = { .cgroup_id = cg, .hook = FL_HOOK_EGRESS };
 
 	return bpf_map_lookup_elem(&flb_index, &k);
 }
@@ -173,6 +188,27 @@ int flb_direct(struct __sk_buff *skb)
 	if ((void *)(ports + 2) > end)
 		return 1;
 	flb_sink = cg + iph[9] + ports[1];
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int flb_jiffies(struct __sk_buff *skb)
+{
+	FLB_CG;
+	flb_sink = cg + bpf_jiffies64();
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int flb_dmindex(struct __sk_buff *skb)
+{
+	struct fl_index_entry *d;
+	__u32 k;
+
+	FLB_CG;
+	k = fl_index_pos(fl_index_hash(cg, FL_HOOK_EGRESS), 0);
+	d = bpf_map_lookup_elem(&flb_dm, &k);
+	flb_sink = d && d->cgroup_id == cg && d->hook == FL_HOOK_EGRESS ? d->v.n : 0;
 	return 1;
 }
 

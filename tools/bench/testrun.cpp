@@ -63,10 +63,10 @@ bpf::TestRun test_run_fd(int fd, const std::vector<uint8_t>& packet, uint32_t re
     return {.retval = opts.retval, .duration_ns = opts.duration, .tstamp = ctx_out.tstamp};
 }
 
-fl_experiment drop_experiment(uint64_t cgroup_id, uint64_t threshold) {
+fl_experiment drop_experiment(uint64_t cgroup_id, uint64_t threshold, uint64_t expires_jiffies) {
     fl_experiment e{};
     e.cgroup_id = cgroup_id;
-    e.expires_ns = monotonic_ns() + experiment_ttl_ns;
+    e.expires = expires_jiffies;
     e.threshold = threshold;
     e.kind = FL_KIND_NET_DROP;
     e.proto_mask = FL_PROTO_ANY;
@@ -81,11 +81,12 @@ fl_experiment drop_experiment(uint64_t cgroup_id, uint64_t threshold) {
 
 // Experiment `slot` on `cg`, alone in cg's egress index entry.
 void add_experiment(bpf::Object& obj, uint32_t slot, const CgroupRef& cg, uint64_t threshold) {
-    obj.set_experiment(slot, drop_experiment(cg.id, threshold));
+    obj.set_experiment(slot,
+                       drop_experiment(cg.id, threshold, obj.deadline_jiffies(monotonic_ns() + experiment_ttl_ns)));
     fl_index_val v{};
     v.n = 1;
     v.slots[0] = slot;
-    obj.set_index({.cgroup_id = cg.id, .hook = FL_HOOK_EGRESS, .pad = 0}, v);
+    obj.set_index(cg.id, FL_HOOK_EGRESS, v);
 }
 
 // Moves this process back where it started when it goes out of scope. Must
@@ -121,6 +122,13 @@ std::string fmt_ns(double v) {
     return fmt::format("{:.1f}", v);
 }
 
+// The key of parts.bpf.c's hash-map index.
+struct flb_index_key {
+    uint64_t cgroup_id;
+    uint32_t hook;
+    uint32_t pad;
+};
+
 struct PartsSkel {
     flb_parts* s = nullptr;
     ~PartsSkel() { flb_parts__destroy(s); }
@@ -144,12 +152,15 @@ std::map<std::string, double> measure_parts(const CgroupRef& target, const std::
     sk.s->rodata->flb_level = target.level;
     if (int err = flb_parts__load(sk.s))
         throw_errno("load the building-block programs", -err);
-    fl_index_key k{.cgroup_id = target.id, .hook = FL_HOOK_EGRESS, .pad = 0};
+    flb_index_key k{.cgroup_id = target.id, .hook = FL_HOOK_EGRESS, .pad = 0};
     fl_index_val v{};
     v.n = 1;
-    fl_experiment e = drop_experiment(target.id, 0);
+    fl_index_entry ie{.cgroup_id = target.id, .hook = FL_HOOK_EGRESS, .v = v, .pad = 0};
+    uint32_t ie_pos = fl_index_pos(fl_index_hash(target.id, FL_HOOK_EGRESS), 0);
+    fl_experiment e = drop_experiment(target.id, 0, UINT64_MAX);
     uint32_t slot = 0;
     if (bpf_map__update_elem(sk.s->maps.flb_index, &k, sizeof k, &v, sizeof v, BPF_ANY) ||
+        bpf_map__update_elem(sk.s->maps.flb_dm, &ie_pos, sizeof ie_pos, &ie, sizeof ie, BPF_ANY) ||
         bpf_map__update_elem(sk.s->maps.flb_config, &slot, sizeof slot, &e, sizeof e, BPF_ANY))
         throw_errno("fill the building-block maps", errno);
 
@@ -189,9 +200,12 @@ void print_parts(std::map<std::string, double> m, double b_above_floor, double c
     fmt::print("| block | ns | note |\n|---|---:|---|\n");
     fmt::print("| `bpf_skb_ancestor_cgroup_id` | {:.0f} | vs. the empty program ({:.0f} ns) |\n",
                m["flb_ancestor"] - m["flb_empty"], m["flb_empty"]);
-    fmt::print("| hash lookup, hit, 16-byte key (`fl_index`) | {} | |\n", block("flb_hash"));
+    fmt::print("| hash-map lookup, hit, 16-byte key (the index before the two-choice array) | {} | |\n",
+               block("flb_hash"));
+    fmt::print("| two-choice array index (`fl_index`), hit at the first position | {} | |\n", block("flb_dmindex"));
     fmt::print("| `bpf_ktime_get_ns` | {} | |\n", block("flb_ktime"));
     fmt::print("| `bpf_ktime_get_coarse_ns` | {} | jiffy resolution |\n", block("flb_coarse"));
+    fmt::print("| `bpf_jiffies64` | {} | jiffy resolution; inlined by the verifier |\n", block("flb_jiffies"));
     fmt::print("| `bpf_get_socket_cookie` | {} | |\n", block("flb_cookie"));
     fmt::print("| `bpf_skb_load_bytes` ×2: IPv4 header, ports | {} | |\n", block("flb_load"));
     fmt::print("| direct packet access, same bytes | {} | `skb->data`, read-only in cgroup_skb |\n",

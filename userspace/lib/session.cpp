@@ -154,7 +154,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     std::map<fl_hook, fl_index_val> index;
     for (uint32_t slot = 0; slot < faults.size(); slot++) {
         fl_experiment e = make_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
-        e.expires_ns = s.deadline(s.start_ns);
+        e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
         s.obj->set_experiment(slot, e);
         for (auto h : hooks_of(faults[slot])) {
             auto& v = index[h];
@@ -162,7 +162,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         }
     }
     for (auto& [hook, val] : index)
-        s.obj->set_index({.cgroup_id = s.opts.target.id, .hook = static_cast<uint32_t>(hook), .pad = 0}, val);
+        s.obj->set_index(s.opts.target.id, static_cast<uint32_t>(hook), val);
     s.obj->set_levels(1u << s.opts.target.level);
 
     // Publish the session before touching anything that can outlive this
@@ -216,9 +216,9 @@ void Session::renew() {
         // The map is the state: `faultline stop` may have disabled the
         // experiment (deadline 0), and then it is never brought back.
         fl_experiment e = s.obj->experiment(slot);
-        if (e.expires_ns == 0)
+        if (e.expires == 0)
             continue;
-        e.expires_ns = s.deadline(now);
+        e.expires = s.obj->deadline_jiffies(s.deadline(now));
         s.obj->set_experiment(slot, e);
     }
 }

@@ -55,12 +55,23 @@ class Object {
 
     Link attach_cgroup(Program p, const std::string& cgroup_path);
 
+    // e.expires is in jiffies: use deadline_jiffies().
     void set_experiment(uint32_t slot, const fl_experiment& e);
     fl_experiment experiment(uint32_t slot) const;
-    void set_index(const fl_index_key& k, const fl_index_val& v);
-    void delete_index(const fl_index_key& k);
+    // The experiments of one target cgroup at one hook (v.n == 0 removes
+    // the entry). Write the experiments first: v.flags is derived from
+    // them. Throws Error if the index has no room (thousands of targets).
+    void set_index(uint64_t cgroup_id, uint32_t hook, const fl_index_val& v);
+    void delete_index(uint64_t cgroup_id, uint32_t hook);
     fl_counters counters(uint32_t slot) const; // summed over CPUs
     void set_levels(uint32_t mask);
+
+    // The jiffies value the programs' deadline check must reach so that an
+    // experiment stops at CLOCK_MONOTONIC time `monotonic_ns`: never
+    // earlier, at most two ticks (+ a few us) later. Measures the kernel's
+    // tick once per object (a few ms: two jiffy edges).
+    uint64_t deadline_jiffies(uint64_t monotonic_ns);
+    uint64_t tick_ns(); // 10^9 / CONFIG_HZ, measured
 
     MapIds map_ids() const;
     int prog_fd(Program p) const;
