@@ -207,7 +207,7 @@ static __always_inline void fl_skb_decide(struct __sk_buff *skb, __u32 hook, __u
  * packets a delay experiment matched: a global function, verified once. */
 __noinline int fl_skb_hold(struct __sk_buff *skb, struct fl_event *ev, __u64 delay_ns)
 {
-	__u64 now, t, *last;
+	__u64 now, t, key, *last;
 
 	if (!ev)
 		return 0;
@@ -215,13 +215,16 @@ __noinline int fl_skb_hold(struct __sk_buff *skb, struct fl_event *ev, __u64 del
 	t = skb->tstamp > now ? skb->tstamp : now;
 	t += delay_ns;
 	fl_need_cookie(skb, ev);
-	last = bpf_map_lookup_elem(&fl_flow_edt, &ev->flow_key);
+	/* A stack copy: kernels before 6.3 take no PTR_TO_MEM (ev, an
+	 * argument of a global function) as a map key. */
+	key = ev->flow_key;
+	last = bpf_map_lookup_elem(&fl_flow_edt, &key);
 	if (last && *last > t)
 		t = *last;
 	if (delay_ns || last) {
 		if (t != skb->tstamp)
 			skb->tstamp = t;
-		bpf_map_update_elem(&fl_flow_edt, &ev->flow_key, &t, BPF_ANY);
+		bpf_map_update_elem(&fl_flow_edt, &key, &t, BPF_ANY);
 	}
 	return 0;
 }

@@ -268,6 +268,21 @@ int run(const Args& args) {
         add_experiment(*many, static_cast<uint32_t>(i + 1), others[i]->ref(), 0);
     many->set_levels(levels);
 
+    // The same idle experiment with filters (proto=udp, remote port 53,
+    // which the packet matches): the fast path parses the headers.
+    auto filtered = bpf::Object::load(egress);
+    {
+        fl_experiment fe =
+            drop_experiment(target.ref().id, 0, filtered->deadline_jiffies(monotonic_ns() + experiment_ttl_ns));
+        fe.proto_mask = FL_PROTO_UDP;
+        fe.rport_lo = fe.rport_hi = 53;
+        filtered->set_experiment(0, fe);
+        fl_index_val v{};
+        v.n = 1;
+        filtered->set_index(target.ref().id, FL_HOOK_EGRESS, v);
+        filtered->set_levels(levels);
+    }
+
     auto on = [&](bpf::Object& o) {
         return [&o, &packet](uint32_t r) { return o.test_run(bpf::Program::skb_egress, packet, r); };
     };
@@ -293,6 +308,10 @@ int run(const Args& args) {
                                           n_experiments),
                      .cgroup = target.path(),
                      .run = on(*many)});
+    cases.push_back({.key = "idle_filtered",
+                     .label = "f. faultline, experiment at 0% with filters (proto=udp,port=53) on this cgroup",
+                     .cgroup = target.path(),
+                     .run = on(*filtered)});
 
     auto measure = [&](Case& c, uint32_t r, bool record) {
         throw_if_stopped();
@@ -328,7 +347,11 @@ int run(const Args& args) {
     const Case& b = cases[1];
     const Case& d = cases[3];
     const Case& e = cases[4];
-    fl_counters ci = idle->counters(0), cd = drop->counters(0), cm = many->counters(0);
+    const Case& f = cases[5];
+    fl_counters ci = idle->counters(0), cd = drop->counters(0), cm = many->counters(0), cf = filtered->counters(0);
+    expect(cf.evaluated == f.packets && cf.matched == f.packets && cf.injected == 0,
+           fmt::format("filtered: evaluated {} matched {} injected {}, expected {} {} 0", cf.evaluated, cf.matched,
+                       cf.injected, f.packets, f.packets));
     expect(ci.evaluated == b.packets && ci.matched == b.packets && ci.injected == 0,
            fmt::format("idle: evaluated {} matched {} injected {}, expected {} {} 0 (case c must not be "
                        "evaluated)",
@@ -339,7 +362,7 @@ int run(const Args& args) {
     double achieved = cd.matched ? 100.0 * static_cast<double>(cd.injected) / static_cast<double>(cd.matched) : 0;
     expect(cd.evaluated == d.packets && achieved > 0.95 && achieved < 1.05,
            fmt::format("1% drop: evaluated {} (expected {}), achieved {:.3f}%", cd.evaluated, d.packets, achieved));
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i : {0, 1, 2, 5})
         for (uint32_t rv : cases[i].retvals)
             expect(rv == 1, fmt::format("{}: retval {} (expected 1 = pass)", cases[i].key, rv));
 
@@ -363,7 +386,7 @@ int run(const Args& args) {
         double k = median(c.kernel_ns), w = median(c.wall_ns);
         auto [mn, mx] = std::minmax_element(c.kernel_ns.begin(), c.kernel_ns.end());
         std::string goal, result;
-        if (c.key == "idle_target" || c.key == "idle_other") {
+        if (c.key == "idle_target" || c.key == "idle_other" || c.key == "idle_filtered") {
             goal = fmt::format("≤ +{:.0f} ns", idle_goal);
             result = verdict(k - floor_k <= idle_goal, fmt::format("by {:.0f} ns", k - floor_k - idle_goal));
         } else if (c.key == "many_1000") {
