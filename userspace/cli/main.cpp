@@ -18,9 +18,12 @@
 #include "faultline/cgroup.hpp"
 #include "faultline/demo.hpp"
 #include "faultline/error.hpp"
+#include "faultline/experiment.hpp"
+#include "faultline/journal_report.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/qdisc.hpp"
 #include "faultline/report.hpp"
+#include "faultline/runner.hpp"
 #include "faultline/session.hpp"
 #include "faultline/spec.hpp"
 #include "faultline/state.hpp"
@@ -336,6 +339,39 @@ int cmd_probe(bool json) {
     return exit_ok;
 }
 
+int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool quiet) {
+    Experiment x = load_experiment(file); // validated before anything else
+    require_root();
+    if (dry_run) {
+        fmt::print("{}", plan_text(x));
+        fmt::print("dry run: the file is valid and this kernel supports every fault; nothing was attached\n");
+        return exit_ok;
+    }
+    reap_stale_sessions();
+    sigset_t set = waited_signals();
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    RunResult r = run_experiment(x, {.journal = journal, .quiet = quiet});
+    if (r.aborted)
+        fmt::print(stderr, "faultline: experiment aborted: {}\n", r.reason);
+    return r.aborted ? exit_failure : exit_ok;
+}
+
+int cmd_report(const std::string& journal, std::string plot) {
+    JournalReport r = report_journal(journal);
+    if (plot.empty()) {
+        plot = journal;
+        if (plot.size() > 6 && plot.compare(plot.size() - 6, 6, ".jsonl") == 0)
+            plot.resize(plot.size() - 6);
+        plot += ".svg";
+    }
+    std::ofstream out(plot);
+    out << r.svg;
+    if (!out)
+        throw Error(ErrorKind::usage, fmt::format("cannot write the plot {}", plot), "give a writable --plot FILE");
+    fmt::print("{}plot: {}\n", r.text, plot);
+    return exit_ok;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -386,6 +422,26 @@ int main(int argc, char** argv) {
     demo->add_option("--requests", demo_opts.requests, "UDP requests per phase")->check(CLI::Range(100, 1000000));
     demo->add_flag("--json", demo_opts.json, "JSON output");
 
+    std::string run_file, run_journal;
+    bool run_dry = false, run_quiet = false;
+    auto* run = app.add_subcommand(
+        "run", "Run an experiment file: steps, ramps, a steady-state probe that aborts it, a journal of everything");
+    run->add_option("file", run_file, "Experiment file (YAML; see examples/ and README)")->required();
+    run->add_option("--journal", run_journal,
+                    "Write the journal (one JSON object per line) to FILE; default: next to the experiment file, "
+                    "NAME-YYYYmmddTHHMMSSZ.jsonl");
+    run->add_flag("--dry-run", run_dry,
+                  "Validate the file, probe the kernel, print what would be attached where; attach nothing");
+    run->add_flag("--quiet,-q", run_quiet, "No progress lines");
+    run->footer("Exit status: 0 when every step ran, 1 when the experiment was aborted (steady state lost, a "
+                "limit reached, the target exited, Ctrl-C/SIGTERM), 2 for a bad file (the message names the line "
+                "and field), 3 if this kernel cannot inject a fault of the file.");
+
+    std::string report_journal_file, report_plot;
+    auto* report = app.add_subcommand("report", "Summarize a run's journal and plot it (SVG)");
+    report->add_option("journal", report_journal_file, "Journal written by `faultline run`")->required();
+    report->add_option("--plot", report_plot, "Write the plot to FILE (default: the journal's name with .svg)");
+
     auto known = [&](const char* name) {
         for (const auto* sc : app.get_subcommands({}))
             if (sc->check_name(name))
@@ -393,10 +449,11 @@ int main(int argc, char** argv) {
         return false;
     };
     if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
-        fmt::print(stderr,
-                   "error: unknown command '{}'\nhint: commands are exec, inject, status, stop, probe, demo "
-                   "(see `faultline --help`)\n",
-                   argv[1]);
+        fmt::print(
+            stderr,
+            "error: unknown command '{}'\nhint: commands are exec, inject, run, report, status, stop, probe, demo "
+            "(see `faultline --help`)\n",
+            argv[1]);
         return exit_usage;
     }
     try {
@@ -421,6 +478,10 @@ int main(int argc, char** argv) {
             return cmd_stop(stop_id, stop_all);
         if (*probe)
             return cmd_probe(probe_json);
+        if (*run)
+            return cmd_run(run_file, run_journal, run_dry, run_quiet);
+        if (*report)
+            return cmd_report(report_journal_file, report_plot);
         if (*demo) {
             require_root();
             reap_stale_sessions();

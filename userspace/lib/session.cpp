@@ -90,6 +90,7 @@ struct Session::Impl {
     std::unique_ptr<bpf::Object> obj;
     std::vector<std::unique_ptr<FqGuard>> fq;
     std::vector<bpf::Link> links;
+    SessionRecord rec; // as published for `faultline status`
     bool published = false;
 
     uint64_t deadline(uint64_t now) const {
@@ -168,7 +169,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     // Publish the session before touching anything that can outlive this
     // process (qdiscs), and again after each qdisc, so that a loader killed
     // at any point leaves a record the next faultline command cleans up.
-    SessionRecord rec;
+    SessionRecord& rec = s.rec;
     rec.id = s.id;
     rec.pid = getpid();
     rec.pid_start = process_start_time(rec.pid);
@@ -220,6 +221,30 @@ void Session::renew() {
             continue;
         e.expires = s.obj->deadline_jiffies(s.deadline(now));
         s.obj->set_experiment(slot, e);
+    }
+}
+
+void Session::set_percent(size_t slot, double percent) {
+    Impl& s = *impl_;
+    if (slot >= s.opts.faults.size())
+        throw Error(ErrorKind::usage, fmt::format("no experiment {} in session {}", slot, s.id));
+    if (!(percent >= 0 && percent <= 100))
+        throw Error(ErrorKind::usage, fmt::format("{}% is not a percentage", percent));
+    auto& f = s.opts.faults[slot];
+    fl_experiment e = s.obj->experiment(static_cast<uint32_t>(slot));
+    e.threshold = percent_to_threshold(percent);
+    if (e.expires != 0) // `faultline stop` disabled it: leave it so
+        s.obj->set_experiment(static_cast<uint32_t>(slot), e);
+    // The spec text follows, for stats and `faultline status`.
+    std::string pct = "@" + format_percent(percent);
+    size_t at = f.text.find('@'), end = f.text.find('%', at);
+    if (at != std::string::npos && end != std::string::npos)
+        f.text = f.text.substr(0, at) + pct + f.text.substr(end + 1);
+    f.percent = percent;
+    f.threshold = e.threshold;
+    if (slot < s.rec.experiments.size()) {
+        s.rec.experiments[slot].spec = f.text;
+        write_record(s.rec);
     }
 }
 

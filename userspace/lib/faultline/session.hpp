@@ -57,6 +57,9 @@ class Session {
 
     // Pushes the kernel deadlines forward (never past the duration).
     void renew();
+    // Changes experiment `slot`'s percentage in place: one map update,
+    // nothing re-attached (ramps).
+    void set_percent(size_t slot, double percent);
     // Time left of the duration; nullopt when it runs until stopped.
     std::optional<Nanos> remaining() const;
 

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "faultline/runner.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sched.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "faultline/cgroup.hpp"
+#include "faultline/error.hpp"
+#include "faultline/probe.hpp"
+#include "faultline/probe_check.hpp"
+#include "faultline/qdisc.hpp"
+#include "faultline/report.hpp"
+#include "faultline/session.hpp"
+#include "faultline/state.hpp"
+
+namespace faultline {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string iso_utc(std::time_t t) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+double seconds(Nanos d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+// One JSON object per line, flushed as it is written: a run that is killed
+// keeps everything up to its last second.
+class Journal {
+  public:
+    explicit Journal(const std::string& path) : path_(path), out_(path, std::ios::trunc), t0_(Clock::now()) {
+        if (!out_)
+            throw Error(ErrorKind::usage, fmt::format("cannot write the journal {}: {}", path, strerror(errno)),
+                        "give a writable path with --journal FILE");
+    }
+    void event(const std::string& name, json j = json::object()) {
+        j["event"] = name;
+        j["t"] = std::chrono::duration<double>(Clock::now() - t0_).count();
+        j["ts"] = iso_utc(std::time(nullptr));
+        out_ << j.dump() << "\n";
+        out_.flush();
+    }
+    double t() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
+
+  private:
+    std::string path_;
+    std::ofstream out_;
+    Clock::time_point t0_;
+};
+
+json spec_list(const std::vector<FaultSpec>& fs) {
+    json a = json::array();
+    for (const auto& f : fs)
+        a.push_back(f.text);
+    return a;
+}
+
+json probe_json(const SteadyState& s) {
+    json j{{"interval_s", seconds(s.interval)}, {"timeout_s", seconds(s.timeout)}, {"max_failures", s.max_failures}};
+    if (!s.http.empty())
+        j["http"] = s.http;
+    else
+        j["command"] = s.command;
+    return j;
+}
+
+// Runs the steady-state check every interval on its own thread; results are
+// collected by the run loop.
+class ProbeLoop {
+  public:
+    explicit ProbeLoop(const SteadyState& s) : s_(s), th_([this] { loop(); }) {}
+    ~ProbeLoop() {
+        {
+            std::lock_guard<std::mutex> l(m_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        th_.join();
+    }
+    std::deque<CheckResult> take() {
+        std::lock_guard<std::mutex> l(m_);
+        return std::exchange(results_, {});
+    }
+
+  private:
+    void loop() {
+        auto next = Clock::now();
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> l(m_);
+                if (cv_.wait_until(l, next, [this] { return stop_; }))
+                    return;
+            }
+            next += s_.interval;
+            CheckResult r = s_.http.empty() ? check_command(s_.command, s_.timeout) : check_http(s_.http, s_.timeout);
+            std::lock_guard<std::mutex> l(m_);
+            results_.push_back(std::move(r));
+        }
+    }
+
+    SteadyState s_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::deque<CheckResult> results_;
+    std::thread th_;
+};
+
+// The exec target: CMD in a fresh cgroup, stopped (SIGTERM, then SIGKILL)
+// at the end of the run.
+class ExecTarget {
+  public:
+    ExecTarget(const std::vector<std::string>& argv, const std::string& netns)
+        : cg_(cgroup2_mount(), fmt::format("faultline-run-{}", getpid())) {
+        pid_ = fork();
+        if (pid_ < 0)
+            throw_errno("fork", errno);
+        if (pid_ == 0) {
+            sigset_t all;
+            sigfillset(&all);
+            sigprocmask(SIG_UNBLOCK, &all, nullptr);
+            try {
+                cgroup_move(cg_.path(), getpid());
+                if (!netns.empty()) {
+                    int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+                    if (fd < 0 || setns(fd, CLONE_NEWNET))
+                        throw_errno("enter network namespace " + netns, errno);
+                }
+            } catch (const Error& e) {
+                fmt::print(stderr, "error: {}\n", e.what());
+                _exit(126);
+            }
+            std::vector<char*> a;
+            for (const auto& s : argv)
+                a.push_back(const_cast<char*>(s.c_str()));
+            a.push_back(nullptr);
+            execvp(a[0], a.data());
+            fmt::print(stderr, "error: cannot run {}: {}\n", argv[0], strerror(errno));
+            _exit(127);
+        }
+    }
+    ~ExecTarget() {
+        if (pid_ > 0 && !exited_) {
+            kill(pid_, SIGTERM);
+            for (int i = 0; i < 500 && waitpid(pid_, nullptr, WNOHANG) == 0; i++)
+                usleep(10000);
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    } // then cg_ removes the cgroup (and kills what is left in it)
+    const CgroupRef& ref() const { return cg_.ref(); }
+    // The exit status text once it has exited, else "".
+    std::string exited() {
+        if (exited_)
+            return status_;
+        int st = 0;
+        if (waitpid(pid_, &st, WNOHANG) != pid_)
+            return "";
+        exited_ = true;
+        status_ = WIFEXITED(st) ? fmt::format("exited with status {}", WEXITSTATUS(st))
+                                : fmt::format("was killed by signal {}", WTERMSIG(st));
+        return status_;
+    }
+    pid_t pid() const { return pid_; }
+
+  private:
+    ScratchCgroup cg_;
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    std::string status_;
+};
+
+sigset_t run_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD})
+        sigaddset(&set, sig);
+    return set;
+}
+
+struct Abort {
+    std::string reason;
+};
+
+} // namespace
+
+std::string default_journal_path(const std::string& file) {
+    std::string base = file;
+    if (size_t dot = base.rfind('.'); dot != std::string::npos && base.find('/', dot) == std::string::npos)
+        base = base.substr(0, dot);
+    std::tm tm{};
+    std::time_t now = std::time(nullptr);
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    return fmt::format("{}-{}.jsonl", base, buf);
+}
+
+std::string plan_text(const Experiment& x) {
+    std::string out = fmt::format("experiment: {}\n", x.title);
+    if (!x.hypothesis.empty())
+        out += fmt::format("hypothesis: {}\n", x.hypothesis);
+    if (!x.cgroup.empty()) {
+        CgroupRef t = resolve_cgroup(x.cgroup);
+        out += fmt::format("target: cgroup {} (id {}, depth {})\n", t.path, t.id, t.level);
+    } else {
+        std::string cmd;
+        for (const auto& a : x.exec)
+            cmd += (cmd.empty() ? "" : " ") + a;
+        out += fmt::format("target: `{}`, started in a fresh cgroup {}/faultline-run-PID\n", cmd, cgroup2_mount());
+    }
+    if (!x.netns.empty())
+        out += fmt::format("network namespace: {}\n", resolve_netns(x.netns));
+    out += "kernel:\n";
+    for (auto k : x.kinds()) {
+        require_support(k); // throws with the reason
+        for (const auto& f : probe_kernel().faults)
+            if (f.fault == FaultSpec{.kind = k}.name())
+                out += fmt::format("  {}: {}\n", f.fault, f.mechanism);
+    }
+    Nanos at{0};
+    for (const auto& s : x.steps) {
+        out += fmt::format("{} at +{} for {}:\n", s.name, format_duration(at), format_duration(s.duration));
+        for (const auto& f : s.faults)
+            out += fmt::format("  {}\n", f.text);
+        if (s.ramp) {
+            std::string pcts;
+            for (int k = 0; k < s.ramp->steps; k++)
+                pcts += (k ? " → " : "") + format_percent(s.ramp->percent_at(k));
+            out += fmt::format("  {} ramped {} (every {})\n", s.ramp->fault.text, pcts,
+                               format_duration(s.ramp->over / s.ramp->steps));
+        }
+        if (s.faults.empty() && !s.ramp)
+            out += "  (no faults: a pause)\n";
+        at += s.duration;
+    }
+    if (x.steady_state) {
+        const auto& p = *x.steady_state;
+        std::string what = p.http.empty() ? "`" + p.command.back() + "`" : p.http;
+        out += fmt::format("steady state: {} every {}, timeout {}; {} failures in a row abort\n", what,
+                           format_duration(p.interval), format_duration(p.timeout), p.max_failures);
+    }
+    if (x.limits.max_injections)
+        out += fmt::format("limit: {} injections in all\n", x.limits.max_injections);
+    if (x.limits.max_duration.count())
+        out += fmt::format("limit: {} in all\n", format_duration(x.limits.max_duration));
+    return out;
+}
+
+RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
+    RunResult res;
+    res.journal = opts.journal.empty() ? default_journal_path(x.file) : opts.journal;
+    for (auto k : x.kinds())
+        require_support(k); // before anything is started
+    std::optional<CgroupRef> cgroup_target;
+    if (!x.cgroup.empty())
+        cgroup_target = resolve_cgroup(x.cgroup);
+    const std::string netns = resolve_netns(x.netns);
+
+    Journal j(res.journal);
+    auto say = [&](const std::string& s) {
+        if (!opts.quiet)
+            fmt::print(stderr, "faultline: [{:7.1f}s] {}\n", j.t(), s);
+    };
+    utsname u{};
+    uname(&u);
+    json start{{"title", x.title},
+               {"hypothesis", x.hypothesis},
+               {"file", x.file},
+               {"kernel", u.release},
+               {"planned_s", seconds(x.planned_duration())}};
+    json steps = json::array();
+    for (const auto& s : x.steps) {
+        json js{{"name", s.name}, {"faults", spec_list(s.faults)}, {"duration_s", seconds(s.duration)}};
+        if (s.ramp)
+            js["ramp"] = {
+                {"fault", s.ramp->fault.text}, {"from", s.ramp->from}, {"to", s.ramp->to}, {"steps", s.ramp->steps}};
+        steps.push_back(js);
+    }
+    start["steps"] = steps;
+    if (x.steady_state)
+        start["steady_state"] = probe_json(*x.steady_state);
+    start["limits"] = {{"max_injections", x.limits.max_injections}, {"max_duration_s", seconds(x.limits.max_duration)}};
+
+    std::unique_ptr<ExecTarget> exec;
+    if (!x.exec.empty()) {
+        exec = std::make_unique<ExecTarget>(x.exec, netns);
+        start["target"] = {{"exec", x.exec}, {"cgroup", exec->ref().path}, {"pid", exec->pid()}};
+    } else {
+        start["target"] = {{"cgroup", cgroup_target->path}};
+    }
+    const CgroupRef target = exec ? exec->ref() : *cgroup_target;
+    j.event("start", start);
+    say(fmt::format("{} on {}", x.title, target.path));
+
+    std::unique_ptr<ProbeLoop> probe;
+    if (x.steady_state)
+        probe = std::make_unique<ProbeLoop>(*x.steady_state);
+
+    const sigset_t set = run_signals();
+    const auto run_t0 = Clock::now();
+    uint64_t injected_before = 0; // by finished steps
+    int failures_in_row = 0;
+
+    // Everything the loop watches, once per tick; throws Abort.
+    auto watch = [&](Session* s, uint64_t& injected_now) {
+        timespec ts{.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+        int sig = sigtimedwait(&set, nullptr, &ts);
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+            throw Abort{fmt::format("signal {}", strsignal(sig))};
+        if (exec) {
+            if (auto st = exec->exited(); !st.empty())
+                throw Abort{"the target command " + st};
+        }
+        if (probe) {
+            for (auto& r : probe->take()) {
+                j.event("probe", {{"ok", r.ok}, {"latency_ms", r.latency_ms}, {"detail", r.detail}});
+                failures_in_row = r.ok ? 0 : failures_in_row + 1;
+                if (failures_in_row >= x.steady_state->max_failures)
+                    throw Abort{fmt::format("steady state lost: {} failed probes in a row (last: {})", failures_in_row,
+                                            r.detail)};
+            }
+        }
+        if (x.limits.max_duration.count() && Clock::now() - run_t0 >= x.limits.max_duration)
+            throw Abort{fmt::format("limit: max_duration {} reached", format_duration(x.limits.max_duration))};
+        if (s && x.limits.max_injections && injected_before + injected_now >= x.limits.max_injections)
+            throw Abort{fmt::format("limit: {} injections reached", x.limits.max_injections)};
+    };
+    auto snapshot = [&](Session& s, uint64_t& injected_now) {
+        auto st = s.stats();
+        injected_now = 0;
+        for (const auto& e : st)
+            injected_now += e.counters.injected;
+        j.event("counters", {{"session", s.id()}, {"experiments", stats_json(st)}});
+    };
+
+    try {
+        for (size_t i = 0; i < x.steps.size(); i++) {
+            const Step& step = x.steps[i];
+            std::vector<FaultSpec> faults = step.faults;
+            if (step.ramp)
+                faults.push_back(step.ramp->fault);
+            j.event("step", {{"index", i},
+                             {"name", step.name},
+                             {"faults", spec_list(faults)},
+                             {"duration_s", seconds(step.duration)}});
+            say(fmt::format("{}: {} for {}", step.name, faults.empty() ? "no faults" : spec_list(faults).dump(),
+                            format_duration(step.duration)));
+            std::unique_ptr<Session> s;
+            if (!faults.empty())
+                s = std::make_unique<Session>(SessionOptions{.target = target,
+                                                             .faults = faults,
+                                                             .seed = x.seed,
+                                                             .duration = step.duration,
+                                                             // removed by the next faultline if this one dies
+                                                             .created_cgroup = exec ? exec->ref().path : "",
+                                                             .netns = netns});
+            const auto t0 = Clock::now(), end = t0 + step.duration;
+            auto next_snapshot = t0 + std::chrono::seconds(1);
+            int ramp_k = 0;
+            uint64_t injected_now = 0;
+            if (step.ramp)
+                j.event("percent",
+                        {{"fault", faults.back().text}, {"percent", step.ramp->from}, {"slot", faults.size() - 1}});
+            while (Clock::now() < end) {
+                watch(s.get(), injected_now);
+                auto now = Clock::now();
+                if (step.ramp) {
+                    int k = static_cast<int>((now - t0) * step.ramp->steps / step.ramp->over);
+                    k = std::min(k, step.ramp->steps - 1);
+                    if (k != ramp_k) {
+                        // Counters up to here belong to the old percentage.
+                        snapshot(*s, injected_now);
+                        ramp_k = k;
+                        double p = step.ramp->percent_at(k);
+                        s->set_percent(faults.size() - 1, p);
+                        j.event("percent",
+                                {{"fault", s->stats().back().spec}, {"percent", p}, {"slot", faults.size() - 1}});
+                        say(fmt::format("ramp: {}", format_percent(p)));
+                    }
+                }
+                if (s && now >= next_snapshot) {
+                    next_snapshot += std::chrono::seconds(1);
+                    s->renew();
+                    snapshot(*s, injected_now);
+                }
+            }
+            if (s) {
+                snapshot(*s, injected_now);
+                injected_before += injected_now;
+                for (const auto& st : s->stats())
+                    say(fmt::format("{} {}", step.name, stats_line(st)));
+            }
+        }
+    } catch (const Abort& a) {
+        res.aborted = true;
+        res.reason = a.reason;
+    } catch (const Error& e) {
+        res.aborted = true;
+        res.reason = fmt::format("error: {}", e.what());
+    }
+    // Every fault is gone by now (the step's Session ended with its scope).
+    probe.reset();
+    if (res.aborted) {
+        j.event("abort", {{"reason", res.reason}, {"injected", injected_before}});
+        say("aborted: " + res.reason + "; all faults removed");
+    } else {
+        j.event("finish", {{"injected", injected_before}});
+        say("finished; all faults removed");
+    }
+    exec.reset();
+    say("journal: " + res.journal);
+    return res;
+}
+
+} // namespace faultline
