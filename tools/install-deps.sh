@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev googletest libbenchmark-dev
   clang-format iproute2 util-linux iperf3 nftables
   qemu-system-x86 busybox-static cpio kmod xz-utils jq

@@ -173,7 +173,7 @@ inline std::set<std::string> faultline_objects() {
     add_lines("cgroup ", sh(fmt::format("find {} -maxdepth 3 -type d -name 'faultline-*' 2>/dev/null", root)).out);
     add_lines("record ", sh("ls /run/faultline 2>/dev/null").out);
     add_lines("link ", sh("bpftool link list 2>/dev/null | grep -E 'fl_(skb|connect)' || true").out);
-    add_lines("prog ", sh("bpftool prog list 2>/dev/null | grep -E 'name fl_(skb|connect)' || true").out);
+    add_lines("prog ", sh("bpftool prog list 2>/dev/null | grep -E 'name fl_(skb|connect|clock)' || true").out);
     add_lines("netns ", sh("ip netns list 2>/dev/null | grep -E '^fl-' || true").out);
     return items;
 }

@@ -367,8 +367,6 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                              {"name", step.name},
                              {"faults", spec_list(faults)},
                              {"duration_s", seconds(step.duration)}});
-            say(fmt::format("{}: {} for {}", step.name, faults.empty() ? "no faults" : spec_list(faults).dump(),
-                            format_duration(step.duration)));
             std::unique_ptr<Session> s;
             if (!faults.empty())
                 s = std::make_unique<Session>(SessionOptions{.target = target,
@@ -378,6 +376,9 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                                                              // removed by the next faultline if this one dies
                                                              .created_cgroup = exec ? exec->ref().path : "",
                                                              .netns = netns});
+            // Printed once the faults are live (tests wait for this line).
+            say(fmt::format("{}: {} for {}", step.name, faults.empty() ? "no faults" : spec_list(faults).dump(),
+                            format_duration(step.duration)));
             const auto t0 = Clock::now(), end = t0 + step.duration;
             auto next_snapshot = t0 + std::chrono::seconds(1);
             int ramp_k = 0;

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: Apache-2.0
+// `faultline run` and `faultline report` end to end, as root: experiment
+// files against real traffic between two network namespaces, a probe that
+// breaks on cue, SIGKILL in the middle of a run.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "../support/lab.hpp"
+#include "../support/stats.hpp"
+#include "faultline/cgroup.hpp"
+#include "faultline/probe.hpp"
+
+using namespace faultline;
+using namespace faultline::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+std::string env_or(const char* name, const char* fallback) {
+    const char* v = getenv(name);
+    return v && *v ? v : fallback;
+}
+const std::string fl = env_or("FAULTLINE_BIN", FL_BIN);
+const std::string traffic = env_or("FL_TRAFFIC_BIN", FL_TRAFFIC_BIN);
+
+bool drop_available(std::string& why) {
+    for (const auto& f : probe_kernel().faults)
+        if (f.fault == "net.drop") {
+            why = f.reason;
+            return f.available;
+        }
+    why = "probe does not report net.drop";
+    return false;
+}
+
+std::vector<json> read_journal(const std::string& path) {
+    std::vector<json> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        json j = json::parse(line, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << "not a JSON line: " << line;
+        out.push_back(j);
+    }
+    return out;
+}
+
+class Run : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (geteuid() != 0)
+            GTEST_SKIP() << "needs root (network namespaces, cgroups, BPF)";
+        std::string why;
+        if (!drop_available(why))
+            GTEST_SKIP() << "net.drop unavailable on this kernel: " << why;
+        before_ = faultline_objects();
+        lab_ = std::make_unique<NetLab>();
+        ASSERT_TRUE(lab_->ok()) << "could not build the veth lab";
+        dir_ = "/tmp/faultline-run-it-" + std::to_string(getpid());
+        mkdir(dir_.c_str(), 0700);
+        target_ = std::make_unique<ScratchCgroup>(cgroup2_mount(), "faultline-it-run-" + std::to_string(getpid()));
+        ready_ = faultline_objects();
+    }
+    void TearDown() override {
+        if (!lab_)
+            return;
+        target_.reset();
+        lab_.reset();
+        sh("rm -rf " + dir_);
+        EXPECT_EQ(new_leftovers(before_), "") << "left behind";
+    }
+    std::string write(const std::string& name, const std::string& text) {
+        std::string p = dir_ + "/" + name;
+        std::ofstream(p) << text;
+        return p;
+    }
+    // Receiver in b for the target's datagrams (bounded).
+    std::unique_ptr<Proc> receiver(int max_ms) {
+        auto r =
+            std::make_unique<Proc>(lab_->in(lab_->b, {traffic, "udp-recv", "9000", "3000", std::to_string(max_ms)}));
+        EXPECT_TRUE(r->wait_for("ready", 5s));
+        return r;
+    }
+
+    std::unique_ptr<NetLab> lab_;
+    std::unique_ptr<ScratchCgroup> target_;
+    std::string dir_;
+    std::set<std::string> before_; // before SetUp: checked in TearDown
+    std::set<std::string> ready_;  // after SetUp: checked within a test
+};
+
+} // namespace
+
+TEST_F(Run, RampRaisesThePercentageOnScheduleAndTheJournalHasEveryStep) {
+    // A real UDP sender (the exec target, in namespace a) at 10,000 datagrams/s;
+    // the ramp 1% -> 3% -> 5% takes 2 s per percentage, so each is checked
+    // on ~20,000 datagrams (fewer under QEMU: the test uses whatever
+    // matched) with the exact binomial test at alpha 1e-6.
+    auto rx = receiver(60000);
+    std::string file = write("ramp.yaml", fmt::format(R"(title: ramp test
+hypothesis: nothing breaks
+target:
+  exec: [{}, udp-send, 198.18.0.2, "9000", "400000", "1", "10000"]
+netns: {}
+steps:
+  - name: warm-up
+    faults: []
+    duration: 1s
+  - name: ramp
+    ramp:
+      fault: net.drop,proto=udp
+      from: 1%
+      to: 5%
+      steps: 3
+      over: 6s
+steady_state:
+  command: "true"
+  interval: 500ms
+  timeout: 400ms
+)",
+                                                      traffic, lab_->a));
+    std::string journal = dir_ + "/ramp.jsonl";
+    auto r = sh(fmt::format("{} run --journal {} {} 2>&1", fl, journal, file));
+    ASSERT_EQ(r.status, 0) << r.out;
+    rx.reset();
+
+    auto ev = read_journal(journal);
+    ASSERT_FALSE(ev.empty());
+    EXPECT_EQ(ev.front()["event"], "start");
+    EXPECT_EQ(ev.back()["event"], "finish");
+    std::vector<json> steps, percents, probes;
+    for (const auto& e : ev) {
+        if (e["event"] == "step")
+            steps.push_back(e);
+        if (e["event"] == "percent")
+            percents.push_back(e);
+        if (e["event"] == "probe")
+            probes.push_back(e);
+    }
+    ASSERT_EQ(steps.size(), 2u);
+    EXPECT_EQ(steps[0]["name"], "warm-up");
+    EXPECT_EQ(steps[1]["name"], "ramp");
+    ASSERT_EQ(percents.size(), 3u);
+    const double t_ramp = steps[1]["t"].get<double>();
+    for (int k = 0; k < 3; k++) {
+        EXPECT_DOUBLE_EQ(percents[k]["percent"].get<double>(), 1.0 + 2.0 * k);
+        // On schedule: 2 s apart, within the loop's 100 ms tick (+ slack for
+        // a loaded machine).
+        EXPECT_NEAR(percents[k]["t"].get<double>() - t_ramp, 2.0 * k, 0.5) << percents[k].dump();
+    }
+    EXPECT_GE(probes.size(), 10u); // every 500 ms over 7 s
+    for (const auto& p : probes)
+        EXPECT_TRUE(p["ok"].get<bool>()) << p.dump();
+
+    // Achieved rate per percentage, from the counters the run journaled
+    // (a snapshot is taken just before each change).
+    std::map<std::string, std::pair<uint64_t, uint64_t>> by_spec; // matched, injected deltas
+    uint64_t pm = 0, pi = 0;
+    for (const auto& e : ev) {
+        if (e["event"] != "counters")
+            continue;
+        const auto& x = e["experiments"][0];
+        uint64_t m = x["matched"], i = x["injected"];
+        by_spec[x["spec"]].first += m - pm;
+        by_spec[x["spec"]].second += i - pi;
+        pm = m;
+        pi = i;
+    }
+    for (int k = 0; k < 3; k++) {
+        std::string spec = fmt::format("net.drop@{}%,proto=udp", 1 + 2 * k);
+        auto [m, i] = by_spec[spec];
+        ASSERT_GE(m, 1000u) << spec << ": too little traffic to judge";
+        expect_binomial(i, m, (1 + 2 * k) / 100.0);
+    }
+
+    // The report: a summary naming every percentage, and the plot.
+    auto rep = sh(fmt::format("{} report {} --plot {}/ramp.svg", fl, journal, dir_));
+    ASSERT_EQ(rep.status, 0) << rep.out;
+    for (int k = 0; k < 3; k++)
+        EXPECT_NE(rep.out.find(fmt::format("net.drop@{}%,proto=udp: configured {}%", 1 + 2 * k, 1 + 2 * k)),
+                  std::string::npos)
+            << rep.out;
+    EXPECT_NE(rep.out.find("hypothesis: held"), std::string::npos) << rep.out;
+    std::ifstream svg(dir_ + "/ramp.svg");
+    std::stringstream ss;
+    ss << svg.rdbuf();
+    EXPECT_EQ(ss.str().rfind("<svg", 0), 0u);
+    EXPECT_NE(ss.str().find("<path"), std::string::npos);
+}
+
+TEST_F(Run, AFailingProbeAbortsWithinOneIntervalAndTheProbeTimeout) {
+    // The probe fails once the flag file exists; 2 failures in a row abort.
+    // Bound: the flag is seen by the next probe (<= 1 interval), the second
+    // failure one interval later, each probe taking < its timeout: 2 x 500 ms
+    // + 400 ms, plus 1.5 s for a loaded machine (or QEMU).
+    std::string flag = dir_ + "/broken";
+    std::string file = write("abort.yaml", fmt::format(R"(title: abort test
+target:
+  cgroup: {}
+steps:
+  - faults: net.drop@100%,proto=udp
+    duration: 60s
+steady_state:
+  command: [/bin/sh, -c, "test ! -e {}"]
+  interval: 500ms
+  timeout: 400ms
+  max_failures: 2
+)",
+                                                       target_->path(), flag));
+    std::string journal = dir_ + "/abort.jsonl";
+    Proc run({fl, "run", "--journal", journal, file}, "", true);
+    ASSERT_TRUE(run.wait_for("step 1", 10s)) << run.out();
+    // The fault is live: the target's datagrams vanish.
+    {
+        auto rx = receiver(3000);
+        Proc tx(lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9000", "200", "1", "20000"}), target_->path());
+        ASSERT_EQ(tx.wait(), 0);
+        ASSERT_EQ(rx->wait(), 0);
+        EXPECT_EQ(rx->out().find("tag 1 "), std::string::npos) << rx->out();
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    std::ofstream(flag) << "x";
+    int status = run.wait(30s);
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(status, 1) << run.out();
+    EXPECT_LE(took, 2 * 0.5 + 0.4 + 1.5) << run.out();
+    auto ev = read_journal(journal);
+    ASSERT_FALSE(ev.empty());
+    EXPECT_EQ(ev.back()["event"], "abort");
+    EXPECT_EQ(ev.back()["reason"].get<std::string>().rfind("steady state lost: 2 failed probes in a row", 0), 0u)
+        << ev.back().dump();
+    // Nothing attached any more: the target's traffic passes.
+    auto rx = receiver(60000);
+    Proc tx(lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9000", "500", "2", "20000"}), target_->path());
+    ASSERT_EQ(tx.wait(), 0);
+    ASSERT_EQ(rx->wait(), 0);
+    EXPECT_NE(rx->out().find("tag 2 500"), std::string::npos) << rx->out();
+    auto rep = sh(fmt::format("{} report {}", fl, journal));
+    EXPECT_NE(rep.out.find("hypothesis: rejected"), std::string::npos) << rep.out;
+}
+
+TEST_F(Run, KilledRunLeavesNoFaultActive) {
+    std::string file = write("kill.yaml", fmt::format(R"(title: kill test
+target:
+  cgroup: {}
+steps:
+  - faults: net.drop@100%,proto=udp
+    duration: 60s
+)",
+                                                      target_->path()));
+    Proc run({fl, "run", "--journal", dir_ + "/kill.jsonl", file}, "", true);
+    ASSERT_TRUE(run.wait_for("step 1", 10s)) << run.out();
+    ASSERT_TRUE(sh(fl + " status --json").out.find("net.drop@100%") != std::string::npos);
+    kill(run.pid(), SIGKILL);
+    run.wait(5s);
+    // The next faultline command finds the dead run's session and reports
+    // nothing active; the datagrams pass.
+    auto st = sh(fl + " status --json");
+    EXPECT_EQ(st.status, 0);
+    EXPECT_EQ(json::parse(st.out).size(), 0u) << st.out;
+    auto rx = receiver(60000);
+    Proc tx(lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9000", "500", "3", "20000"}), target_->path());
+    ASSERT_EQ(tx.wait(), 0);
+    ASSERT_EQ(rx->wait(), 0);
+    EXPECT_NE(rx->out().find("tag 3 500"), std::string::npos) << rx->out();
+    // The journal holds everything up to the kill, line by line.
+    auto ev = read_journal(dir_ + "/kill.jsonl");
+    ASSERT_GE(ev.size(), 2u);
+    EXPECT_EQ(ev[0]["event"], "start");
+    EXPECT_EQ(ev[1]["event"], "step");
+}
+
+TEST_F(Run, ABadFileIsRefusedWithItsLineAndNothingIsAttached) {
+    std::string file = write("bad.yaml", fmt::format(R"(title: bad
+target:
+  cgroup: {}
+steps:
+  - faults: net.drop@150%
+    duration: 5s
+)",
+                                                     target_->path()));
+    auto r = sh(fmt::format("{} run {} 2>&1", fl, file));
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find(file + ":5: steps[0].faults: "), std::string::npos) << r.out;
+    EXPECT_EQ(new_leftovers(ready_), "");
+    // And --dry-run on a good file attaches nothing either.
+    std::string good = write("good.yaml", fmt::format(R"(title: good
+target:
+  cgroup: {}
+steps:
+  - faults: net.drop@1%
+    duration: 5s
+)",
+                                                      target_->path()));
+    auto d = sh(fmt::format("{} run --dry-run {} 2>&1", fl, good));
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("net.drop: cgroup_skb"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("nothing was attached"), std::string::npos) << d.out;
+    EXPECT_EQ(new_leftovers(ready_), "");
+}
