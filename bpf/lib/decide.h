@@ -50,11 +50,13 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	if (!fl_match(e, ev))
 		return;
 	c->matched++;
-	if (e->kind == FL_KIND_NET_DELAY)
+	if (e->kind == FL_KIND_NET_DELAY && !(e->flags & FL_F_SHADOW))
 		v->hold = 1;
 	if (!fl_sampled(e, slot, ev->flow_key) || !fl_take_budget(e, slot))
 		return;
 	c->injected++;
+	if (e->flags & FL_F_SHADOW)
+		return; /* counted, never applied */
 
 	switch (e->kind) {
 	case FL_KIND_NET_DROP:

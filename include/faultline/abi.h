@@ -59,6 +59,7 @@ enum fl_sample {
 
 enum fl_flags {
 	FL_F_SEEDED = 1 << 0, /* per-event draws from (seed, sequence number) */
+	FL_F_SHADOW = 1 << 1, /* count-only: `injected` counts what would have been */
 };
 
 /* Address family of the remote CIDR filter; 0 = no address filter. */

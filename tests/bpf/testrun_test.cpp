@@ -355,3 +355,20 @@ TEST_F(TestRun, DeadlineIsNeverEarlyAndAtMostTwoTicksLate) {
     EXPECT_LE(first_pass, latest) << "expired " << (first_pass - T) / 1000 << " us after the deadline";
     EXPECT_GE(obj_->counters(0).expired, 1u);
 }
+
+TEST_F(TestRun, ShadowCountsWhatWouldBeInjectedAndAppliesNothing) {
+    for (const char* spec : {"net.drop@100%", "net.delay=10ms@100%"}) {
+        SCOPED_TRACE(spec);
+        add(spec, 0);
+        fl_experiment e = obj_->experiment(0);
+        e.flags |= FL_F_SHADOW;
+        obj_->set_experiment(0, e);
+        uint64_t before = obj_->counters(0).injected;
+        auto r = obj_->test_run(bpf::Program::skb_egress, udp4, 100);
+        EXPECT_EQ(r.retval, pass);
+        EXPECT_EQ(r.tstamp, 0u); // not delayed, not even held
+        EXPECT_EQ(obj_->counters(0).injected - before, 100u);
+        obj_->set_index(target_->ref().id, FL_HOOK_EGRESS, {});
+        index_.clear();
+    }
+}

@@ -303,3 +303,37 @@ steps:
     EXPECT_NE(d.out.find("nothing was attached"), std::string::npos) << d.out;
     EXPECT_EQ(new_leftovers(ready_), "");
 }
+
+TEST_F(Run, ShadowRunCountsWhatWouldBeDroppedAndDropsNothing) {
+    std::string file = write("shadow.yaml", fmt::format(R"(title: shadow test
+target:
+  cgroup: {}
+steps:
+  - faults: net.drop@100%,proto=udp
+    duration: 4s
+)",
+                                                        target_->path()));
+    std::string journal = dir_ + "/shadow.jsonl";
+    Proc run({fl, "run", "--dry-run", "--shadow", "--journal", journal, file}, "", true);
+    ASSERT_TRUE(run.wait_for("step 1", 10s)) << run.out();
+    {
+        auto rx = receiver(60000);
+        Proc tx(lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9000", "1000", "4", "20000"}), target_->path());
+        ASSERT_EQ(tx.wait(), 0);
+        ASSERT_EQ(rx->wait(), 0);
+        EXPECT_NE(rx->out().find("tag 4 1000"), std::string::npos) << rx->out();
+    }
+    ASSERT_EQ(run.wait(30s), 0) << run.out();
+    auto ev = read_journal(journal);
+    ASSERT_FALSE(ev.empty());
+    EXPECT_TRUE(ev.front()["shadow"].get<bool>());
+    json last;
+    for (const auto& e : ev)
+        if (e["event"] == "counters")
+            last = e["experiments"][0];
+    ASSERT_FALSE(last.is_null());
+    EXPECT_GE(last["injected"].get<uint64_t>(), 1000u); // would have dropped every datagram sent
+    EXPECT_EQ(last["injected"], last["matched"]);
+    auto rep = sh(fmt::format("{} report {}", fl, journal));
+    EXPECT_NE(rep.out.find("shadow run: nothing was injected"), std::string::npos) << rep.out;
+}

@@ -339,10 +339,10 @@ int cmd_probe(bool json) {
     return exit_ok;
 }
 
-int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool quiet) {
+int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool shadow, bool quiet) {
     Experiment x = load_experiment(file); // validated before anything else
     require_root();
-    if (dry_run) {
+    if (dry_run && !shadow) {
         fmt::print("{}", plan_text(x));
         fmt::print("dry run: the file is valid and this kernel supports every fault; nothing was attached\n");
         return exit_ok;
@@ -350,7 +350,7 @@ int cmd_run(const std::string& file, const std::string& journal, bool dry_run, b
     reap_stale_sessions();
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    RunResult r = run_experiment(x, {.journal = journal, .quiet = quiet});
+    RunResult r = run_experiment(x, {.journal = journal, .quiet = quiet, .shadow = shadow});
     if (r.aborted)
         fmt::print(stderr, "faultline: experiment aborted: {}\n", r.reason);
     return r.aborted ? exit_failure : exit_ok;
@@ -423,7 +423,7 @@ int main(int argc, char** argv) {
     demo->add_flag("--json", demo_opts.json, "JSON output");
 
     std::string run_file, run_journal;
-    bool run_dry = false, run_quiet = false;
+    bool run_dry = false, run_quiet = false, run_shadow = false;
     auto* run = app.add_subcommand(
         "run", "Run an experiment file: steps, ramps, a steady-state probe that aborts it, a journal of everything");
     run->add_option("file", run_file, "Experiment file (YAML; see examples/ and README)")->required();
@@ -432,6 +432,9 @@ int main(int argc, char** argv) {
                     "NAME-YYYYmmddTHHMMSSZ.jsonl");
     run->add_flag("--dry-run", run_dry,
                   "Validate the file, probe the kernel, print what would be attached where; attach nothing");
+    run->add_flag("--shadow", run_shadow,
+                  "With --dry-run (or alone): run the steps with every fault in count-only mode: attached, "
+                  "evaluated and sampled, `injected` counts the events that would have been injected, nothing is");
     run->add_flag("--quiet,-q", run_quiet, "No progress lines");
     run->footer("Exit status: 0 when every step ran, 1 when the experiment was aborted (steady state lost, a "
                 "limit reached, the target exited, Ctrl-C/SIGTERM), 2 for a bad file (the message names the line "
@@ -479,7 +482,7 @@ int main(int argc, char** argv) {
         if (*probe)
             return cmd_probe(probe_json);
         if (*run)
-            return cmd_run(run_file, run_journal, run_dry, run_quiet);
+            return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet);
         if (*report)
             return cmd_report(report_journal_file, report_plot);
         if (*demo) {

@@ -248,6 +248,8 @@ JournalReport report_journal(const std::string& path) {
         o += fmt::format("hypothesis: {}\n", start.value("hypothesis", ""));
     o += fmt::format("file: {}  kernel: {}  started: {}\n", start.value("file", ""), start.value("kernel", ""),
                      start.value("ts", ""));
+    if (start.value("shadow", false))
+        o += "shadow run: nothing was injected; `injected` counts the events that would have been\n";
     o += fmt::format("ran {:.1f} s of {:.1f} s planned; ", t_end, start.value("planned_s", 0.0));
     if (end.is_null())
         o += "the journal ends without a finish or abort line (faultline was killed?)\n";

@@ -274,7 +274,7 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     RunResult res;
     res.journal = opts.journal.empty() ? default_journal_path(x.file) : opts.journal;
     for (auto k : x.kinds())
-        require_support(k); // before anything is started
+        require_support(opts.shadow && k == FaultKind::net_delay ? FaultKind::net_drop : k); // before anything starts
     std::optional<CgroupRef> cgroup_target;
     if (!x.cgroup.empty())
         cgroup_target = resolve_cgroup(x.cgroup);
@@ -291,7 +291,8 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                {"hypothesis", x.hypothesis},
                {"file", x.file},
                {"kernel", u.release},
-               {"planned_s", seconds(x.planned_duration())}};
+               {"planned_s", seconds(x.planned_duration())},
+               {"shadow", opts.shadow}};
     json steps = json::array();
     for (const auto& s : x.steps) {
         json js{{"name", s.name}, {"faults", spec_list(s.faults)}, {"duration_s", seconds(s.duration)}};
@@ -314,7 +315,7 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     }
     const CgroupRef target = exec ? exec->ref() : *cgroup_target;
     j.event("start", start);
-    say(fmt::format("{} on {}", x.title, target.path));
+    say(fmt::format("{} on {}{}", x.title, target.path, opts.shadow ? " (shadow: counted, never injected)" : ""));
 
     std::unique_ptr<ProbeLoop> probe;
     if (x.steady_state)
@@ -375,7 +376,8 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                                                              .duration = step.duration,
                                                              // removed by the next faultline if this one dies
                                                              .created_cgroup = exec ? exec->ref().path : "",
-                                                             .netns = netns});
+                                                             .netns = netns,
+                                                             .shadow = opts.shadow});
             // Printed once the faults are live (tests wait for this line).
             say(fmt::format("{}: {} for {}", step.name, faults.empty() ? "no faults" : spec_list(faults).dump(),
                             format_duration(step.duration)));

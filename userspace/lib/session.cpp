@@ -128,7 +128,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     std::set<std::string> fq_devs;
     Nanos hold{0}; // the longest a packet can be held: how long fq may need to drain
     for (const auto& f : faults) {
-        kinds.insert(f.kind);
+        // A shadow delay holds nothing: it needs cgroup_skb, not sch_fq.
+        kinds.insert(s.opts.shadow && f.kind == FaultKind::net_delay ? FaultKind::net_drop : f.kind);
         if (f.kind == FaultKind::net_connect) {
             progs.insert(bpf::Program::connect4);
             progs.insert(bpf::Program::connect6);
@@ -137,7 +138,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             progs.insert(bpf::Program::skb_egress);
         if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
             progs.insert(bpf::Program::skb_ingress);
-        if (f.kind == FaultKind::net_delay) {
+        if (f.kind == FaultKind::net_delay && !s.opts.shadow) {
             auto devs = f.devices.empty() ? up_devices(s.opts.netns) : f.devices;
             fq_devs.insert(devs.begin(), devs.end());
             hold = std::max(hold, f.delay + f.jitter);
@@ -155,6 +156,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     std::map<fl_hook, fl_index_val> index;
     for (uint32_t slot = 0; slot < faults.size(); slot++) {
         fl_experiment e = make_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
+        if (s.opts.shadow)
+            e.flags |= FL_F_SHADOW;
         e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
         s.obj->set_experiment(slot, e);
         for (auto h : hooks_of(faults[slot])) {

@@ -12,6 +12,7 @@ namespace faultline {
 struct RunOptions {
     std::string journal; // "" = next to the file: NAME-YYYYmmddTHHMMSSZ.jsonl
     bool quiet = false;  // no progress on stderr
+    bool shadow = false; // count-only: `injected` is what would have been
 };
 
 struct RunResult {

@@ -29,6 +29,10 @@ struct SessionOptions {
     // Network namespace whose devices get sch_fq for net.delay ("" = ours):
     // where the target's packets leave.
     std::string netns;
+    // Count-only: every experiment is evaluated and sampled as usual, and
+    // `injected` counts what would have been injected, but nothing is
+    // (no qdisc is installed either).
+    bool shadow = false;
 };
 
 struct ExperimentStats {
