@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <sys/stat.h>
+#include <thread>
 
 #include "../support/lab.hpp"
 #include "../support/stats.hpp"
@@ -336,4 +337,57 @@ steps:
     EXPECT_EQ(last["injected"], last["matched"]);
     auto rep = sh(fmt::format("{} report {}", fl, journal));
     EXPECT_NE(rep.out.find("shadow run: nothing was injected"), std::string::npos) << rep.out;
+}
+
+TEST_F(Run, MetricsEndpointServesLiveCounters) {
+    const int port = 20000 + getpid() % 20000;
+    std::string file = write("metrics.yaml", fmt::format(R"(title: "metrics \"test\""
+target:
+  cgroup: {}
+steps:
+  - faults: net.drop@100%,proto=udp
+    duration: 30s
+steady_state:
+  command: "true"
+  interval: 200ms
+  timeout: 100ms
+)",
+                                                         target_->path()));
+    Proc run({fl, "run", "--metrics", fmt::format("127.0.0.1:{}", port), "--journal", dir_ + "/m.jsonl", file}, "",
+             true);
+    ASSERT_TRUE(run.wait_for("step 1", 10s)) << run.out();
+    {
+        auto rx = receiver(3000);
+        Proc tx(lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9000", "300", "5", "20000"}), target_->path());
+        ASSERT_EQ(tx.wait(), 0);
+        ASSERT_EQ(rx->wait(), 0);
+    }
+    std::this_thread::sleep_for(1500ms); // one snapshot later
+    auto get = [&](const std::string& path) {
+        return sh(fmt::format("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{} && printf \"GET {} HTTP/1.0\\r\\n\\r\\n\" >&3 "
+                              "&& timeout 5 cat <&3'",
+                              port, path))
+            .out;
+    };
+    std::string m = get("/metrics");
+    EXPECT_EQ(m.rfind("HTTP/1.0 200 OK", 0), 0u) << m;
+    EXPECT_NE(m.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << m;
+    EXPECT_NE(m.find("# TYPE faultline_injected_total counter"), std::string::npos) << m;
+    // The label value is escaped; 300 datagrams were dropped.
+    std::string series = "faultline_injected_total{experiment=\"";
+    size_t at = m.find(series);
+    ASSERT_NE(at, std::string::npos) << m;
+    std::string line = m.substr(at, m.find('\n', at) - at);
+    EXPECT_NE(line.find("spec=\"net.drop@100%,proto=udp\",run=\"metrics \\\"test\\\"\"}"), std::string::npos) << line;
+    EXPECT_GE(std::stoull(line.substr(line.rfind(' ') + 1)), 300u) << line;
+    EXPECT_NE(m.find("faultline_run_step{run=\"metrics \\\"test\\\"\"} 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("faultline_probe_checks_total{run=\"metrics \\\"test\\\"\",result=\"ok\"} "), std::string::npos)
+        << m;
+    EXPECT_EQ(get("/other").rfind("HTTP/1.0 404", 0), 0u);
+    kill(run.pid(), SIGTERM);
+    EXPECT_EQ(run.wait(10s), 1) << run.out(); // SIGTERM aborts a run
+    // A bad address is refused before anything is attached.
+    auto bad = sh(fmt::format("{} run --metrics 127.0.0.1:99999 {} 2>&1", fl, file));
+    EXPECT_EQ(bad.status, 2) << bad.out;
+    EXPECT_NE(bad.out.find("is not a port"), std::string::npos) << bad.out;
 }

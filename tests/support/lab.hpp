@@ -65,8 +65,13 @@ class Proc {
         close(pfd[1]);
         fd_ = pfd[0];
     }
+    // A process still running (a test that failed early): SIGTERM first, so
+    // that a faultline under test cleans up after itself, SIGKILL after 5 s.
     ~Proc() {
         if (pid_ > 0 && !reaped_) {
+            kill(pid_, SIGTERM);
+            for (int i = 0; i < 500 && waitpid(pid_, nullptr, WNOHANG) == 0; i++)
+                usleep(10000);
             kill(pid_, SIGKILL);
             waitpid(pid_, nullptr, 0);
         }

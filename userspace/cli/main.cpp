@@ -20,6 +20,7 @@
 #include "faultline/error.hpp"
 #include "faultline/experiment.hpp"
 #include "faultline/journal_report.hpp"
+#include "faultline/metrics.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/qdisc.hpp"
 #include "faultline/report.hpp"
@@ -66,6 +67,7 @@ struct FaultArgs {
     std::string duration;
     std::string stats_json;
     std::string netns;
+    std::string metrics;
     bool quiet = false;
 
     void add_to(CLI::App* app) {
@@ -91,6 +93,9 @@ struct FaultArgs {
         app->add_option("--netns", netns,
                         "Network namespace (name from `ip netns`, or a path like /proc/PID/ns/net) where the "
                         "target's packets leave: net.delay installs sch_fq on its devices; exec runs CMD in it");
+        app->add_option("--metrics", metrics,
+                        "Serve live counters for Prometheus on [ADDR:]PORT, GET /metrics (ADDR defaults to "
+                        "127.0.0.1)");
         app->add_flag("--quiet,-q", quiet, "No live counters");
     }
 
@@ -156,6 +161,12 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
         {.target = target, .faults = faults, .seed = a.seed, .duration = duration, .netns = resolve_netns(a.netns)});
     fmt::print(stderr, "faultline: session {} on {} ({}); Ctrl-C stops it\n", s.id(), target.path,
                duration ? "for " + format_duration(*duration) : "until stopped");
+    std::unique_ptr<MetricsServer> metrics;
+    if (!a.metrics.empty()) {
+        metrics = std::make_unique<MetricsServer>(a.metrics);
+        metrics->publish(prometheus_text(s.stats(), {{"session", s.id()}}));
+        fmt::print(stderr, "faultline: metrics on http://{}/metrics\n", metrics->address());
+    }
     bool live = !a.quiet && isatty(STDERR_FILENO);
     for (;;) {
         Nanos step = std::chrono::seconds(1);
@@ -168,6 +179,8 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
         if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
             break;
         s.renew();
+        if (metrics)
+            metrics->publish(prometheus_text(s.stats(), {{"session", s.id()}}));
         if (live)
             print_stats(s, stderr, "  ");
     }
@@ -199,6 +212,13 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
                .netns = netns});
     if (!a.quiet)
         fmt::print(stderr, "faultline: session {} on {}\n", s.id(), cg.path());
+    std::unique_ptr<MetricsServer> metrics;
+    if (!a.metrics.empty()) {
+        metrics = std::make_unique<MetricsServer>(a.metrics);
+        metrics->publish(prometheus_text(s.stats(), {{"session", s.id()}}));
+        if (!a.quiet)
+            fmt::print(stderr, "faultline: metrics on http://{}/metrics\n", metrics->address());
+    }
 
     pid_t child = fork();
     if (child < 0)
@@ -236,6 +256,8 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
         if (w == child)
             break;
         s.renew();
+        if (metrics)
+            metrics->publish(prometheus_text(s.stats(), {{"session", s.id()}}));
     }
     if (!a.quiet)
         print_stats(s, stderr, "faultline: ");
@@ -339,7 +361,8 @@ int cmd_probe(bool json) {
     return exit_ok;
 }
 
-int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool shadow, bool quiet) {
+int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool shadow, bool quiet,
+            const std::string& metrics) {
     Experiment x = load_experiment(file); // validated before anything else
     require_root();
     if (dry_run && !shadow) {
@@ -350,7 +373,7 @@ int cmd_run(const std::string& file, const std::string& journal, bool dry_run, b
     reap_stale_sessions();
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    RunResult r = run_experiment(x, {.journal = journal, .quiet = quiet, .shadow = shadow});
+    RunResult r = run_experiment(x, {.journal = journal, .quiet = quiet, .shadow = shadow, .metrics = metrics});
     if (r.aborted)
         fmt::print(stderr, "faultline: experiment aborted: {}\n", r.reason);
     return r.aborted ? exit_failure : exit_ok;
@@ -422,7 +445,7 @@ int main(int argc, char** argv) {
     demo->add_option("--requests", demo_opts.requests, "UDP requests per phase")->check(CLI::Range(100, 1000000));
     demo->add_flag("--json", demo_opts.json, "JSON output");
 
-    std::string run_file, run_journal;
+    std::string run_file, run_journal, run_metrics;
     bool run_dry = false, run_quiet = false, run_shadow = false;
     auto* run = app.add_subcommand(
         "run", "Run an experiment file: steps, ramps, a steady-state probe that aborts it, a journal of everything");
@@ -435,6 +458,9 @@ int main(int argc, char** argv) {
     run->add_flag("--shadow", run_shadow,
                   "With --dry-run (or alone): run the steps with every fault in count-only mode: attached, "
                   "evaluated and sampled, `injected` counts the events that would have been injected, nothing is");
+    run->add_option("--metrics", run_metrics,
+                    "Serve live counters, the step and the probe's results for Prometheus on [ADDR:]PORT, "
+                    "GET /metrics (ADDR defaults to 127.0.0.1)");
     run->add_flag("--quiet,-q", run_quiet, "No progress lines");
     run->footer("Exit status: 0 when every step ran, 1 when the experiment was aborted (steady state lost, a "
                 "limit reached, the target exited, Ctrl-C/SIGTERM), 2 for a bad file (the message names the line "
@@ -482,7 +508,7 @@ int main(int argc, char** argv) {
         if (*probe)
             return cmd_probe(probe_json);
         if (*run)
-            return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet);
+            return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet, run_metrics);
         if (*report)
             return cmd_report(report_journal_file, report_plot);
         if (*demo) {

@@ -22,6 +22,7 @@
 
 #include "faultline/cgroup.hpp"
 #include "faultline/error.hpp"
+#include "faultline/metrics.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/probe_check.hpp"
 #include "faultline/qdisc.hpp"
@@ -320,6 +321,32 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     std::unique_ptr<ProbeLoop> probe;
     if (x.steady_state)
         probe = std::make_unique<ProbeLoop>(*x.steady_state);
+    std::unique_ptr<MetricsServer> metrics;
+    if (!opts.metrics.empty()) {
+        metrics = std::make_unique<MetricsServer>(opts.metrics);
+        say(fmt::format("metrics on http://{}/metrics", metrics->address()));
+    }
+    uint64_t probes_ok = 0, probes_failed = 0;
+    size_t step_index = 0;
+    std::vector<ExperimentStats> last_stats; // of the step's session, for the endpoint
+    auto publish = [&](const std::vector<ExperimentStats>& st) {
+        if (!metrics)
+            return;
+        last_stats = st;
+        std::vector<std::pair<std::string, std::string>> l = {{"run", x.title}};
+        std::string t = prometheus_text(st, l);
+        std::string run = prometheus_label("run", x.title);
+        t += fmt::format("# HELP faultline_run_step The step running (1-based; 0 before the first).\n"
+                         "# TYPE faultline_run_step gauge\nfaultline_run_step{{{}}} {}\n",
+                         run, step_index);
+        t += fmt::format("# HELP faultline_probe_checks_total Steady-state checks by result.\n"
+                         "# TYPE faultline_probe_checks_total counter\n"
+                         "faultline_probe_checks_total{{{},result=\"ok\"}} {}\n"
+                         "faultline_probe_checks_total{{{},result=\"failed\"}} {}\n",
+                         run, probes_ok, run, probes_failed);
+        metrics->publish(std::move(t));
+    };
+    publish({});
 
     const sigset_t set = run_signals();
     const auto run_t0 = Clock::now();
@@ -337,8 +364,10 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                 throw Abort{"the target command " + st};
         }
         if (probe) {
-            for (auto& r : probe->take()) {
+            auto results = probe->take();
+            for (auto& r : results) {
                 j.event("probe", {{"ok", r.ok}, {"latency_ms", r.latency_ms}, {"detail", r.detail}});
+                (r.ok ? probes_ok : probes_failed)++;
                 failures_in_row = r.ok ? 0 : failures_in_row + 1;
                 if (failures_in_row >= x.steady_state->max_failures)
                     throw Abort{fmt::format("steady state lost: {} failed probes in a row (last: {})", failures_in_row,
@@ -352,6 +381,7 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     };
     auto snapshot = [&](Session& s, uint64_t& injected_now) {
         auto st = s.stats();
+        publish(st);
         injected_now = 0;
         for (const auto& e : st)
             injected_now += e.counters.injected;
@@ -361,6 +391,8 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     try {
         for (size_t i = 0; i < x.steps.size(); i++) {
             const Step& step = x.steps[i];
+            step_index = i + 1;
+            publish({});
             std::vector<FaultSpec> faults = step.faults;
             if (step.ramp)
                 faults.push_back(step.ramp->fault);

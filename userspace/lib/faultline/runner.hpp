@@ -13,6 +13,7 @@ struct RunOptions {
     std::string journal; // "" = next to the file: NAME-YYYYmmddTHHMMSSZ.jsonl
     bool quiet = false;  // no progress on stderr
     bool shadow = false; // count-only: `injected` is what would have been
+    std::string metrics; // "" or [ADDR:]PORT: Prometheus endpoint
 };
 
 struct RunResult {
