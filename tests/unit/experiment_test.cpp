@@ -145,3 +145,19 @@ TEST(ExperimentFile, AMissingFileIsAUsageError) {
         EXPECT_NE(std::string(e.what()).find("/nonexistent/x.yaml"), std::string::npos);
     }
 }
+
+TEST(ExperimentFile, EveryShippedExampleIsValid) {
+    // examples/ is documentation users run: it must never rot.
+    const char* env = getenv("FL_EXAMPLES_DIR"); // the VM matrix copies them elsewhere
+    const std::string dir = env && *env ? env : std::string(FL_SOURCE_DIR) + "/examples";
+    int n = 0;
+    for (const char* name : {"http-loss-ramp.yaml", "http-latency.yaml", "http-disconnect.yaml", "connect-refused.yaml",
+                             "dns-blackhole.yaml"}) {
+        SCOPED_TRACE(name);
+        Experiment x = load_experiment(dir + "/" + name);
+        EXPECT_FALSE(x.title.empty());
+        EXPECT_TRUE(x.steady_state.has_value());
+        n++;
+    }
+    EXPECT_EQ(n, 5);
+}

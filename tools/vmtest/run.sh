@@ -68,6 +68,7 @@ else
   copy "$build/faultline" /fl/faultline
   echo "vmtest: faultline binary: dynamic ($build/faultline; no up-to-date static build at $static)"
 fi
+cp -r "$repo/examples" "$root/fl/examples" # the unit suite checks every example file
 cp "$repo/tools/vmtest/init" "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/common.cpio.gz"
 

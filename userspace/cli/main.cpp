@@ -462,7 +462,15 @@ int main(int argc, char** argv) {
                     "Serve live counters, the step and the probe's results for Prometheus on [ADDR:]PORT, "
                     "GET /metrics (ADDR defaults to 127.0.0.1)");
     run->add_flag("--quiet,-q", run_quiet, "No progress lines");
-    run->footer("Exit status: 0 when every step ran, 1 when the experiment was aborted (steady state lost, a "
+    run->footer("The file (YAML; full description in README, examples in examples/):\n"
+                "  title: TEXT                      hypothesis: TEXT\n"
+                "  target: {cgroup: PATH} | {exec: COMMAND}   netns: NAME   seed: N\n"
+                "  steps: - {name: TEXT, faults: [SPEC...], duration: DUR}\n"
+                "         - {ramp: {fault: SPEC-without-@P%, from: P%, to: P%, steps: N, over: DUR}}\n"
+                "  steady_state: {http: http://127.0.0.1:PORT/PATH | command: COMMAND,\n"
+                "                 interval: DUR, timeout: DUR, max_failures: N}\n"
+                "  limits: {max_injections: N, max_duration: DUR}\n"
+                "Exit status: 0 when every step ran, 1 when the experiment was aborted (steady state lost, a "
                 "limit reached, the target exited, Ctrl-C/SIGTERM), 2 for a bad file (the message names the line "
                 "and field), 3 if this kernel cannot inject a fault of the file.");
 
