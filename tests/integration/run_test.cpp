@@ -4,9 +4,12 @@
 // breaks on cue, SIGKILL in the middle of a run.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <fstream>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <thread>
 
@@ -48,6 +51,30 @@ std::vector<json> read_journal(const std::string& path) {
         EXPECT_FALSE(j.is_discarded()) << "not a JSON line: " << line;
         out.push_back(j);
     }
+    return out;
+}
+
+// GET http://127.0.0.1:PORT/PATH, the whole response; "" on error or after
+// 5 s (the endpoint closes the connection after answering).
+std::string http_get(int port, const std::string& path) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string out;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
+        if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+            char buf[4096];
+            ssize_t n;
+            while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+                out.append(buf, static_cast<size_t>(n));
+        }
+    }
+    close(fd);
     return out;
 }
 
@@ -363,12 +390,7 @@ steady_state:
         ASSERT_EQ(rx->wait(), 0);
     }
     std::this_thread::sleep_for(1500ms); // one snapshot later
-    auto get = [&](const std::string& path) {
-        return sh(fmt::format("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{} && printf \"GET {} HTTP/1.0\\r\\n\\r\\n\" >&3 "
-                              "&& timeout 5 cat <&3'",
-                              port, path))
-            .out;
-    };
+    auto get = [&](const std::string& path) { return http_get(port, path); };
     std::string m = get("/metrics");
     EXPECT_EQ(m.rfind("HTTP/1.0 200 OK", 0), 0u) << m;
     EXPECT_NE(m.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << m;
