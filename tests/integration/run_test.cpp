@@ -415,4 +415,5 @@ steady_state:
     auto bad = sh(fmt::format("{} run --metrics 127.0.0.1:99999 {} 2>&1", fl, file));
     EXPECT_EQ(bad.status, 2) << bad.out;
     EXPECT_NE(bad.out.find("is not a port"), std::string::npos) << bad.out;
+    EXPECT_EQ(sh(fmt::format("ls {}/metrics-*.jsonl 2>/dev/null", dir_)).out, "") << "a journal was started";
 }

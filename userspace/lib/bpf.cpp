@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <optional>
 #include <unistd.h>
 
 #include "faultline/error.hpp"
@@ -115,7 +115,7 @@ struct Object::Impl {
     // Per slot, what its experiment needs of the fast path (FL_IDX_*): the
     // flags of the index entries that list it.
     std::vector<uint32_t> needs = std::vector<uint32_t>(FL_MAX_EXPERIMENTS);
-    uint64_t tick_ns = 0; // 0 until measured
+    uint64_t tick_ns = 0; // 0 until read
 
     uint32_t flags_of(const fl_index_val& v) const {
         uint32_t f = 0;
@@ -265,64 +265,23 @@ static uint32_t map_id_of(int fd) {
     return info.id;
 }
 
-namespace {
-
-// Kconfig's HZ choices (kernel/Kconfig.hz); TICK_NSEC as the kernel rounds it.
-constexpr uint64_t kHzChoices[] = {100, 250, 300, 1000};
-
-uint64_t tick_nsec(uint64_t hz) {
-    return (1000000000ull + hz / 2) / hz;
-}
-
-} // namespace
-
-// The tick, from two consecutive jiffy edges seen by fl_clock in a tight
-// loop. An edge lies between the sample before it (its ns_before) and the
-// one that shows it (its ns_after); edges whose bracket is wider than
-// 200 us (this thread was preempted) are discarded and measured again.
+// The tick is what the kernel reports as the resolution of its coarse
+// clocks: clock_getres(CLOCK_MONOTONIC_COARSE) is TICK_NSEC (LOW_RES_NSEC in
+// kernel/time/posix-timers.c), the ktime length of one jiffy. Nothing to
+// measure, so nothing a loaded machine can disturb.
 uint64_t Object::tick_ns() {
     if (impl_->tick_ns)
         return impl_->tick_ns;
-    constexpr uint64_t max_bracket = 200000;
-    auto edge = [&](fl_clock_sample& prev) -> std::optional<std::pair<uint64_t, uint64_t>> {
-        const uint64_t give_up = prev.ns_after + 50'000'000; // > 2 ticks at HZ=100
-        for (;;) {
-            fl_clock_sample cur = impl_->clock();
-            if (cur.jiffies != prev.jiffies) {
-                bool ok = cur.jiffies == prev.jiffies + 1 && cur.ns_after - prev.ns_before <= max_bracket;
-                uint64_t mid = prev.ns_before / 2 + cur.ns_after / 2;
-                prev = cur;
-                if (!ok)
-                    return std::nullopt;
-                return std::make_pair(cur.jiffies, mid);
-            }
-            if (cur.ns_after > give_up)
-                throw Error(ErrorKind::unsupported, "jiffies did not advance for 50 ms (bpf_jiffies64)",
-                            "a tickless CPU (nohz_full) can stall jiffies; run faultline on a housekeeping CPU");
-            prev = cur;
-        }
-    };
-    for (int attempt = 0; attempt < 20; attempt++) {
-        fl_clock_sample s = impl_->clock();
-        auto e1 = edge(s);
-        if (!e1)
-            continue;
-        auto e2 = edge(s);
-        if (!e2 || e2->first != e1->first + 1)
-            continue;
-        uint64_t measured = e2->second - e1->second;
-        for (uint64_t hz : kHzChoices) {
-            uint64_t t = tick_nsec(hz);
-            // The choices are >= 17 % apart; the measurement is within
-            // 2 x 200 us of the truth, i.e. within 10 % of a 4 ms tick.
-            if (measured + t / 10 >= t && measured <= t + t / 10) {
-                impl_->tick_ns = t;
-                return t;
-            }
-        }
-    }
-    throw Error(ErrorKind::unsupported, "cannot measure the kernel's tick (HZ) from bpf_jiffies64()",
-                "faultline's deadlines count jiffies; CONFIG_HZ must be 100, 250, 300 or 1000");
+    timespec res{};
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res))
+        throw_errno("clock_getres(CLOCK_MONOTONIC_COARSE)", errno);
+    uint64_t t = static_cast<uint64_t>(res.tv_sec) * 1000000000ull + static_cast<uint64_t>(res.tv_nsec);
+    if (t < 100000 || t > 100000000)
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("the kernel's tick is {} ns (clock_getres of CLOCK_MONOTONIC_COARSE)", t),
+                    "faultline's deadlines count jiffies and expect a tick of 0.1 to 100 ms (HZ 10 to 10000)");
+    impl_->tick_ns = t;
+    return t;
 }
 
 // J(t), the jiffies at time t, satisfies J(t) = j + floor((t - e) / tick)

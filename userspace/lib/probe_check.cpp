@@ -30,6 +30,12 @@ double ms_since(Clock::time_point t0) {
 
 CheckResult check_command(const std::vector<std::string>& argv, Nanos timeout) {
     auto t0 = Clock::now();
+    // Built before fork: this runs on the probe thread, and the child of a
+    // multi-threaded process should only make plain system calls.
+    std::vector<char*> a;
+    for (const auto& s : argv)
+        a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
     pid_t pid = fork();
     if (pid < 0)
         return {false, 0, fmt::format("fork: {}", strerror(errno))};
@@ -44,10 +50,6 @@ CheckResult check_command(const std::vector<std::string>& argv, Nanos timeout) {
             dup2(null, STDOUT_FILENO);
             dup2(null, STDERR_FILENO);
         }
-        std::vector<char*> a;
-        for (const auto& s : argv)
-            a.push_back(const_cast<char*>(s.c_str()));
-        a.push_back(nullptr);
         execvp(a[0], a.data());
         _exit(127);
     }

@@ -280,6 +280,10 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     if (!x.cgroup.empty())
         cgroup_target = resolve_cgroup(x.cgroup);
     const std::string netns = resolve_netns(x.netns);
+    // A bad --metrics address fails here, before a journal or a target exists.
+    std::unique_ptr<MetricsServer> metrics;
+    if (!opts.metrics.empty())
+        metrics = std::make_unique<MetricsServer>(opts.metrics);
 
     Journal j(res.journal);
     auto say = [&](const std::string& s) {
@@ -321,11 +325,8 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     std::unique_ptr<ProbeLoop> probe;
     if (x.steady_state)
         probe = std::make_unique<ProbeLoop>(*x.steady_state);
-    std::unique_ptr<MetricsServer> metrics;
-    if (!opts.metrics.empty()) {
-        metrics = std::make_unique<MetricsServer>(opts.metrics);
+    if (metrics)
         say(fmt::format("metrics on http://{}/metrics", metrics->address()));
-    }
     uint64_t probes_ok = 0, probes_failed = 0;
     size_t step_index = 0;
     std::vector<ExperimentStats> last_stats; // of the step's session, for the endpoint

@@ -68,10 +68,9 @@ class Object {
 
     // The jiffies value the programs' deadline check must reach so that an
     // experiment stops at CLOCK_MONOTONIC time `monotonic_ns`: never
-    // earlier, at most two ticks (+ a few us) later. Measures the kernel's
-    // tick once per object (a few ms: two jiffy edges).
+    // earlier, at most two ticks (+ a few us) later: one run of fl_clock.
     uint64_t deadline_jiffies(uint64_t monotonic_ns);
-    uint64_t tick_ns(); // 10^9 / CONFIG_HZ, measured
+    uint64_t tick_ns(); // TICK_NSEC, i.e. 10^9 / CONFIG_HZ
 
     MapIds map_ids() const;
     int prog_fd(Program p) const;
