@@ -165,7 +165,7 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   fi
   timeout 1800 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 $extras fl.filter=$filter ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG}" </dev/null 2>&1 |
+    -append "console=ttyS0 quiet panic=-1 $extras fl.filter=$filter ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
     tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
   secs=$(( $(date +%s) - start ))
   sed -n '/FL-VM: probe-begin/,/FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
@@ -182,6 +182,13 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   s=$(grep -c '^SKIP' "$out/results.txt" || true)
   if ! grep -q '^FL-VM: done' "$out/console.log"; then
     echo "$name BOOT-OR-RUN-FAILED kernel=${kver:-?} after ${secs}s (see $out/console.log)" | tee -a "$summary"
+    # what was running, the kernel's oops from its first line (if any), the end
+    grep -E '^(\[ RUN      \]|FL-VM: suite-begin)' "$out/console.log" | tail -n 1 | sed 's/^/    last started: /' | tee -a "$summary"
+    oops=$(grep -nE '(BUG:|Oops|cut here|general protection|Kernel panic|WARNING:|watchdog:)' "$out/console.log" | head -n 1 | cut -d: -f1)
+    if [ -n "$oops" ]; then
+      sed -n "$((oops > 3 ? oops - 3 : 1)),$((oops + 45))p" "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
+      echo "    | ..." | tee -a "$summary"
+    fi
     tail -n 15 "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
     echo 1 >"$work/failed"
     continue
