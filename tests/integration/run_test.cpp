@@ -379,10 +379,14 @@ steps:
     duration: 30s
 steady_state:
   command: "true"
-  interval: 200ms
-  timeout: 100ms
+  interval: 500ms
+  timeout: 500ms
+  max_failures: 1000
 )",
                                                          target_->path()));
+    // The probe is only here to be counted: a generous timeout and failure
+    // budget, so a slow emulated CPU (QEMU TCG) cannot abort the run under
+    // the test (an aborted run closes the endpoint: an empty reply).
     Proc run({fl, "run", "--metrics", fmt::format("127.0.0.1:{}", port), "--journal", dir_ + "/m.jsonl", file}, "",
              true);
     ASSERT_TRUE(run.wait_for("step 1", 10s)) << run.out();
@@ -395,7 +399,7 @@ steady_state:
     std::this_thread::sleep_for(1500ms); // one snapshot later
     auto get = [&](const std::string& path) { return http_get(port, path); };
     std::string m = get("/metrics");
-    EXPECT_EQ(m.rfind("HTTP/1.0 200 OK", 0), 0u) << m;
+    EXPECT_EQ(m.rfind("HTTP/1.0 200 OK", 0), 0u) << m << "\nfaultline run said:\n" << run.out();
     EXPECT_NE(m.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << m;
     EXPECT_NE(m.find("# TYPE faultline_injected_total counter"), std::string::npos) << m;
     // The label value is escaped; 300 datagrams were dropped.
