@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The VM kernel matrix: boots each kernel of kernels.conf under QEMU (single-
-# threaded TCG, 2 vCPUs, no KVM), runs faultline's unit, BPF and integration suites inside,
+# The VM kernel matrix: boots each kernel of kernels.conf under QEMU (TCG,
+# 2 vCPUs, no KVM), runs faultline's unit, BPF and integration suites inside,
 # and reports pass/fail/skip per test and per kernel. Run as root after a
 # build (tools/build.sh).
 #
@@ -55,6 +55,8 @@ copy /usr/sbin/tc /usr/sbin/tc
 copy /usr/sbin/bpftool /usr/sbin/bpftool
 copy /usr/bin/setpriv /usr/bin/setpriv
 copy /usr/bin/find /usr/bin/find
+# keeps the cgroup-BPF static keys on for the whole run (see keys.bpf.c)
+clang -O2 -g -target bpf -Wall -Werror -I"/usr/include/$(gcc -print-multiarch)" -c "$repo/tools/vmtest/keys.bpf.c" -o "$root/fl/keys.bpf.o"
 for t in tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
   copy "$build/$t" "/fl/$(basename "$t")"
 done
@@ -163,17 +165,15 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
     echo 1 >"$work/failed"
     continue
   fi
-  # Single-threaded TCG (both vCPUs emulated in turn on one host thread). Multi-
-  # threaded TCG mis-emulates the kernel's live code patching: a static key
-  # flipped (text_poke_bp) while the other vCPU runs the patched site leaves
-  # that vCPU executing a stale int3 after the patch is complete -> "Oops:
-  # int3" in ip_finish_output / sk_filter_trim_cap, or both vCPUs in soft
-  # lockup. Every cgroup_skb attach/detach flips such a key, so the suite hit
-  # it about once in ten runs; a stress loop (faultline probe while a UDP flood
-  # runs) hits it within a second on 6.12 and hangs 6.1, and runs 120 s clean
-  # with thread=single on both. Real CPUs serialise cross-modified code.
+  # Multi-threaded TCG: 2 host threads. It mis-emulates live kernel code
+  # patching when the other vCPU runs the patched site (keys.bpf.c): init
+  # keeps the static keys our attaches would flip on for the whole run. A
+  # stress loop (faultline probe during a UDP flood) crashed 6.12 within a
+  # second and hung 6.1 without that, and ran 120 s clean with it, as with
+  # FL_VM_ACCEL=tcg,thread=single (one host thread; slower, and its vCPU
+  # time slices skew the latency tests).
   # softlockup_panic: a hang ends the run with a trace instead of the timeout.
-  timeout 1800 qemu-system-x86_64 -accel ${FL_VM_ACCEL:-tcg,thread=single} -cpu max -m 2048 -smp 2 -nographic -no-reboot \
+  timeout 1800 qemu-system-x86_64 -accel ${FL_VM_ACCEL:-tcg} -cpu max -m 2048 -smp 2 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$initrd" \
     -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras fl.filter=$filter ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
     tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
