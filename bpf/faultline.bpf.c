@@ -108,6 +108,7 @@ static __always_inline void fl_skb_parse(struct __sk_buff *skb, struct fl_event 
 			__u16 sport = bpf_ntohs(ports[0]), dport = bpf_ntohs(ports[1]);
 
 			ev->has_ports = 1;
+			ev->l4off = (__u8)(l4off & 0x3f);
 			ev->lport = dir == FL_DIR_EGRESS ? sport : dport;
 			ev->rport = dir == FL_DIR_EGRESS ? dport : sport;
 		}
@@ -149,6 +150,8 @@ __noinline int fl_skb_decide_rest(struct __sk_buff *skb, __u32 hook, __u32 level
 			continue;
 		if ((ie->v.flags & FL_IDX_HEADERS) && !ev->parsed)
 			fl_skb_parse(skb, ev, ev->dir);
+		if ((ie->v.flags & FL_IDX_DNS) && !ev->dns)
+			fl_dns_parse(skb, ev);
 		if (ie->v.flags & FL_IDX_COOKIE)
 			fl_need_cookie(skb, ev);
 		fl_eval_from(ie, 0, cg, ev, v);
@@ -195,6 +198,8 @@ static __always_inline void fl_skb_decide(struct __sk_buff *skb, __u32 hook, __u
 	ev->proto = FL_PROTO_ANY;
 	if (ie->v.flags & FL_IDX_HEADERS)
 		fl_skb_parse(skb, ev, dir);
+	if (ie->v.flags & FL_IDX_DNS)
+		fl_dns_parse(skb, ev);
 	if (ie->v.flags & FL_IDX_COOKIE)
 		fl_need_cookie(skb, ev);
 	fl_eval_entry(ie, cg, ev, v);

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev googletest libbenchmark-dev
   clang-format iproute2 util-linux iperf3 nftables
   qemu-system-x86 busybox-static cpio kmod xz-utils jq
+  dnsmasq-base bind9-dnsutils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include "faultline/abi.h"
 #include "maps.h"
+#include "dns.h"
 #include "match.h"
 #include "sample.h"
 
@@ -49,10 +50,13 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	}
 	if (!fl_match(e, ev))
 		return;
+	if (e->kind >= FL_KIND_DNS_DROP && !fl_dns_match(e, ev))
+		return;
 	c->matched++;
 	if (e->kind == FL_KIND_NET_DELAY && !(e->flags & FL_F_SHADOW))
 		v->hold = 1;
-	if (!fl_sampled(e, slot, ev->flow_key) || !fl_take_budget(e, slot))
+	if (!fl_sampled(e, slot, e->sample == FL_SAMPLE_NAME ? fl_dns_name_key() : ev->flow_key) ||
+	    !fl_take_budget(e, slot))
 		return;
 	c->injected++;
 	if (e->flags & FL_F_SHADOW)
@@ -60,6 +64,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 
 	switch (e->kind) {
 	case FL_KIND_NET_DROP:
+	case FL_KIND_DNS_DROP: /* on ingress: the answer */
 		v->drop = 1;
 		break;
 	case FL_KIND_NET_CONNECT:

@@ -43,6 +43,32 @@ struct {
 	__type(value, __u64);
 } fl_flow_edt SEC(".maps");
 
+/* The question of the DNS message at hand (dns.h), per CPU: too large for
+ * the stack, and filled at most once per packet. */
+struct fl_dns_scratch {
+	/* the question's name and its type and class: up to 255 + 4 bytes are
+	 * read; the size is a power of two so that masked offsets stay inside */
+	__u8 buf[512];
+	__u64 bounds[4]; /* bit i set: a label starts at buf[i] */
+	/* fl_dns_hash of each proper suffix of the name (the name without its
+	 * first 1, 2, ... labels), shortest first, at most FL_DNS_MAX_SUFFIXES */
+	__u64 suffix[FL_DNS_MAX_SUFFIXES];
+	__u64 name;	/* fl_dns_hash of the whole name */
+	__u32 n_suffix;
+	__u16 qtype;
+	__u16 end;	/* parse state: offset of the name's root byte in buf, */
+	__u16 j;	/* the backward walk's position */
+	__u16 pad[3];
+	__u64 h;	/* and its hash so far */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_dns_scratch);
+} fl_dns_scratch SEC(".maps");
+
 /* Bit i set: some experiment targets a cgroup at depth i (root = 0). Written
  * by the loader through the mmap'ed .bss. */
 volatile __u32 fl_levels;

@@ -21,7 +21,8 @@ struct fl_event {
 	__u8 has_ports;
 	__u8 cookie;    /* flow_key has been read */
 	__u8 parsed;    /* the packet's headers have been parsed */
-	__u8 pad[2];
+	__u8 dns;       /* enum fl_dns_state: the DNS question (dns.h) */
+	__u8 l4off;     /* offset of the TCP/UDP header, 0 if none (parsed) */
 };
 
 static __always_inline int fl_match_addr(const struct fl_experiment *e,

@@ -23,7 +23,7 @@ static __always_inline __u32 fl_mix32(__u64 x)
 static __always_inline __u32 fl_draw(const struct fl_experiment *e, __u32 slot,
 				     __u64 flow_key)
 {
-	if (e->sample == FL_SAMPLE_FLOW)
+	if (e->sample != FL_SAMPLE_EVENT) /* per flow, per name: the key decides */
 		return fl_mix32(e->seed ^ (flow_key * 0x9e3779b97f4a7c15ULL) ^ slot);
 	if (e->flags & FL_F_SEEDED) {
 		__u64 n = __sync_fetch_and_add(&fl_seq[slot & (FL_MAX_EXPERIMENTS - 1)], 1);

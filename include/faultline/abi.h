@@ -22,6 +22,13 @@
 /* Flows whose last departure time is remembered to keep jitter in order. */
 #define FL_MAX_FLOWS 65536
 
+/* DNS: names one experiment filters on (domain=), and suffixes of a queried
+ * name remembered for suffix filters (the rightmost ones). */
+#define FL_DNS_MAX_NAMES 4
+#define FL_DNS_MAX_SUFFIXES 8
+/* A DNS name in wire format is at most 255 bytes (RFC 1035 3.1). */
+#define FL_DNS_NAME_MAX 255
+
 /* Probability scale: inject iff a uniform u32 draw < threshold. */
 #define FL_THRESHOLD_ALWAYS (1ULL << 32)
 
@@ -30,6 +37,7 @@ enum fl_kind {
 	FL_KIND_NET_DROP = 1,    /* drop the packet */
 	FL_KIND_NET_DELAY = 2,   /* hold the packet: earliest departure time */
 	FL_KIND_NET_CONNECT = 3, /* connect() fails with experiment.err */
+	FL_KIND_DNS_DROP = 4,    /* drop the answer to a matching query */
 };
 
 /* Where an experiment is evaluated; key component of the index map. */
@@ -55,6 +63,7 @@ enum fl_proto_bits {
 enum fl_sample {
 	FL_SAMPLE_EVENT = 0, /* a fresh draw for every packet / call */
 	FL_SAMPLE_FLOW = 1,  /* one draw per socket, sticky */
+	FL_SAMPLE_NAME = 2,  /* DNS: one draw per queried name, sticky */
 };
 
 enum fl_flags {
@@ -90,6 +99,12 @@ struct fl_experiment {
 	__u16 lport_lo, lport_hi; /* local port range, host order, inclusive */
 	__u32 raddr[4];   /* remote network, network byte order (v4: [0]) */
 	__u32 rmask[4];   /* remote netmask, network byte order */
+	/* DNS kinds: only well-formed DNS messages with one question match. */
+	__u64 dns_names[FL_DNS_MAX_NAMES]; /* fl_dns_hash of each domain= */
+	__u16 qtype;      /* question type to match, 0 = any */
+	__u8 n_names;     /* domain= filters in dns_names, 0 = any name */
+	__u8 suffix_mask; /* bit i: dns_names[i] matches names strictly under it */
+	__u32 pad1;
 };
 
 /* Per-CPU counters, fl_counters array indexed by slot. */
@@ -104,6 +119,8 @@ enum fl_index_flags {
 	FL_IDX_COOKIE = 1 << 0,  /* some experiment samples per flow: read the cookie */
 	FL_IDX_HEADERS = 1 << 1, /* some experiment filters on protocol, ports or
 				  * address: parse the packet's headers */
+	FL_IDX_DNS = 1 << 2,     /* some experiment is a DNS fault: parse the
+				  * question of UDP packets */
 };
 
 /* The experiments of one target cgroup at one hook. */
@@ -154,13 +171,26 @@ struct fl_clock_sample {
 	__u64 ns_after;
 };
 
+/* Names are hashed in DNS wire format (length-prefixed labels, no root
+ * byte), ASCII letters lowered, walking from the last byte to the first:
+ * the hash of every suffix of a name is then a prefix of one walk, so the
+ * BPF side gets all suffix hashes of a queried name in a single pass.
+ * FNV-1a 64-bit steps. */
+#define FL_DNS_HASH_INIT 0xcbf29ce484222325ULL
+static inline __u64 fl_dns_hash_step(__u64 h, __u8 c)
+{
+	if (c >= 'A' && c <= 'Z')
+		c += 'a' - 'A';
+	return (h ^ c) * 0x100000001b3ULL;
+}
+
 #ifdef __cplusplus
-static_assert(sizeof(struct fl_experiment) == 112, "fl_experiment layout");
+static_assert(sizeof(struct fl_experiment) == 152, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
-_Static_assert(sizeof(struct fl_experiment) == 112, "fl_experiment layout");
+_Static_assert(sizeof(struct fl_experiment) == 152, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 _Static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 _Static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");

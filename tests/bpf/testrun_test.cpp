@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <memory>
+#include <random>
 #include <unistd.h>
 
 #include "../support/packet.hpp"
@@ -16,6 +17,7 @@
 #include "faultline/spec.hpp"
 
 using namespace faultline;
+using faultline::test::DnsMessage;
 using faultline::test::expect_binomial;
 using faultline::test::PacketBuilder;
 
@@ -371,4 +373,193 @@ TEST_F(TestRun, ShadowCountsWhatWouldBeInjectedAndAppliesNothing) {
         obj_->set_index(target_->ref().id, FL_HOOK_EGRESS, {});
         index_.clear();
     }
+}
+
+// --- DNS ----------------------------------------------------------------
+
+namespace {
+
+// An answer from the resolver (port 53) to the target, as it reaches the
+// target's socket: what dns.drop acts on.
+std::vector<uint8_t> answer4(const std::vector<uint8_t>& msg, const std::string& server = "198.18.0.53",
+                             uint16_t sport = 53) {
+    return PacketBuilder().v4(server, "198.18.0.1").udp(sport, 40000).payload(msg).build();
+}
+std::vector<uint8_t> answer6(const std::vector<uint8_t>& msg) {
+    return PacketBuilder().v6("2001:db8::53", "2001:db8::1").udp(53, 40000).payload(msg).build();
+}
+std::vector<uint8_t> answer(const std::string& name, uint16_t qtype = 1) {
+    return DnsMessage().name(name).qtype(qtype).answer().build();
+}
+
+// What faultline's BPF parser must accept, written the plain way: an answer
+// (QR) with opcode QUERY, one question whose name is labels of 1..63 bytes
+// (no compression), at most 255 bytes with its root byte, followed by qtype
+// and qclass.
+bool reference_accepts(const std::vector<uint8_t>& m) {
+    if (m.size() < 12 || !(m[2] & 0x80) || ((m[2] >> 3) & 0xf) || m[4] != 0 || m[5] != 1)
+        return false;
+    size_t i = 12;
+    for (;;) {
+        if (i >= m.size())
+            return false;
+        uint8_t l = m[i];
+        if (l == 0)
+            break;
+        if (l > 63)
+            return false;
+        i += l + 1u;
+    }
+    size_t name_len = i - 12 + 1;
+    return name_len <= 255 && i + 4 < m.size();
+}
+
+} // namespace
+
+TEST_F(TestRun, DnsDropMatchesTheQueriedNameCaseInsensitivelyExactOrStrictlyUnder) {
+    add("dns.drop@100%,domain=api.example.com,domain=*.svc.test");
+    EXPECT_EQ(ingress(answer4(answer("api.example.com"))), drop_ingress);
+    EXPECT_EQ(ingress(answer4(answer("API.Example.COM"))), drop_ingress);
+    EXPECT_EQ(ingress(answer6(answer("api.example.com"))), drop_ingress);
+    EXPECT_EQ(ingress(answer4(answer("www.example.com"))), pass);
+    EXPECT_EQ(ingress(answer4(answer("x.api.example.com"))), pass); // an exact name is exact
+    EXPECT_EQ(ingress(answer4(answer("db.svc.test"))), drop_ingress);
+    EXPECT_EQ(ingress(answer4(answer("a.b.c.d.e.f.g.h.i.j.db.svc.test"))), drop_ingress); // 13 labels
+    EXPECT_EQ(ingress(answer4(answer("svc.test"))), pass);                                // *.x: strictly under x
+    EXPECT_EQ(ingress(answer4(answer("xsvc.test"))), pass); // label boundaries, not strings
+    EXPECT_EQ(ingress(answer4(answer("svc.test.evil"))), pass);
+    // Queries (QR clear) on ingress and answers on egress are not answers to
+    // the target's queries.
+    EXPECT_EQ(ingress(answer4(DnsMessage().name("db.svc.test").build())), pass);
+    EXPECT_EQ(egress(answer4(answer("db.svc.test"))), pass);
+    auto c = obj_->counters(0);
+    EXPECT_EQ(c.evaluated, 11u); // every ingress packet of the target
+    EXPECT_EQ(c.matched, 5u);
+    EXPECT_EQ(c.injected, 5u);
+}
+
+TEST_F(TestRun, DnsDropFiltersOnQtypeServerAndPort) {
+    add("dns.drop@100%,qtype=AAAA");
+    EXPECT_EQ(ingress(answer4(answer("example.com", 1))), pass);
+    EXPECT_EQ(ingress(answer4(answer("example.com", 28))), drop_ingress);
+    EXPECT_EQ(ingress(answer4(answer("example.com", 28), "198.18.0.53", 5353)), pass); // not port 53
+    obj_->set_index(target_->ref().id, FL_HOOK_INGRESS, {});
+    index_.clear();
+    add("dns.drop@100%,server=198.18.0.53,port=5353", 1);
+    EXPECT_EQ(ingress(answer4(answer("example.com"), "198.18.0.53", 5353)), drop_ingress);
+    EXPECT_EQ(ingress(answer4(answer("example.com"), "198.18.0.54", 5353)), pass);
+    EXPECT_EQ(ingress(answer4(answer("example.com"), "198.18.0.53", 53)), pass);
+    EXPECT_EQ(ingress(answer6(answer("example.com"))), pass); // v6 server, v4 filter
+}
+
+TEST_F(TestRun, DnsPerNameSamplingIsStickyPerName) {
+    // At 50 %, each of 200 names is either always or never dropped, over 20
+    // answers each; about half of them are (binomial check on 200 names).
+    add("dns.drop@50%,per=name");
+    uint64_t dropped_names = 0;
+    for (int n = 0; n < 200; n++) {
+        std::string name = "host" + std::to_string(n) + ".example.com";
+        int drops = 0;
+        for (int i = 0; i < 20; i++)
+            drops +=
+                ingress(answer4(answer(i % 2 ? name : "HOST" + std::to_string(n) + ".Example.com"))) == drop_ingress;
+        ASSERT_TRUE(drops == 0 || drops == 20) << name << ": " << drops << " of 20";
+        dropped_names += drops == 20;
+    }
+    expect_binomial(dropped_names, 200, 0.5);
+}
+
+TEST_F(TestRun, MalformedDnsPassesUntouched) {
+    // dns.drop@100% with no filter drops every well-formed answer, so each
+    // of these passes only because the parser refused it.
+    add("dns.drop@100%");
+    auto name63 = std::string(63, 'a');
+    std::string n255 = name63 + "." + name63 + "." + name63 + "." + std::string(61, 'b'); // 255 bytes on the wire
+    std::string n256 = name63 + "." + name63 + "." + name63 + "." + std::string(62, 'b');
+    ASSERT_EQ(ingress(answer4(answer(n255))), drop_ingress) << "the longest legal name is DNS";
+    struct Case {
+        const char* what;
+        std::vector<uint8_t> msg;
+    };
+    const auto full = answer("a.example");
+    const std::vector<uint8_t> head_only(full.begin(), full.begin() + 12);
+    auto cut = [](std::vector<uint8_t> m, size_t n) {
+        m.resize(n);
+        return m;
+    };
+    std::vector<Case> cases = {
+        {"empty payload", {}},
+        {"truncated header", {0x12, 0x34, 0x81, 0x80, 0, 1}},
+        {"header, no question", head_only},
+        {"name runs past the packet", cut(DnsMessage().raw_name({10, 'a', 'b'}).answer().build(), 15)},
+        {"compression pointer in the question", DnsMessage().raw_name({0xc0, 12}).answer().build()},
+        {"pointer after a label (a loop back to it)", DnsMessage().raw_name({1, 'a', 0xc0, 12}).answer().build()},
+        {"label type 01", DnsMessage().raw_name({0x40, 'a', 0}).answer().build()},
+        {"name over 255 bytes", answer(n256)},
+        {"260 one-byte labels",
+         [] {
+             std::vector<uint8_t> w;
+             for (int i = 0; i < 130; i++)
+                 w.insert(w.end(), {1, 'x'});
+             w.push_back(0);
+             return DnsMessage().raw_name(w).answer().build();
+         }()},
+        {"qdcount 0", DnsMessage().name("a.example").qdcount(0).answer().build()},
+        {"qdcount 2", DnsMessage().name("a.example").qdcount(2).answer().build()},
+        {"opcode STATUS", DnsMessage().name("a.example").opcode(2).answer().build()},
+        {"no qtype/qclass",
+         [] {
+             auto m = DnsMessage().name("a.example").build();
+             m.resize(12 + 11);
+             m[2] |= 0x80;
+             return m;
+         }()},
+        {"all ones", std::vector<uint8_t>(64, 0xff)},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        ASSERT_FALSE(reference_accepts(c.msg)) << "the case itself is well-formed";
+        EXPECT_EQ(ingress(answer4(c.msg)), pass);
+        EXPECT_EQ(ingress(PacketBuilder().v6("2001:db8::53", "2001:db8::1").udp(53, 40000).payload(c.msg).build()),
+                  pass);
+    }
+    EXPECT_EQ(obj_->counters(0).injected, 1u); // the 255-byte name only
+}
+
+TEST_F(TestRun, DnsParserAgreesWithAReferenceOnMutatedAnswers) {
+    // 3000 answers with random bytes overwritten, truncated or extended
+    // (fixed seed): the program drops exactly those the plain C++ parser
+    // above accepts, so no malformed answer is ever acted on and no
+    // well-formed one is missed.
+    add("dns.drop@100%");
+    std::mt19937 rng(20261126);
+    const auto base = answer("www.Example.com", 28);
+    int accepted = 0;
+    for (int i = 0; i < 3000; i++) {
+        auto m = base;
+        int edits = 1 + static_cast<int>(rng() % 4);
+        for (int e = 0; e < edits; e++) {
+            switch (rng() % 4) {
+            case 0:
+                m[rng() % m.size()] = static_cast<uint8_t>(rng());
+                break;
+            case 1: // a plausible label length somewhere in the name
+                m[12 + rng() % 17] = static_cast<uint8_t>(rng() % 70);
+                break;
+            case 2:
+                m.resize(rng() % (m.size() + 1));
+                break;
+            default:
+                m.resize(m.size() + rng() % 300, static_cast<uint8_t>(rng() % 64));
+                break;
+            }
+            if (m.empty())
+                break;
+        }
+        bool ok = reference_accepts(m);
+        accepted += ok;
+        ASSERT_EQ(ingress(answer4(m)), ok ? drop_ingress : pass) << "mutation " << i;
+    }
+    EXPECT_GT(accepted, 100); // both sides of the line were exercised
+    EXPECT_LT(accepted, 2900);
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../support/integration.hpp"
 #include "../support/lab.hpp"
 #include "../support/stats.hpp"
 #include "faultline/cgroup.hpp"
@@ -25,14 +26,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-// Built paths, overridable for runs elsewhere (the VM kernel matrix).
-std::string env_or(const char* name, const char* fallback) {
-    const char* v = getenv(name);
-    return v && *v ? v : fallback;
-}
-const std::string fl = env_or("FAULTLINE_BIN", FL_BIN);
-const std::string traffic = env_or("FL_TRAFFIC_BIN", FL_TRAFFIC_BIN);
 
 std::map<std::string, uint64_t> parse_counts(const std::string& out) {
     std::map<std::string, uint64_t> m;
@@ -50,11 +43,6 @@ std::map<std::string, uint64_t> parse_counts(const std::string& out) {
         }
     }
     return m;
-}
-
-json read_json(const std::string& path) {
-    std::ifstream in(path);
-    return json::parse(in);
 }
 
 class Net : public ::testing::Test {
@@ -112,23 +100,7 @@ class Net : public ::testing::Test {
     std::unique_ptr<ScratchCgroup> target_, sibling_;
 };
 
-// What faultline's own probe (real load + attach) says of a fault here.
-const FaultSupport& support(const std::string& fault) {
-    const auto& rep = probe_kernel();
-    auto it = std::find_if(rep.faults.begin(), rep.faults.end(), [&](auto& f) { return f.fault == fault; });
-    if (it == rep.faults.end())
-        throw std::runtime_error("probe does not report " + fault);
-    return *it;
-}
-
 } // namespace
-
-// Each test names the fault it needs: where the probe says this kernel
-// cannot do it, the test is skipped with the probe's reason; where the probe
-// says it can, the test runs and must pass.
-#define REQUIRE_FAULT(f)                                                                                               \
-    if (!support(f).available)                                                                                         \
-    GTEST_SKIP() << f << " unavailable on this kernel: " << support(f).reason
 
 TEST_F(Net, ExecDropsOnePercentOfTheTargetsUdpAndNoneOfTheSiblings) {
     REQUIRE_FAULT("net.drop");

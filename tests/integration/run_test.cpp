@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <thread>
 
+#include "../support/integration.hpp"
 #include "../support/lab.hpp"
 #include "../support/stats.hpp"
 #include "faultline/cgroup.hpp"
@@ -24,13 +25,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-std::string env_or(const char* name, const char* fallback) {
-    const char* v = getenv(name);
-    return v && *v ? v : fallback;
-}
-const std::string fl = env_or("FAULTLINE_BIN", FL_BIN);
-const std::string traffic = env_or("FL_TRAFFIC_BIN", FL_TRAFFIC_BIN);
 
 bool drop_available(std::string& why) {
     for (const auto& f : probe_kernel().faults)

@@ -34,6 +34,13 @@ class PacketBuilder {
     PacketBuilder& icmp() { return l4(static_cast<uint8_t>(v6_ ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}), 0, 0); }
     PacketBuilder& payload(size_t n) {
         payload_ = n;
+        data_.clear();
+        return *this;
+    }
+    // The L4 payload's bytes (e.g. a DNS message).
+    PacketBuilder& payload(std::vector<uint8_t> bytes) {
+        payload_ = bytes.size();
+        data_ = std::move(bytes);
         return *this;
     }
     // IPv4 only: a non-first fragment (no L4 header in it).
@@ -82,6 +89,8 @@ class PacketBuilder {
             uint16_t len = htons(static_cast<uint16_t>(8 + payload_));
             std::memcpy(l4 + 4, &len, 2);
         }
+        if (!data_.empty())
+            std::memcpy(l4 + l4len, data_.data(), data_.size());
         return p;
     }
 
@@ -98,6 +107,73 @@ class PacketBuilder {
     uint8_t proto_ = IPPROTO_UDP;
     uint16_t sport_ = 0, dport_ = 0;
     size_t payload_ = 0;
+    std::vector<uint8_t> data_;
+};
+
+// A DNS message with one question (RFC 1035 4.1), as a resolver sends it
+// (query) or a server answers it (answer: QR set, one A record).
+class DnsMessage {
+  public:
+    DnsMessage& name(const std::string& n) {
+        qname_.clear();
+        size_t start = 0;
+        while (start < n.size()) {
+            size_t dot = n.find('.', start);
+            if (dot == std::string::npos)
+                dot = n.size();
+            qname_.push_back(static_cast<uint8_t>(dot - start));
+            qname_.insert(qname_.end(), n.begin() + static_cast<long>(start), n.begin() + static_cast<long>(dot));
+            start = dot + 1;
+        }
+        qname_.push_back(0);
+        return *this;
+    }
+    // The question's name exactly as given (malformed names).
+    DnsMessage& raw_name(std::vector<uint8_t> wire) {
+        qname_ = std::move(wire);
+        return *this;
+    }
+    DnsMessage& qtype(uint16_t t) {
+        qtype_ = t;
+        return *this;
+    }
+    DnsMessage& answer(bool a = true) {
+        answer_ = a;
+        return *this;
+    }
+    DnsMessage& qdcount(uint16_t n) {
+        qdcount_ = n;
+        return *this;
+    }
+    DnsMessage& opcode(uint8_t op) {
+        opcode_ = op;
+        return *this;
+    }
+    std::vector<uint8_t> build() const {
+        std::vector<uint8_t> m = {0x12,
+                                  0x34,
+                                  static_cast<uint8_t>((answer_ ? 0x80 : 0) | (opcode_ << 3) | 0x01),
+                                  static_cast<uint8_t>(answer_ ? 0x80 : 0),
+                                  static_cast<uint8_t>(qdcount_ >> 8),
+                                  static_cast<uint8_t>(qdcount_),
+                                  0,
+                                  static_cast<uint8_t>(answer_ ? 1 : 0),
+                                  0,
+                                  0,
+                                  0,
+                                  0};
+        m.insert(m.end(), qname_.begin(), qname_.end());
+        m.insert(m.end(), {static_cast<uint8_t>(qtype_ >> 8), static_cast<uint8_t>(qtype_), 0, 1});
+        if (answer_) // NAME (pointer to the question), A IN, TTL 60, 198.51.100.7
+            m.insert(m.end(), {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7});
+        return m;
+    }
+
+  private:
+    std::vector<uint8_t> qname_;
+    uint16_t qtype_ = 1, qdcount_ = 1;
+    uint8_t opcode_ = 0;
+    bool answer_ = false;
 };
 
 } // namespace faultline::test

@@ -12,6 +12,14 @@
 //                                             p50 p99 (us), lost
 //   fl_traffic tcp-echo PORT MAX_MS            one connection, echo records
 //   fl_traffic tcp-ping ADDR PORT N TIMEOUT_MS as udp-ping, over TCP
+//   fl_traffic dns-flood ADDR PORT N PPS NAME WAIT_MS
+//                                             N DNS queries for NAME (type A,
+//                                             ids 0..N-1) at PPS on one
+//                                             socket; answers by rcode, and
+//                                             unanswered after WAIT_MS more
+//   fl_traffic resolve NAME                   getaddrinfo(): glibc's resolver
+//                                             with /etc/resolv.conf; the
+//                                             result or EAI error, and ms
 //
 // One-way latency: senders put CLOCK_REALTIME in each message; receivers
 // (udp-recv, udp-echo, tcp-echo) read the kernel's receive timestamp
@@ -29,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -362,6 +371,98 @@ int tcp_ping(const char* ip, int port, long n, int timeout_ms) {
     return 0;
 }
 
+// A DNS query for `name`, type A, class IN, recursion desired.
+std::vector<uint8_t> dns_query(uint16_t id, const std::string& name) {
+    std::vector<uint8_t> q = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    size_t start = 0;
+    while (start < name.size()) {
+        size_t dot = name.find('.', start);
+        if (dot == std::string::npos)
+            dot = name.size();
+        q.push_back(static_cast<uint8_t>(dot - start));
+        q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+        start = dot + 1;
+    }
+    q.insert(q.end(), {0, 0, 1, 0, 1});
+    return q;
+}
+
+int dns_flood(const char* ip, int port, long n, long pps, const std::string& name, int wait_ms) {
+    if (n < 1 || n > 65536) {
+        fprintf(stderr, "dns-flood: 1 to 65536 queries (one id each)\n");
+        return 2;
+    }
+    socklen_t len;
+    auto dst = addr_of(ip, port, &len);
+    int fd = socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&dst), len) != 0) {
+        perror("connect");
+        return 1;
+    }
+    std::vector<int> rcode(static_cast<size_t>(n), -1); // -1: no answer (yet)
+    long sent = 0, errors = 0, mismatched = 0;
+    auto drain = [&] {
+        uint8_t buf[1500];
+        ssize_t r;
+        while ((r = recv(fd, buf, sizeof buf, 0)) >= 12) {
+            size_t id = static_cast<size_t>(buf[0] << 8 | buf[1]);
+            if (id < rcode.size() && (buf[2] & 0x80) && rcode[id] < 0)
+                rcode[id] = buf[3] & 0x0f;
+            else
+                mismatched++;
+        }
+    };
+    auto start = clock_type::now();
+    for (long i = 0; i < n; i++) {
+        auto due = start + std::chrono::nanoseconds(i * 1000000000L / pps);
+        while (clock_type::now() < due)
+            drain();
+        auto q = dns_query(static_cast<uint16_t>(i), name);
+        if (send(fd, q.data(), q.size(), 0) == static_cast<ssize_t>(q.size()))
+            sent++;
+        else
+            errors++;
+        drain();
+    }
+    auto end = clock_type::now() + std::chrono::milliseconds(wait_ms);
+    while (clock_type::now() < end) {
+        pollfd p{fd, POLLIN, 0};
+        poll(&p, 1, 10);
+        drain();
+    }
+    std::map<int, long> by;
+    for (int r : rcode)
+        by[r]++;
+    printf("sent %ld errors %ld answered %ld unanswered %ld noerror %ld nxdomain %ld servfail %ld refused %ld "
+           "mismatched %ld\n",
+           sent, errors, n - by[-1], by[-1], by[0], by[3], by[2], by[5], mismatched);
+    return 0;
+}
+
+int resolve(const char* name) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* res = nullptr;
+    auto start = clock_type::now();
+    int rc = getaddrinfo(name, nullptr, &hints, &res);
+    long ms = ms_since(start);
+    if (rc != 0) {
+        const char* code = rc == EAI_AGAIN ? "EAI_AGAIN" : rc == EAI_NONAME ? "EAI_NONAME" : "EAI_OTHER";
+        printf("eai %s (%s) ms %ld\n", code, gai_strerror(rc), ms);
+        return 0;
+    }
+    char text[INET6_ADDRSTRLEN] = "?";
+    for (auto* a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr, text, sizeof text);
+            break;
+        }
+    freeaddrinfo(res);
+    printf("ok %s ms %ld\n", text, ms);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -383,6 +484,10 @@ int main(int argc, char** argv) {
         return tcp_echo(atoi(arg(2)), atoi(arg(3)));
     if (mode == "tcp-ping" && argc == 6)
         return tcp_ping(arg(2), atoi(arg(3)), atol(arg(4)), atoi(arg(5)));
+    if (mode == "dns-flood" && argc == 8)
+        return dns_flood(arg(2), atoi(arg(3)), atol(arg(4)), atol(arg(5)), arg(6), atoi(arg(7)));
+    if (mode == "resolve" && argc == 3)
+        return resolve(arg(2));
     fprintf(stderr, "usage: see the header of tests/tools/fl_traffic.cpp\n");
     return 2;
 }

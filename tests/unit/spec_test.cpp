@@ -166,3 +166,61 @@ TEST(Format, RoundTrips) {
     EXPECT_EQ(format_duration(1500ms), "1500ms");
     EXPECT_EQ(format_duration(2s), "2s");
 }
+
+TEST(Fault, DnsDropDefaultsAndFilters) {
+    FaultSpec f = parse_fault("dns.drop@5%");
+    EXPECT_EQ(f.kind, FaultKind::dns_drop);
+    EXPECT_EQ(f.name(), "dns.drop");
+    EXPECT_EQ(f.proto_mask, FL_PROTO_UDP); // answers over UDP,
+    EXPECT_EQ(f.dir_mask, FL_DIR_INGRESS); // where they reach the target,
+    EXPECT_EQ(f.rport.lo, 53);             // from the resolver's port 53
+    EXPECT_EQ(f.rport.hi, 53);
+    EXPECT_TRUE(f.domains.empty());
+    EXPECT_EQ(f.qtype, 0);
+
+    f = parse_fault("dns.drop@1%,domain=API.example.com.,domain=*.svc.test,qtype=aaaa,server=10.0.0.0/8,port=5353,"
+                    "per=name,limit=10");
+    EXPECT_EQ(f.domains, (std::vector<std::string>{"api.example.com", "*.svc.test"}));
+    EXPECT_EQ(f.qtype, 28);
+    ASSERT_TRUE(f.cidr);
+    EXPECT_EQ(f.cidr->prefix, 8u);
+    EXPECT_EQ(f.rport.lo, 5353);
+    EXPECT_EQ(f.sample, FL_SAMPLE_NAME);
+    EXPECT_EQ(f.limit, 10u);
+    EXPECT_EQ(parse_qtype("SRV"), 33);
+    EXPECT_EQ(parse_qtype("TYPE65"), 65);
+    EXPECT_EQ(parse_qtype("257"), 257);
+}
+
+TEST(Fault, DnsNameHashIsCaseInsensitiveAndIgnoresTheRootDot) {
+    EXPECT_EQ(dns_name_hash("Example.COM"), dns_name_hash("example.com."));
+    EXPECT_NE(dns_name_hash("example.com"), dns_name_hash("example.co"));
+    // Wire format: label boundaries are part of the name.
+    EXPECT_NE(dns_name_hash("ab.c"), dns_name_hash("a.bc"));
+    // The BPF side hashes the wire bytes from the last to the first.
+    const uint8_t wire[] = {3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm'};
+    uint64_t h = FL_DNS_HASH_INIT;
+    for (size_t i = sizeof wire; i-- > 0;)
+        h = fl_dns_hash_step(h, wire[i]);
+    EXPECT_EQ(dns_name_hash("www.example.com"), h);
+}
+
+TEST(Fault, BadDnsInputIsRefusedWithAReasonAndHint) {
+    expect_usage_error("dns.drop=3@1%", "takes no value");
+    expect_usage_error("dns.drop@1%,domain=", "not key=value");
+    expect_usage_error("dns.drop@1%,domain=.", "is empty");
+    expect_usage_error("dns.drop@1%,domain=a..b", "empty label");
+    expect_usage_error("dns.drop@1%,domain=" + std::string(64, 'a') + ".com", "longer than 63");
+    std::string l63(63, 'a');
+    expect_usage_error("dns.drop@1%,domain=" + l63 + "." + l63 + "." + l63 + "." + l63, "longer than 255");
+    expect_usage_error("dns.drop@1%,domain=a.*.com", "only allowed as the whole first label");
+    expect_usage_error("dns.drop@1%,domain=a,domain=b,domain=c,domain=d,domain=e", "more than 4 domain=");
+    expect_usage_error("dns.drop@1%,qtype=BOGUS", "unknown DNS type");
+    expect_usage_error("dns.drop@1%,qtype=70000", "unknown DNS type");
+    expect_usage_error("dns.drop@1%,proto=tcp", "does not apply to dns.drop");
+    expect_usage_error("dns.drop@1%,direction=egress", "does not apply to dns.drop");
+    expect_usage_error("dns.drop@1%,cidr=10.0.0.0/8", "does not apply to dns.drop");
+    expect_usage_error("dns.drop@1%,per=flow", "unknown sampling unit 'flow' for dns.drop");
+    expect_usage_error("dns.drop@1%,server=resolver", "not an IPv4 or IPv6 address");
+    expect_usage_error("net.drop@1%,domain=example.com", "unknown filter");
+}

@@ -55,6 +55,13 @@ copy /usr/sbin/tc /usr/sbin/tc
 copy /usr/sbin/bpftool /usr/sbin/bpftool
 copy /usr/bin/setpriv /usr/bin/setpriv
 copy /usr/bin/find /usr/bin/find
+# the DNS tests' server and client; dnsmasq looks its user and group up
+copy "$(command -v dnsmasq)" /usr/sbin/dnsmasq
+copy "$(command -v dig)" /usr/bin/dig
+mkdir -p "$root/etc"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+: >"$root/etc/resolv.conf" # ip netns exec bind-mounts /etc/netns/NS/resolv.conf here
 # keeps the cgroup-BPF static keys on for the whole run (see keys.bpf.c)
 clang -O2 -g -target bpf -Wall -Werror -I"/usr/include/$(gcc -print-multiarch)" -c "$repo/tools/vmtest/keys.bpf.c" -o "$root/fl/keys.bpf.o"
 for t in tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do

@@ -80,7 +80,12 @@ struct FaultArgs {
                         "  filters: proto=tcp|udp|icmp[+...]  port=N[-M] (remote)  lport=N[-M]\n"
                         "           cidr=ADDR/LEN (remote, v4 or v6)  direction=egress|ingress|both\n"
                         "           per=packet|flow  limit=N (max injections)  jitter=DUR  dev=IFACE[+IFACE]\n"
-                        "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress")
+                        "  dns.drop@P%            drop the answer to a DNS query over UDP (the client\n"
+                        "                         times out); filters: domain=NAME or domain=*.SUFFIX\n"
+                        "                         (repeatable, up to 4)  qtype=A|AAAA|SRV|...\n"
+                        "                         server=CIDR  port=N (resolver's, default 53)  per=query|name\n"
+                        "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
+                        "       dns.drop@5%,domain=*.example.com,qtype=AAAA")
             ->required()
             ->type_name("SPEC");
         app->add_option("--seed", seed,

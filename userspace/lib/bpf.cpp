@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/bpf.hpp"
 
+#include <algorithm>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -20,13 +21,43 @@ namespace faultline::bpf {
 namespace {
 
 bool g_verbose = false;
+// While a load runs: libbpf's messages, for the verifier's reason if the
+// kernel refuses a program.
+thread_local std::string* g_capture = nullptr;
 
 // libbpf's messages (verifier logs included) only with --verbose; errors
 // reach the user as faultline::Error with a hint instead.
 int print_fn(enum libbpf_print_level, const char* fmt_, va_list args) {
+    va_list copy;
+    va_copy(copy, args);
+    if (g_capture && g_capture->size() < (1u << 24)) {
+        // one message can be a whole verifier log
+        int n = vsnprintf(nullptr, 0, fmt_, copy);
+        va_end(copy);
+        va_copy(copy, args);
+        if (n > 0) {
+            std::string msg(static_cast<size_t>(n) + 1, '\0');
+            vsnprintf(msg.data(), msg.size(), fmt_, copy);
+            msg.pop_back();
+            *g_capture += msg;
+        }
+    }
+    va_end(copy);
     if (g_verbose)
         vfprintf(stderr, fmt_, args);
     return 0;
+}
+
+// The verifier's own words from a captured load log: the line before its
+// "processed N insns" summary (e.g. "R2 invalid mem access 'scalar'").
+std::string verifier_reason(const std::string& log) {
+    size_t at = log.find("\nprocessed ");
+    if (at == std::string::npos)
+        return {};
+    size_t start = log.rfind('\n', at - 1);
+    std::string line =
+        log.substr(start == std::string::npos ? 0 : start + 1, at - (start == std::string::npos ? 0 : start + 1));
+    return line.size() > 200 ? line.substr(0, 200) : line;
 }
 
 struct PrintInit {
@@ -148,13 +179,19 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
     check_abi(s->obj);
     for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6})
         bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
+    std::string log;
+    g_capture = &log;
     int err = fl_bpf__load(s);
+    g_capture = nullptr;
     if (err) {
         std::string names;
         for (Program p : programs)
             names += fmt::format("{}{}", names.empty() ? "" : ", ", program_name(p));
+        std::string why = verifier_reason(log);
         throw Error(err == -EPERM || err == -EACCES ? ErrorKind::permission : ErrorKind::unsupported,
-                    fmt::format("the kernel refused to load {}: {}", names, std::strerror(-err)), load_hint(-err));
+                    fmt::format("the kernel refused to load {}: {}{}", names, std::strerror(-err),
+                                why.empty() ? "" : fmt::format(" (verifier: {})", why)),
+                    load_hint(-err));
     }
     return o;
 }
@@ -191,6 +228,8 @@ void Object::set_experiment(uint32_t slot, const fl_experiment& e) {
     if (e.proto_mask != FL_PROTO_ANY || e.family != FL_FAMILY_ANY || e.rport_lo != 0 || e.rport_hi != 0xffff ||
         e.lport_lo != 0 || e.lport_hi != 0xffff)
         needs |= FL_IDX_HEADERS;
+    if (e.kind >= FL_KIND_DNS_DROP)
+        needs |= FL_IDX_HEADERS | FL_IDX_DNS;
     const uint32_t i = slot & (FL_MAX_EXPERIMENTS - 1);
     if (impl_->needs[i] == needs)
         return;

@@ -54,7 +54,13 @@ ProbeReport run_probe() {
                         .mechanism = "cgroup/connect4+connect6 with bpf_set_retval",
                         .min_kernel = "5.18",
                         .reason = conn});
-    for (const char* f : {"dns.*", "disk.*", "mem.*"})
+    r.faults.push_back({.fault = "dns.drop",
+                        .available = skb.empty(),
+                        .mechanism = "cgroup_skb ingress drops the answer to a matching UDP query (the client "
+                                     "times out and retries)",
+                        .min_kernel = "5.7",
+                        .reason = skb});
+    for (const char* f : {"dns.delay", "dns.nxdomain", "dns.servfail", "dns.refused", "disk.*", "mem.*"})
         r.faults.push_back({.fault = f,
                             .available = false,
                             .mechanism = "",

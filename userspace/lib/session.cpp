@@ -61,6 +61,18 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
         e.kind = FL_KIND_NET_CONNECT;
         e.err = f.err;
         break;
+    case FaultKind::dns_drop:
+        e.kind = FL_KIND_DNS_DROP;
+        break;
+    }
+    if (f.is_dns()) {
+        e.qtype = f.qtype;
+        for (const auto& d : f.domains) {
+            bool suffix = d.rfind("*.", 0) == 0;
+            if (suffix)
+                e.suffix_mask |= static_cast<uint8_t>(1u << e.n_names);
+            e.dns_names[e.n_names++] = dns_name_hash(suffix ? std::string_view(d).substr(2) : std::string_view(d));
+        }
     }
     return e;
 }

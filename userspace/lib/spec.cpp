@@ -87,7 +87,71 @@ constexpr ErrnoName errnos[] = {
 
 const char* dur_hint = "durations are a number and a unit: ns, us, ms, s, m, h, d (e.g. 10ms, 1.5s)";
 
+struct QtypeName {
+    const char* name;
+    uint16_t value;
+};
+constexpr QtypeName qtypes[] = {
+    {"A", 1},    {"NS", 2},     {"CNAME", 5}, {"SOA", 6},     {"PTR", 12},  {"MX", 15},    {"TXT", 16},  {"AAAA", 28},
+    {"SRV", 33}, {"NAPTR", 35}, {"DS", 43},   {"DNSKEY", 48}, {"SVCB", 64}, {"HTTPS", 65}, {"ANY", 255}, {"CAA", 257},
+};
+
+const char* domain_hint = "domain= takes a name (api.example.com) or everything strictly under one "
+                          "(*.example.com); repeat it for several, e.g. domain=a.example,domain=*.b.example";
+
+// Lowercase labels of a domain= value, validated (RFC 1035 sizes).
+std::vector<std::string> domain_labels(std::string_view name) {
+    std::string n = lower(name);
+    if (!n.empty() && n.back() == '.')
+        n.pop_back();
+    if (n.empty())
+        bad("domain= is empty (the root name cannot be filtered on)", domain_hint);
+    std::vector<std::string> labels;
+    size_t wire = 1; // the root byte
+    for (auto l : split(n, '.')) {
+        if (l.empty())
+            bad(fmt::format("domain '{}' has an empty label", name), domain_hint);
+        if (l.size() > 63)
+            bad(fmt::format("domain '{}' has a label longer than 63 bytes", name), domain_hint);
+        if (l.find('*') != std::string_view::npos)
+            bad(fmt::format("domain '{}': '*' is only allowed as the whole first label (*.example.com)", name),
+                domain_hint);
+        wire += l.size() + 1;
+        labels.emplace_back(l);
+    }
+    if (wire > FL_DNS_NAME_MAX)
+        bad(fmt::format("domain '{}' is longer than 255 bytes in DNS wire format", name), domain_hint);
+    return labels;
+}
+
 } // namespace
+
+uint64_t dns_name_hash(std::string_view name) {
+    std::string wire;
+    for (const auto& l : domain_labels(name)) {
+        wire.push_back(static_cast<char>(l.size()));
+        wire += l;
+    }
+    uint64_t h = FL_DNS_HASH_INIT;
+    for (auto it = wire.rbegin(); it != wire.rend(); ++it)
+        h = fl_dns_hash_step(h, static_cast<uint8_t>(*it));
+    return h;
+}
+
+uint16_t parse_qtype(std::string_view text) {
+    std::string up(text);
+    std::transform(up.begin(), up.end(), up.begin(), [](unsigned char c) { return std::toupper(c); });
+    for (const auto& q : qtypes)
+        if (up == q.name)
+            return q.value;
+    std::string_view num = up.rfind("TYPE", 0) == 0 ? std::string_view(up).substr(4) : std::string_view(up);
+    if (auto v = parse_uint(num); v && *v >= 1 && *v <= 65535)
+        return static_cast<uint16_t>(*v);
+    std::string names;
+    for (const auto& q : qtypes)
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", q.name);
+    bad(fmt::format("unknown DNS type '{}'", text), "qtype= takes " + names + ", or a number (TYPE65 or 65)");
+}
 
 std::string FaultSpec::name() const {
     switch (kind) {
@@ -97,12 +161,14 @@ std::string FaultSpec::name() const {
         return "net.delay";
     case FaultKind::net_connect:
         return "net.connect";
+    case FaultKind::dns_drop:
+        return "dns.drop";
     }
     return "?";
 }
 
 std::string known_faults_help() {
-    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%";
+    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%";
 }
 
 Nanos parse_duration(std::string_view text, std::string_view what) {
@@ -277,6 +343,15 @@ FaultSpec parse_fault(std::string_view text) {
         f.delay = parse_duration(value, "delay");
         if (f.delay.count() <= 0)
             bad("net.delay must be longer than 0", grammar);
+    } else if (act == "dns.drop") {
+        f.kind = FaultKind::dns_drop;
+        if (has_value)
+            bad(fmt::format("dns.drop takes no value (got '={}')", value), grammar);
+        // The answer is dropped where it reaches the target's socket: UDP
+        // from the resolver's port 53 (port= and server= change that).
+        f.proto_mask = FL_PROTO_UDP;
+        f.dir_mask = FL_DIR_INGRESS;
+        f.rport = {53, 53};
     } else if (act == "net.connect") {
         f.kind = FaultKind::net_connect;
         if (!has_value)
@@ -295,6 +370,44 @@ FaultSpec parse_fault(std::string_view text) {
             bad(fmt::format("filter '{}' in '{}' is not key=value", kv, text), grammar);
         std::string key = lower(kv.substr(0, eq));
         std::string_view val = kv.substr(eq + 1);
+        if (f.is_dns()) {
+            if (key == "domain") {
+                if (f.domains.size() == FL_DNS_MAX_NAMES)
+                    bad(fmt::format("more than {} domain= filters in '{}'", FL_DNS_MAX_NAMES, text),
+                        "use a suffix (*.example.com) to cover many names, or one fault per group of names");
+                std::string d = lower(val);
+                bool suffix = d.rfind("*.", 0) == 0;
+                dns_name_hash(suffix ? std::string_view(d).substr(2) : std::string_view(d)); // validates
+                if (!d.empty() && d.back() == '.')
+                    d.pop_back();
+                f.domains.push_back(d);
+                continue;
+            }
+            if (key == "qtype") {
+                f.qtype = parse_qtype(val);
+                continue;
+            }
+            if (key == "server") {
+                f.cidr = parse_cidr(val);
+                continue;
+            }
+            if (key == "per" && lower(val) == "name") {
+                f.sample = FL_SAMPLE_NAME;
+                continue;
+            }
+            if (key == "per" && (lower(val) == "query" || lower(val) == "packet")) {
+                f.sample = FL_SAMPLE_EVENT;
+                continue;
+            }
+            if (key == "per")
+                bad(fmt::format("unknown sampling unit '{}' for {}", val, f.name()),
+                    "dns faults draw per=query (a fresh draw for every query) or per=name (one draw per "
+                    "queried name, sticky)");
+            if (key != "port" && key != "limit")
+                bad(fmt::format("filter '{}' does not apply to {}", key, f.name()),
+                    "dns faults take domain=, qtype=, server= (resolver CIDR), port= (resolver port, default 53), "
+                    "per=query|name and limit=");
+        }
         if (key == "proto") {
             f.proto_mask = 0;
             for (auto p : split(val, '+')) {

@@ -16,7 +16,7 @@ namespace faultline {
 
 using Nanos = std::chrono::nanoseconds;
 
-enum class FaultKind { net_drop, net_delay, net_connect };
+enum class FaultKind { net_drop, net_delay, net_connect, dns_drop };
 
 struct PortRange {
     uint16_t lo = 0;
@@ -46,6 +46,12 @@ struct FaultSpec {
     int err = 0;                      // net.connect: positive errno
     uint64_t limit = 0;               // max injections, 0 = unlimited
     std::vector<std::string> devices; // net.delay: where fq must be
+    // dns.*: domain= filters (lowercase, no trailing dot; "*.x" = strictly
+    // under x) and the question type, 0 = any
+    std::vector<std::string> domains;
+    uint16_t qtype = 0;
+
+    bool is_dns() const { return kind == FaultKind::dns_drop; }
 
     // "net.drop" etc.
     std::string name() const;
@@ -66,6 +72,13 @@ int parse_errno(std::string_view text);
 
 std::string format_duration(Nanos d);
 std::string format_percent(double percent);
+
+// fl_dns_hash (abi.h) of a domain name as written (case-insensitive, an
+// optional trailing dot), over its DNS wire format: what the BPF side
+// computes for queried names and their suffixes.
+uint64_t dns_name_hash(std::string_view name);
+// DNS question type by name (A, AAAA, SRV ...) or number (TYPE28 or 28).
+uint16_t parse_qtype(std::string_view text);
 
 // The fault kinds the grammar knows, for --help and error hints.
 std::string known_faults_help();

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+// DNS faults end to end, as root: a real DNS server (dnsmasq) in one network
+// namespace answering a test zone, real clients (dig, glibc's getaddrinfo,
+// a query flood) in another, in a target cgroup and in a sibling cgroup.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <map>
+#include <sstream>
+
+#include "../support/integration.hpp"
+#include "../support/lab.hpp"
+#include "../support/stats.hpp"
+#include "faultline/cgroup.hpp"
+
+using namespace faultline;
+using namespace faultline::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// "key value key value ..." from one line of fl_traffic output.
+std::map<std::string, long> fields(const std::string& line) {
+    std::map<std::string, long> m;
+    std::istringstream in(line);
+    std::string k;
+    long v;
+    while (in >> k >> v)
+        m[k] = v;
+    return m;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        n++;
+    return n;
+}
+
+class Dns : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (geteuid() != 0)
+            GTEST_SKIP() << "needs root (network namespaces, cgroups, BPF)";
+        for (const char* tool : {"dnsmasq", "dig"})
+            ASSERT_EQ(sh(fmt::format("command -v {} >/dev/null", tool)).status, 0)
+                << tool << " is missing: tools/install-deps.sh installs dnsmasq-base and bind9-dnsutils";
+        before_ = faultline_objects();
+        lab_ = std::make_unique<NetLab>();
+        ASSERT_TRUE(lab_->ok()) << "could not build the veth lab";
+        const std::string t = std::to_string(getpid());
+        ASSERT_EQ(sh(fmt::format("ip -n {} addr add 2001:db8:53::1/64 dev fla{} nodad && "
+                                 "ip -n {} addr add 2001:db8:53::2/64 dev flb{} nodad 2>&1",
+                                 lab_->a, t, lab_->b, t))
+                      .status,
+                  0);
+        // `ip netns exec` bind-mounts /etc/netns/NS/resolv.conf over
+        // /etc/resolv.conf: glibc's resolver in the client namespace asks the
+        // test's server, 1 s per try, 2 tries.
+        netns_etc_ = "/etc/netns/" + lab_->a;
+        ASSERT_EQ(sh(fmt::format("mkdir -p {0} && printf 'nameserver 198.18.0.2\\noptions timeout:1 attempts:2\\n' "
+                                 ">{0}/resolv.conf",
+                                 netns_etc_))
+                      .status,
+                  0);
+        root_ = cgroup2_mount();
+        target_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-target-" + t);
+        sibling_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-sibling-" + t);
+        stats_ = "/tmp/faultline-it-dns-stats-" + t + ".json";
+    }
+    void TearDown() override {
+        server_.reset();
+        target_.reset();
+        sibling_.reset();
+        lab_.reset();
+        if (!netns_etc_.empty())
+            sh("rm -rf " + netns_etc_);
+        std::remove(stats_.c_str());
+        if (geteuid() == 0)
+            EXPECT_EQ(new_leftovers(before_), "") << "left behind";
+    }
+
+    // dnsmasq on 198.18.0.2 and 2001:db8:53::2: *.svc.test -> 198.51.100.7
+    // and 2001:db8:100::7, *.other.test -> .8 and ::8, nothing else; log_queries: one line per
+    // query received, on its stderr.
+    void start_server(bool log_queries) {
+        std::vector<std::string> argv = {"dnsmasq",
+                                         "-k",
+                                         "--log-facility=-",
+                                         "--no-resolv",
+                                         "--no-hosts",
+                                         "--bind-interfaces",
+                                         "--listen-address=198.18.0.2",
+                                         "--listen-address=2001:db8:53::2",
+                                         "--address=/svc.test/198.51.100.7",
+                                         "--address=/svc.test/2001:db8:100::7",
+                                         "--address=/other.test/198.51.100.8",
+                                         "--address=/other.test/2001:db8:100::8",
+                                         "--pid-file=",
+                                         "--user=root",
+                                         "--group=root",
+                                         "--cache-size=0"};
+        if (log_queries)
+            argv.push_back("--log-queries");
+        server_ = std::make_unique<Proc>(lab_->in(lab_->b, argv), "", true);
+        ASSERT_TRUE(server_->wait_for("started", 10s)) << server_->out();
+        // answering before the test starts
+        auto d = dig(sibling_->path(), {"ready.svc.test"});
+        ASSERT_EQ(d.status, 0) << d.out << server_->out();
+    }
+    // The server's log so far.
+    const std::string& server_log() {
+        server_->wait_for("\x01 (never printed: read what is there)", 500ms);
+        return server_->out();
+    }
+
+    Output dig(const std::string& cgroup, std::vector<std::string> args) {
+        std::vector<std::string> argv = {"dig", "+tries=1", "+time=2"};
+        if (std::none_of(args.begin(), args.end(), [](const std::string& a) { return a[0] == '@'; }))
+            argv.push_back("@198.18.0.2");
+        argv.insert(argv.end(), args.begin(), args.end());
+        Proc p(lab_->in(lab_->a, argv), cgroup, true);
+        Output o;
+        o.status = p.wait(30s);
+        o.out = p.out();
+        return o;
+    }
+    std::string run(const std::string& cgroup, const std::vector<std::string>& argv) {
+        Proc p(lab_->in(lab_->a, argv), cgroup, true);
+        EXPECT_EQ(p.wait(120s), 0) << p.out();
+        return p.out();
+    }
+
+    std::unique_ptr<Proc> inject(const std::string& fault) {
+        auto p = std::make_unique<Proc>(std::vector<std::string>{fl, "inject", "--cgroup", target_->path(), "--fault",
+                                                                 fault, "--quiet", "--stats-json", stats_},
+                                        "", true);
+        EXPECT_TRUE(p->wait_for("session", 10s)) << p->out();
+        return p;
+    }
+    nlohmann::json stop(std::unique_ptr<Proc>& p) {
+        kill(p->pid(), SIGINT);
+        EXPECT_EQ(p->wait(10s), 0) << p->out();
+        return read_json(stats_)["experiments"][0];
+    }
+
+    std::unique_ptr<NetLab> lab_;
+    std::unique_ptr<Proc> server_;
+    std::string root_, stats_, netns_etc_;
+    std::set<std::string> before_;
+    std::unique_ptr<ScratchCgroup> target_, sibling_;
+};
+
+} // namespace
+
+TEST_F(Dns, DropTimesDigOutForTheTargetsNamesOnly) {
+    REQUIRE_FAULT("dns.drop");
+    start_server(true);
+    auto inj = inject("dns.drop@100%,domain=*.svc.test");
+
+    auto d = dig(target_->path(), {"db.svc.test", "A"});
+    EXPECT_EQ(d.status, 9) << d.out; // dig: no reply from any server
+    EXPECT_NE(d.out.find("timed out"), std::string::npos) << d.out;
+    d = dig(target_->path(), {"@2001:db8:53::2", "DB.SVC.test", "AAAA"}); // IPv6, any case
+    EXPECT_EQ(d.status, 9) << d.out;
+    // Other names resolve for the target; the sibling resolves everything.
+    d = dig(target_->path(), {"www.other.test", "A"});
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("status: NOERROR"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.8"), std::string::npos) << d.out;
+    d = dig(sibling_->path(), {"db.svc.test", "A"});
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"], 2u) << server_log(); // the two answers to the target's svc.test queries
+    EXPECT_EQ(c["matched"], 2u);
+    // The queries were not lost on the way: the server saw and answered each.
+    const auto& log = server_log();
+    EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 2u) << log; // target + sibling
+    EXPECT_EQ(count(log, "query[AAAA] DB.SVC.test from 2001:db8:53::1"), 1u) << log;
+}
+
+TEST_F(Dns, DropMakesGetaddrinfoRetryAndFailWithEaiAgain) {
+    REQUIRE_FAULT("dns.drop");
+    start_server(true);
+    auto inj = inject("dns.drop@100%,domain=db.svc.test");
+    auto out = run(target_->path(), {traffic, "resolve", "db.svc.test"});
+    EXPECT_EQ(out.rfind("eai EAI_AGAIN", 0), 0u) << out;
+    // glibc's resolver waited for each of its 2 tries (options timeout:1
+    // attempts:2) before giving up: a timeout, not an immediate error.
+    EXPECT_GE(fields(out.substr(out.find(" ms ") + 1))["ms"], 1900) << out;
+    EXPECT_EQ(run(target_->path(), {traffic, "resolve", "www.other.test"}).rfind("ok 198.51.100.8", 0), 0u);
+    EXPECT_EQ(run(sibling_->path(), {traffic, "resolve", "db.svc.test"}).rfind("ok 198.51.100.7", 0), 0u);
+    stop(inj);
+    // Each try reached the server: the query was sent twice, no more.
+    const auto& log = server_log();
+    EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 3u) << log; // target 2 tries + sibling 1
+}
+
+TEST_F(Dns, DropRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
+    REQUIRE_FAULT("dns.drop");
+    start_server(false);
+    auto inj = inject("dns.drop@5%,domain=*.svc.test");
+    // 10^4 queries at 1000/s; every answer the program did not drop arrives.
+    // The binomial check (stats.hpp, alpha 1e-6) accepts about 415..590 of
+    // 10^4 at 5 %.
+    const long n = 10000;
+    auto t = fields(run(target_->path(),
+                        {traffic, "dns-flood", "198.18.0.2", "53", std::to_string(n), "1000", "db.svc.test", "1500"}));
+    auto s = fields(
+        run(sibling_->path(), {traffic, "dns-flood", "198.18.0.2", "53", "2000", "1000", "db.svc.test", "1500"}));
+    auto c = stop(inj);
+    EXPECT_EQ(t["sent"], n);
+    EXPECT_EQ(t["mismatched"], 0);
+    expect_binomial(static_cast<uint64_t>(t["unanswered"]), static_cast<uint64_t>(n), 0.05);
+    EXPECT_EQ(c["injected"].get<long>(), t["unanswered"]) << "an answer was lost other than by faultline";
+    EXPECT_EQ(t["noerror"], n - t["unanswered"]);
+    EXPECT_EQ(s["sent"], 2000);
+    EXPECT_EQ(s["unanswered"], 0) << "the sibling lost answers";
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the integration suites share: where the binaries under test are, and
+// the probe-based gate that skips a test where this kernel cannot do a fault.
+#pragma once
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "faultline/probe.hpp"
+
+namespace faultline::test {
+
+// Built paths, overridable for runs elsewhere (the VM kernel matrix).
+inline std::string env_or(const char* name, const char* fallback) {
+    const char* v = getenv(name);
+    return v && *v ? v : fallback;
+}
+inline const std::string fl = env_or("FAULTLINE_BIN", FL_BIN);
+inline const std::string traffic = env_or("FL_TRAFFIC_BIN", FL_TRAFFIC_BIN);
+
+inline nlohmann::json read_json(const std::string& path) {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+}
+
+// What faultline's own probe (real load + attach) says of a fault here.
+inline const FaultSupport& support(const std::string& fault) {
+    const auto& rep = probe_kernel();
+    auto it = std::find_if(rep.faults.begin(), rep.faults.end(), [&](auto& f) { return f.fault == fault; });
+    if (it == rep.faults.end())
+        throw std::runtime_error("probe does not report " + fault);
+    return *it;
+}
+
+} // namespace faultline::test
+
+// Each test names the fault it needs: where the probe says this kernel
+// cannot do it, the test is skipped with the probe's reason; where the probe
+// says it can, the test runs and must pass.
+#define REQUIRE_FAULT(f)                                                                                               \
+    if (!faultline::test::support(f).available)                                                                        \
+    GTEST_SKIP() << f << " unavailable on this kernel: " << faultline::test::support(f).reason
