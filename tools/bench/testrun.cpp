@@ -283,8 +283,38 @@ int run(const Args& args) {
         filtered->set_levels(levels);
     }
 
+    // dns.drop at 0% on this cgroup (ingress, where answers are dropped),
+    // for *.example.com: run on a UDP packet that is not DNS, on a DNS answer
+    // for another name, and on one for a matching name (parsed, matched,
+    // drawn, not dropped). One instance each, so the counters tell them apart.
+    const std::set<bpf::Program> ingress{bpf::Program::skb_ingress};
+    auto dns_object = [&] {
+        auto o = bpf::Object::load(ingress);
+        fl_experiment e = make_experiment(parse_fault("dns.drop@0%,domain=*.example.com"), target.ref(), {}, 0);
+        e.expires = o->deadline_jiffies(monotonic_ns() + experiment_ttl_ns);
+        o->set_experiment(0, e);
+        fl_index_val v{};
+        v.n = 1;
+        o->set_index(target.ref().id, FL_HOOK_INGRESS, v);
+        o->set_levels(levels);
+        return o;
+    };
+    auto dns_nondns = dns_object(), dns_other = dns_object(), dns_match = dns_object();
+    const auto udp_in = test::PacketBuilder().v4("198.18.0.2", "198.18.0.1").udp(9000, 40000).payload(64).build();
+    auto answer = [](const std::string& name) {
+        return test::PacketBuilder()
+            .v4("198.18.0.53", "198.18.0.1")
+            .udp(53, 40000)
+            .payload(test::DnsMessage().name(name).answer().build())
+            .build();
+    };
+    const auto answer_other = answer("www.other.test"), answer_match = answer("www.example.com");
+
     auto on = [&](bpf::Object& o) {
         return [&o, &packet](uint32_t r) { return o.test_run(bpf::Program::skb_egress, packet, r); };
+    };
+    auto on_ingress = [](bpf::Object& o, const std::vector<uint8_t>& pkt) {
+        return [&o, &pkt](uint32_t r) { return o.test_run(bpf::Program::skb_ingress, pkt, r); };
     };
     std::vector<Case> cases;
     cases.push_back({.key = "floor",
@@ -312,6 +342,18 @@ int run(const Args& args) {
                      .label = "f. faultline, experiment at 0% with filters (proto=udp,port=53) on this cgroup",
                      .cgroup = target.path(),
                      .run = on(*filtered)});
+    cases.push_back({.key = "dns_nondns",
+                     .label = "g. ingress, dns.drop@0% for *.example.com on this cgroup: a UDP packet that is not DNS",
+                     .cgroup = target.path(),
+                     .run = on_ingress(*dns_nondns, udp_in)});
+    cases.push_back({.key = "dns_other",
+                     .label = "h. same, a DNS answer for another name (www.other.test: parsed, no match)",
+                     .cgroup = target.path(),
+                     .run = on_ingress(*dns_other, answer_other)});
+    cases.push_back({.key = "dns_match",
+                     .label = "i. same, a DNS answer for www.example.com (parsed, matched, drawn)",
+                     .cgroup = target.path(),
+                     .run = on_ingress(*dns_match, answer_match)});
 
     auto measure = [&](Case& c, uint32_t r, bool record) {
         throw_if_stopped();
@@ -362,7 +404,17 @@ int run(const Args& args) {
     double achieved = cd.matched ? 100.0 * static_cast<double>(cd.injected) / static_cast<double>(cd.matched) : 0;
     expect(cd.evaluated == d.packets && achieved > 0.95 && achieved < 1.05,
            fmt::format("1% drop: evaluated {} (expected {}), achieved {:.3f}%", cd.evaluated, d.packets, achieved));
-    for (size_t i : {0, 1, 2, 5})
+    const fl_counters cg = dns_nondns->counters(0), ch = dns_other->counters(0), cj = dns_match->counters(0);
+    expect(cg.evaluated == cases[6].packets && cg.matched == 0,
+           fmt::format("dns, not DNS: evaluated {} matched {}, expected {} 0", cg.evaluated, cg.matched,
+                       cases[6].packets));
+    expect(ch.evaluated == cases[7].packets && ch.matched == 0,
+           fmt::format("dns, other name: evaluated {} matched {}, expected {} 0", ch.evaluated, ch.matched,
+                       cases[7].packets));
+    expect(cj.evaluated == cases[8].packets && cj.matched == cases[8].packets && cj.injected == 0,
+           fmt::format("dns, matching name: evaluated {} matched {} injected {}, expected {} {} 0", cj.evaluated,
+                       cj.matched, cj.injected, cases[8].packets, cases[8].packets));
+    for (size_t i : {0, 1, 2, 5, 6, 7, 8})
         for (uint32_t rv : cases[i].retvals)
             expect(rv == 1, fmt::format("{}: retval {} (expected 1 = pass)", cases[i].key, rv));
 
@@ -374,7 +426,7 @@ int run(const Args& args) {
     const double idle_goal = 20.0, many_goal = 1.10;
     auto verdict = [](bool met, const std::string& by) { return met ? "**met**" : "**missed** " + by; };
 
-    fmt::print("### Per-packet cost by BPF_PROG_TEST_RUN (egress, UDP/IPv4, 64-byte payload)\n\n");
+    fmt::print("### Per-packet cost by BPF_PROG_TEST_RUN (egress, UDP/IPv4, 64-byte payload; g–i: ingress)\n\n");
     fmt::print("repeat {} per run, {} rounds, median over rounds; `ns/packet` is the kernel's own figure "
                "(integer ns), `wall` is clock time around the syscall / repeat.\n\n",
                repeat, rounds);
