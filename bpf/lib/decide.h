@@ -53,7 +53,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	if (e->kind >= FL_KIND_DNS_DROP && !fl_dns_match(e, ev))
 		return;
 	c->matched++;
-	if (e->kind == FL_KIND_NET_DELAY && !(e->flags & FL_F_SHADOW))
+	if ((e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW))
 		v->hold = 1;
 	if (!fl_sampled(e, slot, e->sample == FL_SAMPLE_NAME ? fl_dns_name_key() : ev->flow_key) ||
 	    !fl_take_budget(e, slot))
@@ -70,7 +70,8 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	case FL_KIND_NET_CONNECT:
 		v->err = e->err;
 		break;
-	case FL_KIND_NET_DELAY: {
+	case FL_KIND_NET_DELAY:
+	case FL_KIND_DNS_DELAY: { /* on egress: the query */
 		__u64 d = e->delay_ns;
 
 		if (e->jitter_ns) {

@@ -38,6 +38,7 @@ enum fl_kind {
 	FL_KIND_NET_DELAY = 2,   /* hold the packet: earliest departure time */
 	FL_KIND_NET_CONNECT = 3, /* connect() fails with experiment.err */
 	FL_KIND_DNS_DROP = 4,    /* drop the answer to a matching query */
+	FL_KIND_DNS_DELAY = 5,   /* hold a matching query (as NET_DELAY) */
 };
 
 /* Where an experiment is evaluated; key component of the index map. */

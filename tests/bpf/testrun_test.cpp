@@ -563,3 +563,27 @@ TEST_F(TestRun, DnsParserAgreesWithAReferenceOnMutatedAnswers) {
     EXPECT_GT(accepted, 100); // both sides of the line were exercised
     EXPECT_LT(accepted, 2900);
 }
+
+TEST_F(TestRun, DnsDelayHoldsMatchingQueriesOnly) {
+    add("dns.delay=200ms@100%,domain=*.svc.test");
+    auto query = [](const std::string& name) {
+        return PacketBuilder()
+            .v4("198.18.0.1", "198.18.0.53")
+            .udp(40000, 53)
+            .payload(DnsMessage().name(name).build())
+            .build();
+    };
+    uint64_t before = monotonic_ns();
+    auto r = obj_->test_run(bpf::Program::skb_egress, query("db.svc.test"));
+    uint64_t after = monotonic_ns();
+    EXPECT_EQ(r.retval, pass);
+    EXPECT_GE(r.tstamp, before + 200'000'000);
+    EXPECT_LE(r.tstamp, after + 200'000'000);
+    EXPECT_EQ(obj_->test_run(bpf::Program::skb_egress, query("www.other.test")).tstamp, 0u);
+    // An answer leaving the target (a DNS server in it) is not its query.
+    EXPECT_EQ(obj_->test_run(bpf::Program::skb_egress, answer4(answer("db.svc.test"))).tstamp, 0u);
+    EXPECT_EQ(ingress(answer4(answer("db.svc.test"))), pass); // no ingress part
+    auto c = obj_->counters(0);
+    EXPECT_EQ(c.matched, 1u);
+    EXPECT_EQ(c.injected, 1u);
+}

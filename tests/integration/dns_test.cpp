@@ -31,6 +31,12 @@ std::map<std::string, long> fields(const std::string& line) {
     return m;
 }
 
+// dig's ";; Query time: N msec", -1 if absent.
+long query_ms(const std::string& dig_out) {
+    size_t at = dig_out.find(";; Query time: ");
+    return at == std::string::npos ? -1 : std::atol(dig_out.c_str() + at + 15);
+}
+
 size_t count(const std::string& text, const std::string& what) {
     size_t n = 0;
     for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
@@ -132,10 +138,11 @@ class Dns : public ::testing::Test {
         return p.out();
     }
 
-    std::unique_ptr<Proc> inject(const std::string& fault) {
-        auto p = std::make_unique<Proc>(std::vector<std::string>{fl, "inject", "--cgroup", target_->path(), "--fault",
-                                                                 fault, "--quiet", "--stats-json", stats_},
-                                        "", true);
+    std::unique_ptr<Proc> inject(const std::string& fault, const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> argv{fl,    "inject",  "--cgroup",     target_->path(), "--fault",
+                                      fault, "--quiet", "--stats-json", stats_};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        auto p = std::make_unique<Proc>(argv, "", true);
         EXPECT_TRUE(p->wait_for("session", 10s)) << p->out();
         return p;
     }
@@ -219,4 +226,24 @@ TEST_F(Dns, DropRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
     EXPECT_EQ(t["noerror"], n - t["unanswered"]);
     EXPECT_EQ(s["sent"], 2000);
     EXPECT_EQ(s["unanswered"], 0) << "the sibling lost answers";
+}
+
+TEST_F(Dns, DelayHoldsTheTargetsMatchingQueries) {
+    REQUIRE_FAULT("dns.delay");
+    start_server(false);
+    // sch_fq goes on the devices of the client's namespace, where the
+    // queries leave.
+    auto inj = inject("dns.delay=300ms@100%,domain=*.svc.test", {"--netns", lab_->a});
+    auto d = dig(target_->path(), {"+time=5", "db.svc.test"});
+    ASSERT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    EXPECT_GE(query_ms(d.out), 299) << d.out; // dig truncates to whole ms
+    d = dig(target_->path(), {"+time=5", "www.other.test"});
+    ASSERT_EQ(d.status, 0) << d.out;
+    EXPECT_LT(query_ms(d.out), 300) << d.out;
+    d = dig(sibling_->path(), {"+time=5", "db.svc.test"});
+    ASSERT_EQ(d.status, 0) << d.out;
+    EXPECT_LT(query_ms(d.out), 300) << d.out;
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"], 1u);
 }

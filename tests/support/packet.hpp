@@ -162,7 +162,8 @@ class DnsMessage {
                                   0,
                                   0,
                                   0};
-        m.insert(m.end(), qname_.begin(), qname_.end());
+        for (uint8_t b : qname_) // (a range insert trips GCC 12's -Wstringop-overread)
+            m.push_back(b);
         m.insert(m.end(), {static_cast<uint8_t>(qtype_ >> 8), static_cast<uint8_t>(qtype_), 0, 1});
         if (answer_) // NAME (pointer to the question), A IN, TTL 60, 198.51.100.7
             m.insert(m.end(), {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7});

@@ -224,3 +224,22 @@ TEST(Fault, BadDnsInputIsRefusedWithAReasonAndHint) {
     expect_usage_error("dns.drop@1%,server=resolver", "not an IPv4 or IPv6 address");
     expect_usage_error("net.drop@1%,domain=example.com", "unknown filter");
 }
+
+TEST(Fault, DnsDelayHoldsQueriesOnEgress) {
+    FaultSpec f = parse_fault("dns.delay=200ms@10%,domain=*.svc.test,jitter=50ms,dev=eth0");
+    EXPECT_EQ(f.kind, FaultKind::dns_delay);
+    EXPECT_EQ(f.name(), "dns.delay");
+    EXPECT_TRUE(f.is_dns());
+    EXPECT_TRUE(f.is_delay());
+    EXPECT_EQ(f.delay, std::chrono::milliseconds(200));
+    EXPECT_EQ(f.jitter, std::chrono::milliseconds(50));
+    EXPECT_EQ(f.dir_mask, FL_DIR_EGRESS); // the query, where it leaves
+    EXPECT_EQ(f.rport.lo, 53);
+    EXPECT_EQ(f.devices, std::vector<std::string>{"eth0"});
+    EXPECT_EQ(shadow_kind(FaultKind::dns_delay), FaultKind::dns_drop);
+    expect_usage_error("dns.delay@1%", "needs a duration");
+    expect_usage_error("dns.delay=0ms@1%", "longer than 0");
+    expect_usage_error("dns.delay=11s@1%", "longer than 10s");
+    expect_usage_error("dns.delay=10ms@1%,jitter=20ms", "larger than the delay");
+    expect_usage_error("dns.drop@1%,jitter=1ms", "does not apply to dns.drop");
+}

@@ -84,6 +84,8 @@ struct FaultArgs {
                         "                         times out); filters: domain=NAME or domain=*.SUFFIX\n"
                         "                         (repeatable, up to 4)  qtype=A|AAAA|SRV|...\n"
                         "                         server=CIDR  port=N (resolver's, default 53)  per=query|name\n"
+                        "  dns.delay=DUR@P%       hold matching DNS queries DUR (needs sch_fq); same filters,\n"
+                        "                         jitter=DUR  dev=IFACE[+IFACE]\n"
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
                         "       dns.drop@5%,domain=*.example.com,qtype=AAAA")
             ->required()

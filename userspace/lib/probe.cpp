@@ -60,7 +60,12 @@ ProbeReport run_probe() {
                                      "times out and retries)",
                         .min_kernel = "5.7",
                         .reason = skb});
-    for (const char* f : {"dns.delay", "dns.nxdomain", "dns.servfail", "dns.refused", "disk.*", "mem.*"})
+    r.faults.push_back({.fault = "dns.delay",
+                        .available = fq,
+                        .mechanism = "cgroup_skb egress holds a matching UDP query (EDT), sch_fq sends it DUR later",
+                        .min_kernel = "5.7 + sch_fq",
+                        .reason = skb.empty() ? fq_why : skb});
+    for (const char* f : {"dns.nxdomain", "dns.servfail", "dns.refused", "disk.*", "mem.*"})
         r.faults.push_back({.fault = f,
                             .available = false,
                             .mechanism = "",

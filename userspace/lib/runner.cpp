@@ -275,7 +275,7 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     RunResult res;
     res.journal = opts.journal.empty() ? default_journal_path(x.file) : opts.journal;
     for (auto k : x.kinds())
-        require_support(opts.shadow && k == FaultKind::net_delay ? FaultKind::net_drop : k); // before anything starts
+        require_support(opts.shadow ? shadow_kind(k) : k); // before anything starts
     std::optional<CgroupRef> cgroup_target;
     if (!x.cgroup.empty())
         cgroup_target = resolve_cgroup(x.cgroup);

@@ -64,6 +64,11 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
     case FaultKind::dns_drop:
         e.kind = FL_KIND_DNS_DROP;
         break;
+    case FaultKind::dns_delay:
+        e.kind = FL_KIND_DNS_DELAY;
+        e.delay_ns = static_cast<uint64_t>(f.delay.count());
+        e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
+        break;
     }
     if (f.is_dns()) {
         e.qtype = f.qtype;
@@ -141,7 +146,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     Nanos hold{0}; // the longest a packet can be held: how long fq may need to drain
     for (const auto& f : faults) {
         // A shadow delay holds nothing: it needs cgroup_skb, not sch_fq.
-        kinds.insert(s.opts.shadow && f.kind == FaultKind::net_delay ? FaultKind::net_drop : f.kind);
+        kinds.insert(s.opts.shadow ? shadow_kind(f.kind) : f.kind);
         if (f.kind == FaultKind::net_connect) {
             progs.insert(bpf::Program::connect4);
             progs.insert(bpf::Program::connect6);
@@ -150,7 +155,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             progs.insert(bpf::Program::skb_egress);
         if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
             progs.insert(bpf::Program::skb_ingress);
-        if (f.kind == FaultKind::net_delay && !s.opts.shadow) {
+        if (f.is_delay() && !s.opts.shadow) {
             auto devs = f.devices.empty() ? up_devices(s.opts.netns) : f.devices;
             fq_devs.insert(devs.begin(), devs.end());
             hold = std::max(hold, f.delay + f.jitter);

@@ -163,12 +163,14 @@ std::string FaultSpec::name() const {
         return "net.connect";
     case FaultKind::dns_drop:
         return "dns.drop";
+    case FaultKind::dns_delay:
+        return "dns.delay";
     }
     return "?";
 }
 
 std::string known_faults_help() {
-    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%";
+    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%";
 }
 
 Nanos parse_duration(std::string_view text, std::string_view what) {
@@ -352,6 +354,18 @@ FaultSpec parse_fault(std::string_view text) {
         f.proto_mask = FL_PROTO_UDP;
         f.dir_mask = FL_DIR_INGRESS;
         f.rport = {53, 53};
+    } else if (act == "dns.delay") {
+        f.kind = FaultKind::dns_delay;
+        if (!has_value)
+            bad("dns.delay needs a duration, e.g. dns.delay=200ms@10%", grammar);
+        f.delay = parse_duration(value, "delay");
+        if (f.delay.count() <= 0)
+            bad("dns.delay must be longer than 0", grammar);
+        // The query is held where it leaves the target (EDT, sch_fq): the
+        // answer comes DUR later.
+        f.proto_mask = FL_PROTO_UDP;
+        f.dir_mask = FL_DIR_EGRESS;
+        f.rport = {53, 53};
     } else if (act == "net.connect") {
         f.kind = FaultKind::net_connect;
         if (!has_value)
@@ -403,10 +417,10 @@ FaultSpec parse_fault(std::string_view text) {
                 bad(fmt::format("unknown sampling unit '{}' for {}", val, f.name()),
                     "dns faults draw per=query (a fresh draw for every query) or per=name (one draw per "
                     "queried name, sticky)");
-            if (key != "port" && key != "limit")
+            if (key != "port" && key != "limit" && !(f.is_delay() && (key == "jitter" || key == "dev")))
                 bad(fmt::format("filter '{}' does not apply to {}", key, f.name()),
                     "dns faults take domain=, qtype=, server= (resolver CIDR), port= (resolver port, default 53), "
-                    "per=query|name and limit=");
+                    "per=query|name and limit=; dns.delay also jitter= and dev=");
         }
         if (key == "proto") {
             f.proto_mask = 0;
@@ -458,12 +472,12 @@ FaultSpec parse_fault(std::string_view text) {
                     "limit=N stops injecting after N injections");
             f.limit = *n;
         } else if (key == "jitter") {
-            if (f.kind != FaultKind::net_delay)
-                bad("jitter= only applies to net.delay", grammar);
+            if (!f.is_delay())
+                bad("jitter= only applies to net.delay and dns.delay", grammar);
             f.jitter = parse_duration(val, "jitter");
         } else if (key == "dev") {
-            if (f.kind != FaultKind::net_delay)
-                bad("dev= only applies to net.delay (where sch_fq must be installed)", grammar);
+            if (!f.is_delay())
+                bad("dev= only applies to net.delay and dns.delay (where sch_fq must be installed)", grammar);
             for (auto d : split(val, '+')) {
                 if (d.empty() || d.size() >= 16)
                     bad(fmt::format("dev='{}' is not an interface name", val), "dev= takes IFACE or IFACE+IFACE");
@@ -475,7 +489,7 @@ FaultSpec parse_fault(std::string_view text) {
         }
     }
 
-    if (f.kind == FaultKind::net_delay) {
+    if (f.is_delay()) {
         if (f.jitter > f.delay)
             bad(fmt::format("jitter {} is larger than the delay {}", format_duration(f.jitter),
                             format_duration(f.delay)),

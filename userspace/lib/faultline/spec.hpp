@@ -16,7 +16,7 @@ namespace faultline {
 
 using Nanos = std::chrono::nanoseconds;
 
-enum class FaultKind { net_drop, net_delay, net_connect, dns_drop };
+enum class FaultKind { net_drop, net_delay, net_connect, dns_drop, dns_delay };
 
 struct PortRange {
     uint16_t lo = 0;
@@ -51,11 +51,19 @@ struct FaultSpec {
     std::vector<std::string> domains;
     uint16_t qtype = 0;
 
-    bool is_dns() const { return kind == FaultKind::dns_drop; }
+    bool is_dns() const { return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay; }
+    // holds packets: needs sch_fq where they leave
+    bool is_delay() const { return kind == FaultKind::net_delay || kind == FaultKind::dns_delay; }
 
     // "net.drop" etc.
     std::string name() const;
 };
+
+// What a fault needs from the kernel in shadow (count-only) mode: a delay
+// holds nothing, so it needs no sch_fq, only its drop counterpart's hooks.
+inline FaultKind shadow_kind(FaultKind k) {
+    return k == FaultKind::net_delay ? FaultKind::net_drop : k == FaultKind::dns_delay ? FaultKind::dns_drop : k;
+}
 
 // Limits, in one place (validation and --help quote them).
 inline constexpr Nanos max_delay = std::chrono::seconds(10); // sch_fq default horizon
