@@ -247,3 +247,30 @@ TEST_F(Dns, DelayHoldsTheTargetsMatchingQueries) {
     auto c = stop(inj);
     EXPECT_EQ(c["injected"], 1u);
 }
+
+TEST_F(Dns, ThroughALocalStubTheAnswerIsDroppedAtTheApplicationsSocket) {
+    // A caching stub on 127.0.0.53 (as systemd-resolved's), forwarding to the
+    // server. The stub's own upstream query leaves from the stub's cgroup,
+    // not the application's; faultline acts on the answer where it reaches
+    // the application's socket (over lo), so the target's lookups fail and
+    // the stub, and everyone else behind it, are untouched.
+    REQUIRE_FAULT("dns.drop");
+    start_server(true);
+    Proc stub(lab_->in(lab_->a, {"dnsmasq", "-k", "--log-facility=-", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                                 "--listen-address=127.0.0.53", "--server=198.18.0.2", "--pid-file=", "--user=root",
+                                 "--group=root", "--cache-size=0"}),
+              "", true);
+    ASSERT_TRUE(stub.wait_for("started", 10s)) << stub.out();
+    auto inj = inject("dns.drop@100%,domain=*.svc.test");
+    auto d = dig(target_->path(), {"@127.0.0.53", "db.svc.test"});
+    EXPECT_EQ(d.status, 9) << d.out;
+    d = dig(sibling_->path(), {"@127.0.0.53", "db.svc.test"});
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"], 1u);
+    // Both lookups reached the server through the stub: the stub got its
+    // answer both times.
+    const auto& log = server_log();
+    EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 2u) << log;
+}
