@@ -320,10 +320,12 @@ TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
 TEST_F(Net, DelayIsRefusedWithAReasonWhereTheKernelLacksFq) {
     if (support("net.delay").available)
         GTEST_SKIP() << "this kernel has sch_fq: the refusal path does not apply (the delay tests run instead)";
-    auto r = sh(fl + " exec --fault net.delay=10ms@1% -- true 2>&1");
-    EXPECT_EQ(r.status, 3) << r.out;
-    EXPECT_NE(r.out.find("net.delay is not available"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("fq"), std::string::npos) << r.out;
+    for (const std::string fault : {"net.delay", "dns.delay"}) {
+        auto r = sh(fl + " exec --fault " + fault + "=10ms@1% -- true 2>&1");
+        EXPECT_EQ(r.status, 3) << r.out;
+        EXPECT_NE(r.out.find(fault + " is not available"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("fq"), std::string::npos) << r.out;
+    }
 }
 
 // One-way latencies in us, from a receiver's "lat US" lines, in arrival order.

@@ -243,3 +243,16 @@ TEST(Fault, DnsDelayHoldsQueriesOnEgress) {
     expect_usage_error("dns.delay=10ms@1%,jitter=20ms", "larger than the delay");
     expect_usage_error("dns.drop@1%,jitter=1ms", "does not apply to dns.drop");
 }
+
+TEST(Fault, DnsErrorAnswersAreRefusedAsNotImplemented) {
+    for (const char* spec : {"dns.nxdomain@1%", "dns.servfail@1%,domain=a.test", "dns.refused@100%"}) {
+        try {
+            parse_fault(spec);
+            ADD_FAILURE() << "accepted: " << spec;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::unsupported) << spec;
+            EXPECT_NE(std::string(e.what()).find("not implemented"), std::string::npos) << e.what();
+            EXPECT_FALSE(e.hint().empty());
+        }
+    }
+}

@@ -372,6 +372,10 @@ FaultSpec parse_fault(std::string_view text) {
             bad("net.connect needs an errno, e.g. net.connect=ECONNREFUSED@10%", grammar);
         f.err = parse_errno(value);
         f.dir_mask = 0;
+    } else if (act == "dns.nxdomain" || act == "dns.servfail" || act == "dns.refused") {
+        throw Error(ErrorKind::unsupported, fmt::format("{} is not implemented in this version of faultline", act),
+                    "error answers need a packet rewrite that is not written yet; dns.drop (a timeout) and "
+                    "dns.delay are");
     } else {
         bad(fmt::format("unknown fault '{}'", action), "known faults: " + known_faults_help());
     }
