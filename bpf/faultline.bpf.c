@@ -13,6 +13,7 @@
 #include <bpf/bpf_endian.h>
 #include "faultline/abi.h"
 #include "lib/decide.h"
+#include "lib/rewrite.h"
 
 /* cgroup_skb return codes (include/linux/bpf-cgroup.h, commit e7a3160d092a):
  * egress 2 = drop with congestion notification: UDP sendto() still succeeds
@@ -20,9 +21,6 @@
 #define FL_SKB_PASS 1
 #define FL_SKB_DROP_EGRESS 2
 #define FL_SKB_DROP_INGRESS 0
-
-#define FL_IP_MF 0x2000
-#define FL_IP_OFFSET 0x1fff
 
 static __always_inline __u8 fl_proto_bit(__u8 l4)
 {
@@ -245,6 +243,8 @@ int fl_skb_egress(struct __sk_buff *skb)
 		return FL_SKB_DROP_EGRESS;
 	if (v.hold)
 		fl_skb_hold(skb, &ev, v.delay_ns);
+	if (v.rcode)
+		fl_dns_remember(skb, &ev, v.rslot, v.rcode);
 	return FL_SKB_PASS;
 }
 
@@ -321,6 +321,21 @@ int fl_connect6(struct bpf_sock_addr *ctx)
 	ev.raddr[2] = ctx->user_ip6[2];
 	ev.raddr[3] = ctx->user_ip6[3];
 	return fl_connect(ctx, &ev);
+}
+
+/* Answers to rewrite (rewrite.h). Attached to the devices of the target's
+ * network namespace while a dns.nxdomain/servfail/refused experiment runs
+ * (tcx on 6.6+, clsact before). Returns "next"/unspecified: never ends the
+ * device's other programs or filters. Costs one inlined jiffies read and a
+ * compare while no rewrite is pending. */
+#define FL_TC_NEXT -1
+
+SEC("tc")
+int fl_tc_ingress(struct __sk_buff *skb)
+{
+	if (bpf_jiffies64() < fl_rcode_until)
+		fl_dns_rewrite(skb);
+	return FL_TC_NEXT;
 }
 
 /* Both kernel clocks at one instant, for the loader's deadline conversion.

@@ -22,6 +22,8 @@ struct fl_verdict {
 	__u32 drop;     /* a drop was injected */
 	__s32 err;      /* errno a connect must fail with */
 	__u32 hold;     /* a delay experiment matched: keep the flow in order */
+	__u32 rcode;    /* DNS_RCODE injected: rewrite the answer with this */
+	__u32 rslot;    /* ... for the experiment in this slot */
 	__u32 pad;
 };
 
@@ -55,9 +57,24 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	c->matched++;
 	if ((e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW))
 		v->hold = 1;
-	if (!fl_sampled(e, slot, e->sample == FL_SAMPLE_NAME ? fl_dns_name_key() : ev->flow_key) ||
-	    !fl_take_budget(e, slot))
+	{
+		__u64 key = ev->flow_key;
+		int keyed = e->sample != FL_SAMPLE_EVENT;
+
+		if (e->kind >= FL_KIND_DNS_DROP) {
+			key = fl_dns_key(e, ev);
+			keyed = key != 0;
+		}
+		if (!fl_sampled(e, slot, key, keyed) || !fl_take_budget(e, slot))
+			return;
+	}
+	if (e->kind == FL_KIND_DNS_RCODE && !(e->flags & FL_F_SHADOW)) {
+		/* Counted as injected where the answer is rewritten (tc
+		 * ingress): an answer that never comes is not an injection. */
+		v->rcode = (__u32)e->err;
+		v->rslot = slot;
 		return;
+	}
 	c->injected++;
 	if (e->flags & FL_F_SHADOW)
 		return; /* counted, never applied */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* DNS: parse the question of a UDP DNS message and match it against an
+/* DNS: parse the question of a DNS message (UDP, or TCP) and match it against an
  * experiment's domain= and qtype= filters. Only well-formed messages with
  * exactly one question and opcode QUERY can match; anything else (truncated,
  * compressed question name, names over 255 bytes, labels over 63, qdcount
@@ -27,8 +27,9 @@ enum fl_dns_state {
 #define FL_DNS_HLEN 12
 
 /* Parse the question into fl_dns_scratch and set ev->dns. A query on
- * egress, an answer (QR set) on ingress. Global: verified once; only called
- * for UDP packets of targets that have a DNS experiment. */
+ * egress, an answer (QR set) on ingress; over UDP, or over TCP when the
+ * segment starts a message (2-byte length, then the message). Global:
+ * verified once; only called for targets that have a DNS experiment. */
 __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 {
 	struct fl_dns_scratch *s;
@@ -38,11 +39,23 @@ __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 	if (!ev)
 		return 0;
 	ev->dns = FL_DNS_NOT;
-	if (ev->proto != FL_PROTO_UDP || !ev->has_ports || !ev->l4off)
+	if (!ev->has_ports || !ev->l4off)
 		return 0;
-	off = (ev->l4off & 0x3f) + FL_UDP_HLEN;
-	/* The header in place when it is in the linear part (most non-DNS UDP
-	 * is refused right here: ~3 ns instead of ~25 for a copy). */
+	off = ev->l4off & 0x3f;
+	if (ev->proto == FL_PROTO_UDP) {
+		off += FL_UDP_HLEN;
+	} else if (ev->proto == FL_PROTO_TCP) {
+		__u8 doff;
+
+		/* data offset, in 32-bit words (5..15), then the length */
+		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1) || (doff >> 4) < 5)
+			return 0;
+		off += (doff >> 4) * 4 + 2;
+	} else {
+		return 0;
+	}
+	/* The header in place when it is in the linear part (most non-DNS
+	 * packets are refused right here: ~3 ns instead of ~25 for a copy). */
 	{
 		void *data = (void *)(long)skb->data;
 		void *data_end = (void *)(long)skb->data_end;
@@ -60,6 +73,7 @@ __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 	s = bpf_map_lookup_elem(&fl_dns_scratch, &zero);
 	if (!s)
 		return 0;
+	s->id = (__u16)(hdr[0] << 8 | hdr[1]);
 	off += FL_DNS_HLEN;
 	if (skb->len <= off)
 		return 0;
@@ -101,6 +115,7 @@ __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 	if (end + 1 > FL_DNS_NAME_MAX || end + 5 > n)
 		return 0; /* no root byte, too long, or no room for qtype and qclass */
 	s->qtype = (__u16)(s->buf[(end + 1) & 0x1ff] << 8 | s->buf[(end + 2) & 0x1ff]);
+	s->qlen = (__u16)(end + 5);
 
 	/* Backward: the hash of every suffix is a prefix of this walk (abi.h).
 	 * The walk's state lives in the map value, not in registers: the
@@ -164,14 +179,25 @@ __noinline int fl_dns_match(const struct fl_experiment *e, const struct fl_event
 	return 0;
 }
 
-/* The sampling key of per=name experiments: the queried name. */
-static __always_inline __u64 fl_dns_name_key(void)
+/* The sampling key of a DNS experiment, or 0 for a fresh draw: per=name,
+ * the queried name; over TCP, the message (connection and id), so that
+ * every retransmission of a segment gets the draw its first copy got (a
+ * dropped answer stays lost, as it would with a dead server, instead of
+ * arriving one retransmission timeout late). */
+static __always_inline __u64 fl_dns_key(const struct fl_experiment *e, const struct fl_event *ev)
 {
 	struct fl_dns_scratch *s;
 	__u32 zero = 0;
 
 	s = bpf_map_lookup_elem(&fl_dns_scratch, &zero);
-	return s ? s->name : 0;
+	if (!s)
+		return 0;
+	if (e->sample == FL_SAMPLE_NAME)
+		return s->name;
+	if (ev->proto == FL_PROTO_TCP)
+		return ((__u64)ev->lport << 48 | (__u64)ev->rport << 32 | (__u64)s->id << 16 | 1) ^
+		       ((__u64)ev->raddr[0] << 8) ^ ev->raddr[3];
+	return 0;
 }
 
 #endif /* FL_BPF_DNS_H */

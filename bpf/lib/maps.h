@@ -58,7 +58,9 @@ struct fl_dns_scratch {
 	__u16 qtype;
 	__u16 end;	/* parse state: offset of the name's root byte in buf, */
 	__u16 j;	/* the backward walk's position */
-	__u16 pad[3];
+	__u16 id;	/* the message id */
+	__u16 qlen;	/* bytes of the question: name, qtype, qclass */
+	__u16 pad;
 	__u64 h;	/* and its hash so far */
 };
 
@@ -68,6 +70,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fl_dns_scratch);
 } fl_dns_scratch SEC(".maps");
+
+/* Answers to rewrite (FL_KIND_DNS_RCODE), by exchange (abi.h). LRU: an
+ * answer that never comes is forgotten; entries also carry a deadline. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FL_DNS_MAX_PENDING);
+	__type(key, struct fl_dns_flow);
+	__type(value, struct fl_dns_pending);
+} fl_dns_pending SEC(".maps");
+
+/* Jiffies until which the tc ingress program looks at packets at all: the
+ * latest deadline of a pending rewrite (so it costs one inlined jiffies read
+ * and a compare when no rewrite is pending). And how long a rewrite waits
+ * for its answer, in jiffies (written by the loader). */
+volatile __u64 fl_rcode_until;
+volatile __u64 fl_rcode_ttl;
 
 /* Bit i set: some experiment targets a cgroup at depth i (root = 0). Written
  * by the loader through the mmap'ed .bss. */

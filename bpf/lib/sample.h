@@ -21,9 +21,9 @@ static __always_inline __u32 fl_mix32(__u64 x)
 }
 
 static __always_inline __u32 fl_draw(const struct fl_experiment *e, __u32 slot,
-				     __u64 flow_key)
+				     __u64 flow_key, int keyed)
 {
-	if (e->sample != FL_SAMPLE_EVENT) /* per flow, per name: the key decides */
+	if (keyed) /* per flow, per name, per TCP message: the key decides */
 		return fl_mix32(e->seed ^ (flow_key * 0x9e3779b97f4a7c15ULL) ^ slot);
 	if (e->flags & FL_F_SEEDED) {
 		__u64 n = __sync_fetch_and_add(&fl_seq[slot & (FL_MAX_EXPERIMENTS - 1)], 1);
@@ -36,13 +36,13 @@ static __always_inline __u32 fl_draw(const struct fl_experiment *e, __u32 slot,
 /* Threshold form (draw < p * 2^32) avoids modulo bias; 0 and 2^32 are exact
  * 0 % and 100 %. */
 static __always_inline int fl_sampled(const struct fl_experiment *e, __u32 slot,
-				      __u64 flow_key)
+				      __u64 flow_key, int keyed)
 {
 	if (e->threshold >= FL_THRESHOLD_ALWAYS)
 		return 1;
 	if (e->threshold == 0)
 		return 0;
-	return (__u64)fl_draw(e, slot, flow_key) < e->threshold;
+	return (__u64)fl_draw(e, slot, flow_key, keyed) < e->threshold;
 }
 
 /* Take one injection from the experiment's limit; 0 once it is used up. */

@@ -29,6 +29,12 @@
 /* A DNS name in wire format is at most 255 bytes (RFC 1035 3.1). */
 #define FL_DNS_NAME_MAX 255
 
+/* Answers to rewrite (FL_KIND_DNS_RCODE) awaited at once, and the type of
+ * the one additional record that carries the original answer's records in a
+ * rewritten answer (private use, RFC 6895 3.1). */
+#define FL_DNS_MAX_PENDING 16384
+#define FL_DNS_FILLER_TYPE 65280
+
 /* Probability scale: inject iff a uniform u32 draw < threshold. */
 #define FL_THRESHOLD_ALWAYS (1ULL << 32)
 
@@ -39,6 +45,8 @@ enum fl_kind {
 	FL_KIND_NET_CONNECT = 3, /* connect() fails with experiment.err */
 	FL_KIND_DNS_DROP = 4,    /* drop the answer to a matching query */
 	FL_KIND_DNS_DELAY = 5,   /* hold a matching query (as NET_DELAY) */
+	FL_KIND_DNS_RCODE = 6,   /* rewrite the answer to a matching query:
+				  * experiment.err is the rcode */
 };
 
 /* Where an experiment is evaluated; key component of the index map. */
@@ -89,7 +97,7 @@ struct fl_experiment {
 	__u64 delay_ns;   /* FL_KIND_NET_DELAY: added delay */
 	__u64 jitter_ns;  /* FL_KIND_NET_DELAY: uniform +/- jitter */
 	__u32 kind;       /* enum fl_kind */
-	__s32 err;        /* FL_KIND_NET_CONNECT: positive errno */
+	__s32 err;        /* FL_KIND_NET_CONNECT: positive errno; DNS_RCODE: rcode */
 	__u8 sample;      /* enum fl_sample */
 	__u8 flags;       /* enum fl_flags */
 	__u8 proto_mask;  /* enum fl_proto_bits, FL_PROTO_ANY for all */
@@ -121,7 +129,7 @@ enum fl_index_flags {
 	FL_IDX_HEADERS = 1 << 1, /* some experiment filters on protocol, ports or
 				  * address: parse the packet's headers */
 	FL_IDX_DNS = 1 << 2,     /* some experiment is a DNS fault: parse the
-				  * question of UDP packets */
+				  * question of UDP and TCP packets */
 };
 
 /* The experiments of one target cgroup at one hook. */
@@ -172,6 +180,27 @@ struct fl_clock_sample {
 	__u64 ns_after;
 };
 
+/* A DNS exchange whose answer must be rewritten: written by cgroup_skb
+ * egress when it injects FL_KIND_DNS_RCODE on a query, consumed by the tc
+ * ingress program on the answer. Addresses and ports in network order. */
+struct fl_dns_flow {
+	__u32 client[4]; /* the target's address (v4: [0]) */
+	__u32 server[4]; /* the resolver's */
+	__u16 cport, sport;
+	__u16 id;        /* the DNS message id */
+	__u8 proto;      /* IPPROTO_UDP or IPPROTO_TCP */
+	__u8 family;     /* FL_FAMILY_V4 / FL_FAMILY_V6 */
+};
+
+struct fl_dns_pending {
+	__u64 expires; /* jiffies: the experiment's deadline or the TTL, the sooner */
+	__u32 slot;    /* the experiment: counters, and its live deadline */
+	__u16 qlen;    /* bytes of the question (name, qtype, qclass) */
+	__u16 qtype;
+	__u8 rcode;
+	__u8 pad[7];
+};
+
 /* Names are hashed in DNS wire format (length-prefixed labels, no root
  * byte), ASCII letters lowered, walking from the last byte to the first:
  * the hash of every suffix of a name is then a prefix of one walk, so the
@@ -188,11 +217,15 @@ static inline __u64 fl_dns_hash_step(__u64 h, __u8 c)
 #ifdef __cplusplus
 static_assert(sizeof(struct fl_experiment) == 152, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
+static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
+static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
 _Static_assert(sizeof(struct fl_experiment) == 152, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
+_Static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
+_Static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
 _Static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 _Static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #endif

@@ -587,3 +587,152 @@ TEST_F(TestRun, DnsDelayHoldsMatchingQueriesOnly) {
     EXPECT_EQ(c.matched, 1u);
     EXPECT_EQ(c.injected, 1u);
 }
+
+// --- DNS error answers: egress picks the query, tc rewrites its answer ---
+
+namespace {
+
+constexpr uint32_t tc_next = static_cast<uint32_t>(-1);
+
+// A DNS message over TCP: the 2-byte length, then the message.
+std::vector<uint8_t> framed(const std::vector<uint8_t>& m) {
+    std::vector<uint8_t> out(m.size() + 2);
+    out[0] = static_cast<uint8_t>(m.size() >> 8);
+    out[1] = static_cast<uint8_t>(m.size());
+    std::copy(m.begin(), m.end(), out.begin() + 2);
+    return out;
+}
+
+struct Exchange {
+    std::vector<uint8_t> query, answer;
+    size_t msg; // offset of the DNS message in the answer packet
+};
+
+Exchange exchange(const std::string& name, bool v6, bool tcp, uint16_t qtype = 1, bool records = true,
+                  uint16_t id = 0x1234) {
+    auto q = DnsMessage().name(name).qtype(qtype).id(id).build();
+    auto a = DnsMessage().name(name).qtype(qtype).id(id).answer().no_records().build();
+    if (records)
+        a = DnsMessage().name(name).qtype(qtype).id(id).answer().build();
+    PacketBuilder qb, ab;
+    if (v6) {
+        qb.v6("2001:db8::1", "2001:db8::53");
+        ab.v6("2001:db8::53", "2001:db8::1");
+    } else {
+        qb.v4("198.18.0.1", "198.18.0.53");
+        ab.v4("198.18.0.53", "198.18.0.1");
+    }
+    if (tcp) {
+        qb.tcp(40000, 53).payload(framed(q));
+        ab.tcp(53, 40000).payload(framed(a));
+    } else {
+        qb.udp(40000, 53).payload(q);
+        ab.udp(53, 40000).payload(a);
+    }
+    size_t msg = 14 + (v6 ? 40 : 20) + (tcp ? 22 : 8);
+    return {qb.build(), ab.checksum().build(), msg};
+}
+
+} // namespace
+
+class RcodeRun : public TestRun {
+  protected:
+    void SetUp() override {
+        TestRun::SetUp();
+        if (!obj_)
+            return;
+        obj_ = bpf::Object::load({bpf::Program::skb_egress, bpf::Program::skb_ingress, bpf::Program::tc_ingress});
+        obj_->set_answer_wait(30'000'000'000ull);
+    }
+    bpf::TestRun tc(const std::vector<uint8_t>& pkt) { return obj_->test_run(bpf::Program::tc_ingress, pkt); }
+};
+
+TEST_F(RcodeRun, TheAnswerToAnInjectedQueryBecomesAWellFormedErrorAnswer) {
+    add("dns.nxdomain@100%,domain=*.svc.test");
+    // Odd and even question lengths (the filler record at an odd or even
+    // offset), records or none, IPv4 and IPv6, UDP and TCP.
+    struct Case {
+        std::string name;
+        bool v6, tcp, records;
+    };
+    for (const Case& c : {Case{"db.svc.test", false, false, true}, Case{"abc.svc.test", false, false, true},
+                          Case{"db.svc.test", true, false, true}, Case{"abc.svc.test", true, true, true},
+                          Case{"db.svc.test", false, true, true}, Case{"db.svc.test", false, false, false}}) {
+        SCOPED_TRACE(c.name + (c.v6 ? " v6" : " v4") + (c.tcp ? " tcp" : " udp") + (c.records ? "" : " no records"));
+        auto x = exchange(c.name, c.v6, c.tcp, 1, c.records);
+        ASSERT_EQ(PacketBuilder::l4_sum(x.answer), 0xffff);
+        uint64_t before = obj_->counters(0).injected;
+        EXPECT_EQ(egress(x.query), pass); // the query leaves untouched
+        EXPECT_EQ(obj_->counters(0).injected, before) << "counted where the answer is rewritten, not here";
+        auto r = tc(x.answer);
+        EXPECT_EQ(r.retval, tc_next);
+        ASSERT_EQ(r.packet.size(), x.answer.size()) << "rewritten in place";
+        const uint8_t* m = r.packet.data() + x.msg;
+        const uint8_t* o = x.answer.data() + x.msg;
+        EXPECT_EQ(m[0], 0x12); // the query's id
+        EXPECT_EQ(m[1], 0x34);
+        EXPECT_EQ(m[2], 0x81);     // QR, opcode QUERY, RD
+        EXPECT_EQ(m[3], 0x80 | 3); // RA, NXDOMAIN
+        EXPECT_EQ(m[5], 1);        // one question ...
+        EXPECT_EQ(m[7] | m[9], 0); // no answer, no authority
+        size_t qlen = c.name.size() + 2 + 4;
+        EXPECT_EQ(std::memcmp(m + 12, o + 12, qlen), 0) << "... the question asked";
+        size_t rr = 12 + qlen, left = x.answer.size() - x.msg - rr;
+        if (c.records) {
+            EXPECT_EQ(m[11], 1); // the filler record covers the original records
+            const std::vector<uint8_t> filler = {
+                0, 0xff, 0, 0, 1, 0, 0, 0, 0, static_cast<uint8_t>((left - 11) >> 8), static_cast<uint8_t>(left - 11)};
+            EXPECT_EQ(std::vector<uint8_t>(m + rr, m + rr + 11), filler);
+        } else {
+            EXPECT_EQ(m[11], 0);
+        }
+        EXPECT_EQ(PacketBuilder::l4_sum(r.packet), 0xffff) << "checksum fixed";
+        EXPECT_EQ(obj_->counters(0).injected, before + 1);
+        // One answer per query: a second copy passes as it is.
+        EXPECT_EQ(tc(x.answer).packet, x.answer);
+    }
+}
+
+TEST_F(RcodeRun, OnlyAnswersToInjectedQueriesOfLiveExperimentsAreRewritten) {
+    add("dns.servfail@100%,domain=db.svc.test");
+    auto x = exchange("db.svc.test", false, false);
+    auto other = exchange("www.other.test", false, false);
+    // No query seen: nothing pending, nothing rewritten.
+    EXPECT_EQ(tc(x.answer).packet, x.answer);
+    // A query for another name: not picked.
+    EXPECT_EQ(egress(other.query), pass);
+    EXPECT_EQ(tc(other.answer).packet, other.answer);
+    // The picked query, but an answer with another id (not its answer).
+    EXPECT_EQ(egress(x.query), pass);
+    auto wrong_id = exchange("db.svc.test", false, false, 1, true, 0x4321);
+    EXPECT_EQ(tc(wrong_id.answer).packet, wrong_id.answer);
+    // An answer for another question under the same id and ports.
+    auto aaaa = exchange("db.svc.test", false, false, 28);
+    EXPECT_EQ(tc(aaaa.answer).packet, aaaa.answer);
+    // `faultline stop` (the deadline set to 0) ends a pending rewrite too.
+    EXPECT_EQ(egress(x.query), pass);
+    fl_experiment e = obj_->experiment(0);
+    e.expires = 0;
+    obj_->set_experiment(0, e);
+    EXPECT_EQ(tc(x.answer).packet, x.answer);
+    EXPECT_EQ(obj_->counters(0).injected, 0u);
+}
+
+TEST_F(RcodeRun, EachRcodeAndIpv4UdpWithoutChecksumKeepsNone) {
+    for (auto [spec, rcode] : {std::pair{"dns.servfail@100%", 2}, std::pair{"dns.refused@100%", 5}}) {
+        SCOPED_TRACE(spec);
+        add(spec);
+        auto x = exchange("db.svc.test", false, false);
+        EXPECT_EQ(egress(x.query), pass);
+        auto r = tc(x.answer);
+        EXPECT_EQ(r.packet[x.msg + 3], 0x80 | rcode);
+        EXPECT_EQ(PacketBuilder::l4_sum(r.packet), 0xffff);
+        // IPv4 UDP may carry no checksum (0): it stays 0.
+        auto y = x.answer;
+        y[14 + 20 + 6] = y[14 + 20 + 7] = 0;
+        EXPECT_EQ(egress(x.query), pass);
+        r = tc(y);
+        EXPECT_EQ(r.packet[x.msg + 3], 0x80 | rcode);
+        EXPECT_EQ(r.packet[14 + 20 + 6] | r.packet[14 + 20 + 7], 0);
+    }
+}

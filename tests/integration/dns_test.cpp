@@ -44,6 +44,18 @@ size_t count(const std::string& text, const std::string& what) {
     return n;
 }
 
+// dig's question line, blanks collapsed: ";name. IN TYPE".
+std::string question(const std::string& dig_out) {
+    size_t at = dig_out.find(";; QUESTION SECTION:\n");
+    if (at == std::string::npos)
+        return {};
+    std::string line = dig_out.substr(at + 21, dig_out.find('\n', at + 21) - at - 21), out;
+    for (char c : line)
+        if (!(c == ' ' || c == '\t') || (!out.empty() && out.back() != ' '))
+            out += c == '\t' ? ' ' : c;
+    return out;
+}
+
 class Dns : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -237,7 +249,10 @@ TEST_F(Dns, DelayHoldsTheTargetsMatchingQueries) {
     auto d = dig(target_->path(), {"+time=5", "db.svc.test"});
     ASSERT_EQ(d.status, 0) << d.out;
     EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
-    EXPECT_GE(query_ms(d.out), 299) << d.out; // dig truncates to whole ms
+    EXPECT_GE(query_ms(d.out), 299) << d.out;                     // dig truncates to whole ms
+    d = dig(target_->path(), {"+time=5", "+tcp", "db.svc.test"}); // the query's segment is held
+    ASSERT_EQ(d.status, 0) << d.out;
+    EXPECT_GE(query_ms(d.out), 299) << d.out;
     d = dig(target_->path(), {"+time=5", "www.other.test"});
     ASSERT_EQ(d.status, 0) << d.out;
     EXPECT_LT(query_ms(d.out), 300) << d.out;
@@ -245,7 +260,7 @@ TEST_F(Dns, DelayHoldsTheTargetsMatchingQueries) {
     ASSERT_EQ(d.status, 0) << d.out;
     EXPECT_LT(query_ms(d.out), 300) << d.out;
     auto c = stop(inj);
-    EXPECT_EQ(c["injected"], 1u);
+    EXPECT_EQ(c["injected"], 2u);
 }
 
 TEST_F(Dns, ThroughALocalStubTheAnswerIsDroppedAtTheApplicationsSocket) {
@@ -273,4 +288,153 @@ TEST_F(Dns, ThroughALocalStubTheAnswerIsDroppedAtTheApplicationsSocket) {
     // answer both times.
     const auto& log = server_log();
     EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 2u) << log;
+}
+
+TEST_F(Dns, ErrorAnswersReachTheTargetWithTheRcodeTheIdAndTheQuestion) {
+    REQUIRE_FAULT("dns.nxdomain");
+    start_server(true);
+    // Answers are rewritten where they arrive: the client's namespace.
+    auto inj =
+        inject("dns.nxdomain@100%,domain=db.svc.test", {"--fault", "dns.servfail@100%,domain=api.svc.test", "--fault",
+                                                        "dns.refused@100%,domain=*.ref.svc.test", "--netns", lab_->a});
+    struct Case {
+        std::vector<std::string> args;
+        std::string status, question;
+    };
+    for (const Case& c : {Case{{"db.svc.test", "A"}, "NXDOMAIN", ";db.svc.test. IN A"},
+                          Case{{"+tcp", "db.svc.test", "A"}, "NXDOMAIN", ";db.svc.test. IN A"},
+                          Case{{"@2001:db8:53::2", "API.svc.test", "AAAA"}, "SERVFAIL", ";API.svc.test. IN AAAA"},
+                          Case{{"+tcp", "@2001:db8:53::2", "api.svc.test", "A"}, "SERVFAIL", ";api.svc.test. IN A"},
+                          Case{{"x.ref.svc.test", "A"}, "REFUSED", ";x.ref.svc.test. IN A"}}) {
+        SCOPED_TRACE(fmt::format("{}", fmt::join(c.args, " ")));
+        auto d = dig(target_->path(), c.args);
+        EXPECT_EQ(d.status, 0) << d.out;
+        // dig checks that the id and the question are those it asked
+        // (else ";; Warning: ID mismatch" / "Question section mismatch").
+        EXPECT_NE(d.out.find("status: " + c.status), std::string::npos) << d.out;
+        EXPECT_NE(d.out.find("ANSWER: 0, AUTHORITY: 0"), std::string::npos) << d.out;
+        EXPECT_EQ(question(d.out), c.question) << d.out;
+        EXPECT_EQ(d.out.find("Warning"), std::string::npos) << d.out;
+        EXPECT_EQ(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    }
+    // glibc: NXDOMAIN is an answer, not a timeout: EAI_NONAME at once.
+    auto out = run(target_->path(), {traffic, "resolve", "db.svc.test"});
+    EXPECT_EQ(out.rfind("eai EAI_NONAME", 0), 0u) << out;
+    EXPECT_LT(fields(out.substr(out.find(" ms ") + 1))["ms"], 900) << out;
+    // Other names for the target, every name for the sibling: untouched.
+    auto d = dig(target_->path(), {"www.other.test", "A"});
+    EXPECT_NE(d.out.find("status: NOERROR"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.8"), std::string::npos) << d.out;
+    for (auto name : {"db.svc.test", "api.svc.test", "x.ref.svc.test"}) {
+        d = dig(sibling_->path(), {"+tcp", name, "A"});
+        EXPECT_NE(d.out.find("status: NOERROR"), std::string::npos) << d.out;
+        d = dig(sibling_->path(), {name, "A"});
+        EXPECT_NE(d.out.find("status: NOERROR"), std::string::npos) << d.out;
+        EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    }
+    kill(inj->pid(), SIGINT);
+    ASSERT_EQ(inj->wait(10s), 0) << inj->out();
+    auto ex = read_json(stats_)["experiments"];
+    // dig over UDP and TCP, and getaddrinfo's A and AAAA queries
+    EXPECT_EQ(ex[0]["injected"], 4u) << ex.dump();
+    EXPECT_EQ(ex[1]["injected"], 2u) << ex.dump();
+    EXPECT_EQ(ex[2]["injected"], 1u) << ex.dump();
+    // The server answered each query: what the target got was its answer,
+    // rewritten.
+    const auto& log = server_log();
+    // target: UDP, TCP, glibc; sibling: TCP, UDP
+    EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 5u) << log;
+    EXPECT_EQ(count(log, "query[A] x.ref.svc.test from 198.18.0.1"), 3u) << log; // target, sibling x2
+}
+
+TEST_F(Dns, ThroughALocalStubTheErrorAnswerIsTheApplicationsOnly) {
+    // As the drop case above: the stub's answer to the application is
+    // rewritten where it arrives (over lo), the stub's own exchange with
+    // the server is not.
+    REQUIRE_FAULT("dns.nxdomain");
+    start_server(true);
+    Proc stub(lab_->in(lab_->a, {"dnsmasq", "-k", "--log-facility=-", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                                 "--listen-address=127.0.0.53", "--server=198.18.0.2", "--pid-file=", "--user=root",
+                                 "--group=root", "--cache-size=0"}),
+              "", true);
+    ASSERT_TRUE(stub.wait_for("started", 10s)) << stub.out();
+    auto inj = inject("dns.nxdomain@100%,domain=*.svc.test", {"--netns", lab_->a});
+    auto d = dig(target_->path(), {"@127.0.0.53", "db.svc.test"});
+    EXPECT_NE(d.out.find("status: NXDOMAIN"), std::string::npos) << d.out;
+    d = dig(sibling_->path(), {"@127.0.0.53", "db.svc.test"});
+    EXPECT_NE(d.out.find("status: NOERROR"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"], 1u);
+    const auto& log = server_log();
+    EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 2u) << log;
+}
+
+TEST_F(Dns, OverTcpADroppedAnswerStaysLost) {
+    // Each retransmission of the answer's segment gets the draw its first
+    // copy got (per message), so at 100 % dig +tcp times out, as with a
+    // server that never answers; the sibling's TCP lookups are untouched.
+    REQUIRE_FAULT("dns.drop");
+    start_server(true);
+    auto inj = inject("dns.drop@100%,domain=*.svc.test");
+    auto d = dig(target_->path(), {"+tcp", "db.svc.test"});
+    EXPECT_EQ(d.status, 9) << d.out;
+    d = dig(target_->path(), {"+tcp", "www.other.test"});
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.8"), std::string::npos) << d.out;
+    d = dig(sibling_->path(), {"+tcp", "db.svc.test"});
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    auto c = stop(inj);
+    EXPECT_GE(c["injected"], 1u); // the answer, and each retransmission of it
+    const auto& log = server_log();
+    EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 2u) << log; // target + sibling
+}
+
+TEST_F(Dns, AKilledLoaderLeavesNoRewriteBehind) {
+    // Before Linux 6.6 (no tcx) the rewriting program is a clsact filter,
+    // which outlives a killed loader: it is inert (only the cgroup program,
+    // gone with the process, tells it what to rewrite) and the next
+    // faultline command removes it, and the clsact qdisc if faultline added
+    // it. With tcx it goes with the process.
+    REQUIRE_FAULT("dns.nxdomain");
+    start_server(false);
+    auto inj = inject("dns.nxdomain@100%,domain=db.svc.test", {"--netns", lab_->a});
+    auto d = dig(target_->path(), {"db.svc.test"});
+    ASSERT_NE(d.out.find("status: NXDOMAIN"), std::string::npos) << d.out;
+    kill(inj->pid(), SIGKILL);
+    inj->wait(5s);
+    d = dig(target_->path(), {"db.svc.test"});
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << "inert before the clean-up: " << d.out;
+    EXPECT_EQ(sh(fl + " status").status, 0);
+    for (const std::string& dev : {std::string("lo"), "fla" + std::to_string(getpid())}) {
+        auto f = sh(fmt::format("tc -n {} filter show dev {} ingress 2>&1; tc -n {} qdisc show dev {} 2>&1", lab_->a,
+                                dev, lab_->a, dev));
+        EXPECT_EQ(f.out.find("fl_tc_ingress"), std::string::npos) << dev << ": " << f.out;
+        EXPECT_EQ(f.out.find("clsact"), std::string::npos) << dev << ": " << f.out;
+    }
+    d = dig(target_->path(), {"db.svc.test"});
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+}
+
+TEST_F(Dns, ErrorAnswerRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
+    REQUIRE_FAULT("dns.nxdomain");
+    start_server(false);
+    auto inj = inject("dns.nxdomain@5%,domain=*.svc.test", {"--netns", lab_->a});
+    // As for dns.drop: 10^4 queries at 1000/s, the binomial check (alpha
+    // 1e-6) accepts about 415..590 at 5 %. Every query is answered; the
+    // NXDOMAIN ones are exactly those faultline counts as injected.
+    const long n = 10000;
+    auto t = fields(run(target_->path(),
+                        {traffic, "dns-flood", "198.18.0.2", "53", std::to_string(n), "1000", "db.svc.test", "1500"}));
+    auto s = fields(
+        run(sibling_->path(), {traffic, "dns-flood", "198.18.0.2", "53", "2000", "1000", "db.svc.test", "1500"}));
+    auto c = stop(inj);
+    EXPECT_EQ(t["sent"], n);
+    EXPECT_EQ(t["mismatched"], 0);
+    EXPECT_EQ(t["unanswered"], 0);
+    expect_binomial(static_cast<uint64_t>(t["nxdomain"]), static_cast<uint64_t>(n), 0.05);
+    EXPECT_EQ(c["injected"].get<long>(), t["nxdomain"]);
+    EXPECT_EQ(t["noerror"], n - t["nxdomain"]);
+    EXPECT_EQ(s["noerror"], 2000) << "the sibling got error answers";
 }

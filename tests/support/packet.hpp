@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Crafted packets for BPF_PROG_TEST_RUN: Ethernet + IPv4/IPv6 + TCP/UDP/ICMP,
-// built fluently. Checksums are not filled in: the programs never read them.
+// built fluently. The L4 checksum is filled in on request (checksum()), for
+// the programs that rewrite packets; the others never read it.
 #pragma once
 
 #include <arpa/inet.h>
@@ -41,6 +42,11 @@ class PacketBuilder {
     PacketBuilder& payload(std::vector<uint8_t> bytes) {
         payload_ = bytes.size();
         data_ = std::move(bytes);
+        return *this;
+    }
+    // Fill in the TCP/UDP checksum (pseudo-header included).
+    PacketBuilder& checksum() {
+        csum_ = true;
         return *this;
     }
     // IPv4 only: a non-first fragment (no L4 header in it).
@@ -91,7 +97,40 @@ class PacketBuilder {
         }
         if (!data_.empty())
             std::memcpy(l4 + l4len, data_.data(), data_.size());
+        if (csum_ && (proto_ == IPPROTO_TCP || proto_ == IPPROTO_UDP)) {
+            size_t at = sizeof(ethhdr) + l3len + (proto_ == IPPROTO_TCP ? 16 : 6);
+            uint16_t c = static_cast<uint16_t>(~l4_sum(p));
+            if (c == 0 && proto_ == IPPROTO_UDP)
+                c = 0xffff; // 0 means "no checksum" in UDP
+            c = htons(c);
+            std::memcpy(p.data() + at, &c, 2);
+        }
         return p;
+    }
+
+    // The folded ones'-complement sum of a built packet's TCP/UDP segment
+    // and its pseudo-header, checksum field included: 0xffff iff the
+    // checksum is right (RFC 1071).
+    static uint16_t l4_sum(const std::vector<uint8_t>& p) {
+        const uint8_t* l3 = p.data() + sizeof(ethhdr);
+        bool v6 = (l3[0] >> 4) == 6;
+        size_t l3len = v6 ? sizeof(ipv6hdr) : (l3[0] & 0xf) * 4u;
+        size_t len = p.size() - sizeof(ethhdr) - l3len;
+        uint8_t proto = v6 ? l3[6] : l3[9];
+        uint32_t sum = 0;
+        auto add = [&](const uint8_t* b, size_t n) {
+            for (size_t i = 0; i < n; i += 2)
+                sum += static_cast<uint32_t>(b[i] << 8 | (i + 1 < n ? b[i + 1] : 0));
+        };
+        if (v6)
+            add(l3 + 8, 32); // source, destination
+        else
+            add(l3 + 12, 8);
+        sum += proto + static_cast<uint32_t>(len);
+        add(l3 + l3len, len);
+        while (sum >> 16)
+            sum = (sum & 0xffff) + (sum >> 16);
+        return static_cast<uint16_t>(sum);
     }
 
   private:
@@ -103,6 +142,7 @@ class PacketBuilder {
     }
     bool v6_ = false;
     bool frag_ = false;
+    bool csum_ = false;
     uint8_t src_[16]{}, dst_[16]{};
     uint8_t proto_ = IPPROTO_UDP;
     uint16_t sport_ = 0, dport_ = 0;
@@ -149,15 +189,24 @@ class DnsMessage {
         opcode_ = op;
         return *this;
     }
+    DnsMessage& id(uint16_t v) {
+        id_ = v;
+        return *this;
+    }
+    // An answer without records (a name with no data of that type).
+    DnsMessage& no_records() {
+        records_ = false;
+        return *this;
+    }
     std::vector<uint8_t> build() const {
-        std::vector<uint8_t> m = {0x12,
-                                  0x34,
+        std::vector<uint8_t> m = {static_cast<uint8_t>(id_ >> 8),
+                                  static_cast<uint8_t>(id_),
                                   static_cast<uint8_t>((answer_ ? 0x80 : 0) | (opcode_ << 3) | 0x01),
                                   static_cast<uint8_t>(answer_ ? 0x80 : 0),
                                   static_cast<uint8_t>(qdcount_ >> 8),
                                   static_cast<uint8_t>(qdcount_),
                                   0,
-                                  static_cast<uint8_t>(answer_ ? 1 : 0),
+                                  static_cast<uint8_t>(answer_ && records_ ? 1 : 0),
                                   0,
                                   0,
                                   0,
@@ -165,14 +214,15 @@ class DnsMessage {
         for (uint8_t b : qname_) // (a range insert trips GCC 12's -Wstringop-overread)
             m.push_back(b);
         m.insert(m.end(), {static_cast<uint8_t>(qtype_ >> 8), static_cast<uint8_t>(qtype_), 0, 1});
-        if (answer_) // NAME (pointer to the question), A IN, TTL 60, 198.51.100.7
+        if (answer_ && records_) // NAME (pointer to the question), A IN, TTL 60, 198.51.100.7
             m.insert(m.end(), {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7});
         return m;
     }
 
   private:
     std::vector<uint8_t> qname_;
-    uint16_t qtype_ = 1, qdcount_ = 1;
+    uint16_t qtype_ = 1, qdcount_ = 1, id_ = 0x1234;
+    bool records_ = true;
     uint8_t opcode_ = 0;
     bool answer_ = false;
 };

@@ -171,9 +171,9 @@ TEST(Fault, DnsDropDefaultsAndFilters) {
     FaultSpec f = parse_fault("dns.drop@5%");
     EXPECT_EQ(f.kind, FaultKind::dns_drop);
     EXPECT_EQ(f.name(), "dns.drop");
-    EXPECT_EQ(f.proto_mask, FL_PROTO_UDP); // answers over UDP,
-    EXPECT_EQ(f.dir_mask, FL_DIR_INGRESS); // where they reach the target,
-    EXPECT_EQ(f.rport.lo, 53);             // from the resolver's port 53
+    EXPECT_EQ(f.proto_mask, FL_PROTO_UDP | FL_PROTO_TCP); // answers over UDP and TCP,
+    EXPECT_EQ(f.dir_mask, FL_DIR_INGRESS);                // where they reach the target,
+    EXPECT_EQ(f.rport.lo, 53);                            // from the resolver's port 53
     EXPECT_EQ(f.rport.hi, 53);
     EXPECT_TRUE(f.domains.empty());
     EXPECT_EQ(f.qtype, 0);
@@ -244,15 +244,27 @@ TEST(Fault, DnsDelayHoldsQueriesOnEgress) {
     expect_usage_error("dns.drop@1%,jitter=1ms", "does not apply to dns.drop");
 }
 
-TEST(Fault, DnsErrorAnswersAreRefusedAsNotImplemented) {
-    for (const char* spec : {"dns.nxdomain@1%", "dns.servfail@1%,domain=a.test", "dns.refused@100%"}) {
-        try {
-            parse_fault(spec);
-            ADD_FAILURE() << "accepted: " << spec;
-        } catch (const Error& e) {
-            EXPECT_EQ(e.kind(), ErrorKind::unsupported) << spec;
-            EXPECT_NE(std::string(e.what()).find("not implemented"), std::string::npos) << e.what();
-            EXPECT_FALSE(e.hint().empty());
-        }
+TEST(Fault, DnsErrorAnswersPickTheQueryOnEgress) {
+    struct Case {
+        const char* spec;
+        int rcode;
+        const char* name;
+    };
+    for (auto c : {Case{"dns.nxdomain@1%", 3, "dns.nxdomain"}, Case{"DNS.SERVFAIL@1%,domain=a.test", 2, "dns.servfail"},
+                   Case{"dns.refused@100%,dev=eth0+lo,qtype=AAAA", 5, "dns.refused"}}) {
+        FaultSpec f = parse_fault(c.spec);
+        EXPECT_EQ(f.kind, FaultKind::dns_rcode) << c.spec;
+        EXPECT_EQ(f.err, c.rcode) << c.spec;
+        EXPECT_EQ(f.name(), c.name);
+        EXPECT_TRUE(f.is_dns());
+        EXPECT_FALSE(f.is_delay());
+        EXPECT_EQ(f.dir_mask, FL_DIR_EGRESS); // decided on the query
+        EXPECT_EQ(f.proto_mask, FL_PROTO_UDP | FL_PROTO_TCP);
+        EXPECT_EQ(f.rport.lo, 53);
     }
+    EXPECT_EQ(parse_fault("dns.refused@1%,dev=eth0+lo").devices, (std::vector<std::string>{"eth0", "lo"}));
+    EXPECT_EQ(shadow_kind(FaultKind::dns_rcode), FaultKind::dns_drop);
+    expect_usage_error("dns.nxdomain=3@1%", "takes no value");
+    expect_usage_error("dns.servfail@1%,jitter=1ms", "does not apply to dns.servfail");
+    expect_usage_error("dns.refused@1%,proto=udp", "does not apply to dns.refused");
 }

@@ -122,7 +122,7 @@ modules_cpio() { # EXTRACTED_DIR OUT
     esac
     echo "$name" >>"$mr/modules/load.list"
   }
-  for m in veth sch_fq; do
+  for m in veth sch_fq sch_ingress cls_bpf; do
     local p
     p=$(awk -F: -v m="/$m.ko" 'index($1, m) { print $1; exit }' "$moddir/modules.dep")
     [ -n "$p" ] && add "$p"

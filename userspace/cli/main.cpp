@@ -80,12 +80,15 @@ struct FaultArgs {
                         "  filters: proto=tcp|udp|icmp[+...]  port=N[-M] (remote)  lport=N[-M]\n"
                         "           cidr=ADDR/LEN (remote, v4 or v6)  direction=egress|ingress|both\n"
                         "           per=packet|flow  limit=N (max injections)  jitter=DUR  dev=IFACE[+IFACE]\n"
-                        "  dns.drop@P%            drop the answer to a DNS query over UDP (the client\n"
+                        "  dns.drop@P%            drop the answer to a DNS query, UDP or TCP (the client\n"
                         "                         times out); filters: domain=NAME or domain=*.SUFFIX\n"
                         "                         (repeatable, up to 4)  qtype=A|AAAA|SRV|...\n"
                         "                         server=CIDR  port=N (resolver's, default 53)  per=query|name\n"
                         "  dns.delay=DUR@P%       hold matching DNS queries DUR (needs sch_fq); same filters,\n"
                         "                         jitter=DUR  dev=IFACE[+IFACE]\n"
+                        "  dns.nxdomain@P%        the answer arrives as NXDOMAIN (same id and question);\n"
+                        "  dns.servfail@P%        SERVFAIL; dns.refused@P%: REFUSED. Same filters, and\n"
+                        "                         dev=IFACE[+IFACE] (where answers arrive; default: all)\n"
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
                         "       dns.drop@5%,domain=*.example.com,qtype=AAAA")
             ->required()

@@ -11,10 +11,17 @@
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "faultline/error.hpp"
 #include "faultline/index.hpp"
+#include "faultline/qdisc.hpp"
 #include "fl_bpf.skel.h"
 
 namespace faultline::bpf {
@@ -74,6 +81,8 @@ bpf_program* prog_of(fl_bpf* s, Program p) {
         return s->progs.fl_connect4;
     case Program::connect6:
         return s->progs.fl_connect6;
+    case Program::tc_ingress:
+        return s->progs.fl_tc_ingress;
     }
     return nullptr;
 }
@@ -98,7 +107,8 @@ void check_abi(const bpf_object* obj) {
     };
     for (auto w : {Want{"fl_experiment", sizeof(fl_experiment)}, Want{"fl_counters", sizeof(fl_counters)},
                    Want{"fl_index_entry", sizeof(fl_index_entry)}, Want{"fl_index_val", sizeof(fl_index_val)},
-                   Want{"fl_clock_sample", sizeof(fl_clock_sample)}}) {
+                   Want{"fl_clock_sample", sizeof(fl_clock_sample)}, Want{"fl_dns_flow", sizeof(fl_dns_flow)},
+                   Want{"fl_dns_pending", sizeof(fl_dns_pending)}}) {
         int id = btf__find_by_name_kind(b, w.name, BTF_KIND_STRUCT);
         long long got = id > 0 ? btf__resolve_size(b, static_cast<uint32_t>(id)) : -1;
         if (got != static_cast<long long>(w.size))
@@ -121,6 +131,8 @@ const char* program_name(Program p) {
         return "cgroup/connect4";
     case Program::connect6:
         return "cgroup/connect6";
+    case Program::tc_ingress:
+        return "tc ingress";
     }
     return "?";
 }
@@ -177,7 +189,8 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         throw_errno("open the embedded BPF object", errno);
     o->impl_->skel = s;
     check_abi(s->obj);
-    for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6})
+    for (Program p :
+         {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6, Program::tc_ingress})
         bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
     std::string log;
     g_capture = &log;
@@ -217,6 +230,153 @@ Link Object::attach_cgroup(Program p, const std::string& cgroup_path) {
     if (fd < 0)
         throw_errno("dup link fd", err);
     return Link(fd);
+}
+
+namespace {
+
+// BPF_TCX_INGRESS (Linux 6.6, commit e420bed02507) is newer than the uapi
+// headers and libbpf (1.1) faultline builds with; bpf_link_create passes an
+// attach type it does not know straight to the kernel.
+constexpr int tcx_ingress = 46;
+constexpr uint32_t tc_handle = 0xf17e;
+
+int ifindex_in(const std::string& dev) {
+    unsigned idx = if_nametoindex(dev.c_str());
+    if (!idx)
+        throw Error(ErrorKind::usage, fmt::format("network device '{}' does not exist", dev),
+                    "dev= names devices of the network namespace faultline works in (its own, or --netns)");
+    return static_cast<int>(idx);
+}
+
+} // namespace
+
+TcAttachment::TcAttachment(TcAttachment&& o) noexcept : filter_(std::move(o.filter_)), link_(o.link_) {
+    o.link_ = -1;
+    o.filter_.handle = 0;
+}
+
+TcAttachment::~TcAttachment() {
+    if (link_ >= 0) {
+        close(link_);
+        return;
+    }
+    if (filter_.handle)
+        try {
+            remove_tc_filter(filter_);
+        } catch (...) {
+        }
+}
+
+void remove_tc_filter(const TcFilter& f) {
+    NetnsScope in(f.netns);
+    unsigned idx = if_nametoindex(f.dev.c_str());
+    if (!idx)
+        return; // the device is gone, and its filters with it
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(idx), .attach_point = BPF_TC_INGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f.handle, .priority = f.priority);
+    (void)bpf_tc_detach(&hook, &opts);
+    if (f.created_clsact) {
+        hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+        (void)bpf_tc_hook_destroy(&hook);
+    }
+}
+
+bool has_ethernet_framing(const std::string& dev, const std::string& netns) {
+    NetnsScope in(netns);
+    (void)ifindex_in(dev);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw_errno("socket", errno);
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", dev.c_str());
+    int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
+    int err = errno;
+    close(fd);
+    if (rc)
+        throw_errno("read the link type of " + dev, err);
+    return ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER || ifr.ifr_hwaddr.sa_family == ARPHRD_LOOPBACK;
+}
+
+TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns) {
+    NetnsScope in(netns);
+    int idx = ifindex_in(dev);
+    int fd = bpf_program__fd(prog_of(impl_->skel, Program::tc_ingress));
+    TcFilter f{.dev = dev, .netns = netns};
+    // tcx first: a link, gone with the process.
+    int link = bpf_link_create(fd, idx, static_cast<bpf_attach_type>(tcx_ingress), nullptr);
+    if (link >= 0) {
+        int own = fcntl(link, F_DUPFD_CLOEXEC, 3);
+        int err = errno;
+        close(link);
+        if (own < 0)
+            throw_errno("dup link fd", err);
+        return TcAttachment(f, own);
+    }
+    // Before 6.6: a clsact filter (direct action).
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
+    int err = bpf_tc_hook_create(&hook);
+    if (err && err != -EEXIST)
+        throw Error(err == -EPERM ? ErrorKind::permission : ErrorKind::unsupported,
+                    fmt::format("cannot add a clsact qdisc to {}: {} (tcx: {})", dev, std::strerror(-err),
+                                std::strerror(-link)),
+                    "dns error answers need tc ingress: tcx (Linux 6.6+) or the clsact qdisc "
+                    "(CONFIG_NET_SCH_INGRESS)");
+    f.created_clsact = err == 0;
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .handle = tc_handle);
+    err = bpf_tc_attach(&hook, &opts);
+    if (err) {
+        if (f.created_clsact) {
+            hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+            (void)bpf_tc_hook_destroy(&hook);
+        }
+        throw Error(ErrorKind::unsupported,
+                    fmt::format("cannot attach the tc ingress program to {}: {}", dev, std::strerror(-err)));
+    }
+    f.handle = opts.handle;
+    f.priority = opts.priority;
+    return TcAttachment(f, -1);
+}
+
+void Object::set_answer_wait(uint64_t ns) {
+    __atomic_store_n(&impl_->skel->bss->fl_rcode_ttl, ns / tick_ns() + 1, __ATOMIC_RELEASE);
+}
+
+std::string tc_ingress_problem() {
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC))
+        throw_errno("pipe", errno);
+    pid_t pid = fork();
+    if (pid < 0)
+        throw_errno("fork", errno);
+    if (pid == 0) {
+        close(pfd[0]);
+        std::string msg;
+        if (unshare(CLONE_NEWNET) != 0) {
+            msg = fmt::format("cannot create a network namespace to test in: {}", strerror(errno));
+        } else {
+            try {
+                auto obj = Object::load({Program::tc_ingress});
+                auto a = obj->attach_tc("lo", "");
+            } catch (const Error& e) {
+                msg = e.what();
+            }
+        }
+        (void)!write(pfd[1], msg.data(), msg.size());
+        _exit(msg.empty() ? 0 : 1);
+    }
+    close(pfd[1]);
+    char buf[512];
+    std::string msg;
+    ssize_t n;
+    while ((n = read(pfd[0], buf, sizeof buf)) > 0)
+        msg.append(buf, static_cast<size_t>(n));
+    close(pfd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok && msg.empty())
+        msg = "the tc probe failed";
+    return ok ? std::string{} : msg;
 }
 
 void Object::set_experiment(uint32_t slot, const fl_experiment& e) {
@@ -356,7 +516,8 @@ TestRun Object::test_run(Program p, const std::vector<uint8_t>& packet, uint32_t
                 .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx_out, .repeat = static_cast<int>(repeat));
     if (bpf_prog_test_run_opts(prog_fd(p), &opts))
         throw_errno(fmt::format("BPF_PROG_TEST_RUN {}", program_name(p)), errno);
-    return {.retval = opts.retval, .duration_ns = opts.duration, .tstamp = ctx_out.tstamp};
+    out.resize(std::min<size_t>(opts.data_size_out, out.size()));
+    return {.retval = opts.retval, .duration_ns = opts.duration, .tstamp = ctx_out.tstamp, .packet = std::move(out)};
 }
 
 fl_counters read_counters(uint32_t counters_map_id, uint32_t slot) {

@@ -56,16 +56,24 @@ ProbeReport run_probe() {
                         .reason = conn});
     r.faults.push_back({.fault = "dns.drop",
                         .available = skb.empty(),
-                        .mechanism = "cgroup_skb ingress drops the answer to a matching UDP query (the client "
+                        .mechanism = "cgroup_skb ingress drops the answer to a matching query, UDP or TCP (the client "
                                      "times out and retries)",
                         .min_kernel = "5.7",
                         .reason = skb});
     r.faults.push_back({.fault = "dns.delay",
                         .available = fq,
-                        .mechanism = "cgroup_skb egress holds a matching UDP query (EDT), sch_fq sends it DUR later",
+                        .mechanism = "cgroup_skb egress holds a matching query (EDT), sch_fq sends it DUR later",
                         .min_kernel = "5.7 + sch_fq",
                         .reason = skb.empty() ? fq_why : skb});
-    for (const char* f : {"dns.nxdomain", "dns.servfail", "dns.refused", "disk.*", "mem.*"})
+    std::string tc = skb.empty() ? bpf::tc_ingress_problem() : skb;
+    for (const char* f : {"dns.nxdomain", "dns.servfail", "dns.refused"})
+        r.faults.push_back({.fault = f,
+                            .available = tc.empty(),
+                            .mechanism = "cgroup_skb egress picks the query, a tc ingress program (tcx, or "
+                                         "clsact before 6.6) rewrites its answer in place",
+                            .min_kernel = "5.7 + clsact (6.6: tcx)",
+                            .reason = tc});
+    for (const char* f : {"disk.*", "mem.*"})
         r.faults.push_back({.fault = f,
                             .available = false,
                             .mechanism = "",
@@ -84,7 +92,8 @@ const ProbeReport& probe_kernel() {
 }
 
 void require_support(FaultKind kind) {
-    std::string name = FaultSpec{.kind = kind}.name();
+    // The three error answers share one mechanism and one probe result.
+    std::string name = FaultSpec{.kind = kind, .err = dns_rcode_nxdomain}.name();
     for (const auto& f : probe_kernel().faults) {
         if (f.fault != name || f.available)
             continue;

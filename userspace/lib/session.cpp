@@ -69,6 +69,10 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
         e.delay_ns = static_cast<uint64_t>(f.delay.count());
         e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
         break;
+    case FaultKind::dns_rcode:
+        e.kind = FL_KIND_DNS_RCODE;
+        e.err = f.err;
+        break;
     }
     if (f.is_dns()) {
         e.qtype = f.qtype;
@@ -106,6 +110,7 @@ struct Session::Impl {
     // reverse), then qdiscs, then the maps.
     std::unique_ptr<bpf::Object> obj;
     std::vector<std::unique_ptr<FqGuard>> fq;
+    std::vector<bpf::TcAttachment> tc;
     std::vector<bpf::Link> links;
     SessionRecord rec; // as published for `faultline status`
     bool published = false;
@@ -117,6 +122,7 @@ struct Session::Impl {
 
     ~Impl() {
         links.clear();
+        tc.clear();
         fq.clear();
         if (published)
             remove_record(id);
@@ -142,7 +148,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     // Mechanisms, chosen before anything is loaded.
     std::set<FaultKind> kinds;
     std::set<bpf::Program> progs;
-    std::set<std::string> fq_devs;
+    std::set<std::string> fq_devs, tc_devs;
     Nanos hold{0}; // the longest a packet can be held: how long fq may need to drain
     for (const auto& f : faults) {
         // A shadow delay holds nothing: it needs cgroup_skb, not sch_fq.
@@ -160,11 +166,41 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             fq_devs.insert(devs.begin(), devs.end());
             hold = std::max(hold, f.delay + f.jitter);
         }
+        if (f.kind == FaultKind::dns_rcode && !s.opts.shadow) {
+            // Answers are rewritten where they arrive: on every device of
+            // the namespace with Ethernet framing (the tc program's), or on
+            // those named.
+            progs.insert(bpf::Program::tc_ingress);
+            if (f.devices.empty()) {
+                for (const auto& d : up_devices(s.opts.netns)) {
+                    if (bpf::has_ethernet_framing(d, s.opts.netns))
+                        tc_devs.insert(d);
+                    else
+                        fmt::print(stderr,
+                                   "faultline: note: {} leaves answers arriving on {} unchanged (no Ethernet "
+                                   "framing, which the tc program reads)\n",
+                                   f.name(), d);
+                }
+            } else {
+                for (const auto& d : f.devices) {
+                    if (!bpf::has_ethernet_framing(d, s.opts.netns))
+                        throw Error(ErrorKind::unsupported,
+                                    fmt::format("{}: device {} has no Ethernet framing", f.name(), d),
+                                    "the tc program that rewrites answers reads Ethernet frames (Ethernet, veth, "
+                                    "loopback devices); name another device with dev=");
+                    tc_devs.insert(d);
+                }
+            }
+        }
     }
     for (auto k : kinds)
         require_support(k);
 
     s.obj = bpf::Object::load(progs);
+    // An error answer waits this long for the answer it rewrites (resolvers
+    // give up after a few seconds; an experiment's own deadline comes first).
+    if (!tc_devs.empty())
+        s.obj->set_answer_wait(30'000'000'000ull);
     s.start_ns = monotonic_ns();
     if (s.opts.duration)
         s.end_ns = s.start_ns + static_cast<uint64_t>(s.opts.duration->count());
@@ -217,8 +253,19 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             write_record(rec);
         }
     }
+    // The rewriting program before the deciding one: it acts only on what
+    // the cgroup program tells it.
+    for (const auto& dev : tc_devs) {
+        s.tc.push_back(s.obj->attach_tc(dev, s.opts.netns));
+        const auto& f = s.tc.back().filter();
+        if (!s.tc.back().is_link()) {
+            rec.tc_filters.push_back({f.dev, f.handle, f.priority, f.created_clsact});
+            write_record(rec);
+        }
+    }
     for (auto p : progs)
-        s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
+        if (p != bpf::Program::tc_ingress)
+            s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
 }
 
 Session::~Session() = default;

@@ -165,12 +165,15 @@ std::string FaultSpec::name() const {
         return "dns.drop";
     case FaultKind::dns_delay:
         return "dns.delay";
+    case FaultKind::dns_rcode:
+        return err == dns_rcode_servfail ? "dns.servfail" : err == dns_rcode_refused ? "dns.refused" : "dns.nxdomain";
     }
     return "?";
 }
 
 std::string known_faults_help() {
-    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%";
+    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%, dns.nxdomain@P%, "
+           "dns.servfail@P%, dns.refused@P%";
 }
 
 Nanos parse_duration(std::string_view text, std::string_view what) {
@@ -350,8 +353,8 @@ FaultSpec parse_fault(std::string_view text) {
         if (has_value)
             bad(fmt::format("dns.drop takes no value (got '={}')", value), grammar);
         // The answer is dropped where it reaches the target's socket: UDP
-        // from the resolver's port 53 (port= and server= change that).
-        f.proto_mask = FL_PROTO_UDP;
+        // or TCP from the resolver's port 53 (port= and server= change that).
+        f.proto_mask = FL_PROTO_UDP | FL_PROTO_TCP;
         f.dir_mask = FL_DIR_INGRESS;
         f.rport = {53, 53};
     } else if (act == "dns.delay") {
@@ -363,7 +366,7 @@ FaultSpec parse_fault(std::string_view text) {
             bad("dns.delay must be longer than 0", grammar);
         // The query is held where it leaves the target (EDT, sch_fq): the
         // answer comes DUR later.
-        f.proto_mask = FL_PROTO_UDP;
+        f.proto_mask = FL_PROTO_UDP | FL_PROTO_TCP;
         f.dir_mask = FL_DIR_EGRESS;
         f.rport = {53, 53};
     } else if (act == "net.connect") {
@@ -373,9 +376,17 @@ FaultSpec parse_fault(std::string_view text) {
         f.err = parse_errno(value);
         f.dir_mask = 0;
     } else if (act == "dns.nxdomain" || act == "dns.servfail" || act == "dns.refused") {
-        throw Error(ErrorKind::unsupported, fmt::format("{} is not implemented in this version of faultline", act),
-                    "error answers need a packet rewrite that is not written yet; dns.drop (a timeout) and "
-                    "dns.delay are");
+        f.kind = FaultKind::dns_rcode;
+        f.err = act == "dns.nxdomain"   ? dns_rcode_nxdomain
+                : act == "dns.servfail" ? dns_rcode_servfail
+                                        : dns_rcode_refused;
+        if (has_value)
+            bad(fmt::format("{} takes no value (got '={}')", act, value), grammar);
+        // Decided on the query where it leaves the target; the answer is
+        // rewritten where it arrives (tc ingress).
+        f.proto_mask = FL_PROTO_UDP | FL_PROTO_TCP;
+        f.dir_mask = FL_DIR_EGRESS;
+        f.rport = {53, 53};
     } else {
         bad(fmt::format("unknown fault '{}'", action), "known faults: " + known_faults_help());
     }
@@ -421,10 +432,11 @@ FaultSpec parse_fault(std::string_view text) {
                 bad(fmt::format("unknown sampling unit '{}' for {}", val, f.name()),
                     "dns faults draw per=query (a fresh draw for every query) or per=name (one draw per "
                     "queried name, sticky)");
-            if (key != "port" && key != "limit" && !(f.is_delay() && (key == "jitter" || key == "dev")))
+            if (key != "port" && key != "limit" && !(f.is_delay() && key == "jitter") &&
+                !((f.is_delay() || f.kind == FaultKind::dns_rcode) && key == "dev"))
                 bad(fmt::format("filter '{}' does not apply to {}", key, f.name()),
                     "dns faults take domain=, qtype=, server= (resolver CIDR), port= (resolver port, default 53), "
-                    "per=query|name and limit=; dns.delay also jitter= and dev=");
+                    "per=query|name and limit=; dns.delay also jitter= and dev=, the error answers dev=");
         }
         if (key == "proto") {
             f.proto_mask = 0;
@@ -480,8 +492,10 @@ FaultSpec parse_fault(std::string_view text) {
                 bad("jitter= only applies to net.delay and dns.delay", grammar);
             f.jitter = parse_duration(val, "jitter");
         } else if (key == "dev") {
-            if (!f.is_delay())
-                bad("dev= only applies to net.delay and dns.delay (where sch_fq must be installed)", grammar);
+            if (!f.is_delay() && f.kind != FaultKind::dns_rcode)
+                bad("dev= only applies to net.delay and dns.delay (where sch_fq must be installed) and to dns "
+                    "error answers (where answers arrive)",
+                    grammar);
             for (auto d : split(val, '+')) {
                 if (d.empty() || d.size() >= 16)
                     bad(fmt::format("dev='{}' is not an interface name", val), "dev= takes IFACE or IFACE+IFACE");

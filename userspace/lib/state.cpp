@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "faultline/bpf.hpp"
 #include "faultline/cgroup.hpp"
 #include "faultline/error.hpp"
 #include "faultline/qdisc.hpp"
@@ -26,6 +27,10 @@ json to_json(const SessionRecord& r) {
     json ex = json::array();
     for (const auto& e : r.experiments)
         ex.push_back({{"id", e.id}, {"spec", e.spec}, {"slot", e.slot}});
+    json tc = json::array();
+    for (const auto& f : r.tc_filters)
+        tc.push_back(
+            {{"dev", f.dev}, {"handle", f.handle}, {"priority", f.priority}, {"created_clsact", f.created_clsact}});
     return {{"id", r.id},
             {"pid", r.pid},
             {"pid_start", r.pid_start},
@@ -39,7 +44,8 @@ json to_json(const SessionRecord& r) {
             {"fq_devices", r.fq_devices},
             {"netns", r.netns},
             {"netns_ino", r.netns_ino},
-            {"created_cgroup", r.created_cgroup}};
+            {"created_cgroup", r.created_cgroup},
+            {"tc_filters", tc}};
 }
 
 SessionRecord from_json(const json& j) {
@@ -59,6 +65,9 @@ SessionRecord from_json(const json& j) {
     r.netns = j.value("netns", "");
     r.netns_ino = j.at("netns_ino");
     r.created_cgroup = j.at("created_cgroup");
+    if (j.contains("tc_filters"))
+        for (const auto& f : j.at("tc_filters"))
+            r.tc_filters.push_back({f.at("dev"), f.at("handle"), f.at("priority"), f.at("created_clsact")});
     return r;
 }
 
@@ -139,15 +148,28 @@ std::vector<std::string> reap_stale_sessions() {
         if (record_alive(r))
             continue;
         // The programs went with the process (links die with their fds);
-        // what can survive it are qdiscs and the exec cgroup.
-        // Only in the very namespace it used (a path can be reused).
-        if (r.netns_ino && r.netns_ino == netns_ino(r.netns))
+        // what can survive it are qdiscs, clsact filters (kernels without
+        // tcx; inert, as nothing tells them to rewrite, but removed) and
+        // the exec cgroup. Only in the very namespace it used (a path can
+        // be reused).
+        if (r.netns_ino && r.netns_ino == netns_ino(r.netns)) {
             for (const auto& dev : r.fq_devices) {
                 try {
                     remove_root_fq(dev, r.netns);
                 } catch (const Error&) {
                 }
             }
+            for (const auto& f : r.tc_filters) {
+                try {
+                    bpf::remove_tc_filter({.dev = f.dev,
+                                           .netns = r.netns,
+                                           .handle = f.handle,
+                                           .priority = f.priority,
+                                           .created_clsact = f.created_clsact});
+                } catch (const Error&) {
+                }
+            }
+        }
         if (!r.created_cgroup.empty())
             remove_cgroup(r.created_cgroup);
         remove_record(r.id);

@@ -13,7 +13,7 @@
 
 namespace faultline::bpf {
 
-enum class Program { skb_egress, skb_ingress, connect4, connect6 };
+enum class Program { skb_egress, skb_ingress, connect4, connect6, tc_ingress };
 
 const char* program_name(Program p);
 
@@ -31,10 +31,52 @@ class Link {
     int fd_;
 };
 
+// A program attached at a device's tc ingress hook (by Object::attach_tc):
+// a tcx link on Linux 6.6+, released with the process like cgroup links;
+// before that, a filter on the clsact qdisc, which outlives a killed
+// process: its description goes into the session record, and the next
+// faultline command removes it (remove_tc_filter). Detached when destroyed.
+struct TcFilter {
+    std::string dev;
+    std::string netns;   // "" = faultline's own
+    uint32_t handle = 0; // 0: a tcx link, nothing to record
+    uint32_t priority = 0;
+    bool created_clsact = false; // faultline added the clsact qdisc: remove it too
+};
+
+class TcAttachment {
+  public:
+    TcAttachment(TcFilter f, int link_fd) : filter_(std::move(f)), link_(link_fd) {}
+    ~TcAttachment();
+    TcAttachment(TcAttachment&&) noexcept;
+    TcAttachment& operator=(TcAttachment&&) = delete;
+    TcAttachment(const TcAttachment&) = delete;
+    const TcFilter& filter() const { return filter_; }
+    bool is_link() const { return link_ >= 0; }
+
+  private:
+    TcFilter filter_;
+    int link_; // tcx link fd, or -1 for a clsact filter
+};
+
+// Removes a clsact filter faultline added (and the qdisc if it added that);
+// nothing if it is already gone.
+void remove_tc_filter(const TcFilter& f);
+
+// Does a device frame packets with an Ethernet header, as the tc program
+// expects (Ethernet devices, veth, loopback; not tun or WireGuard)? Throws
+// Error(usage) if there is no such device in netns.
+bool has_ethernet_framing(const std::string& dev, const std::string& netns);
+
+// Can this kernel run and attach the tc ingress program? Tried for real on
+// lo of a throwaway network namespace. Empty if yes, else the reason.
+std::string tc_ingress_problem();
+
 struct TestRun {
     uint32_t retval = 0;
-    uint32_t duration_ns = 0; // average per repetition, as the kernel reports it
-    uint64_t tstamp = 0;      // __sk_buff.tstamp after the run
+    uint32_t duration_ns = 0;    // average per repetition, as the kernel reports it
+    uint64_t tstamp = 0;         // __sk_buff.tstamp after the run
+    std::vector<uint8_t> packet; // the packet after the run (tc may rewrite it)
 };
 
 struct MapIds {
@@ -54,6 +96,11 @@ class Object {
     Object& operator=(const Object&) = delete;
 
     Link attach_cgroup(Program p, const std::string& cgroup_path);
+    // Program::tc_ingress on a device of a network namespace ("" = ours):
+    // tcx where the kernel has it, else clsact (created if missing).
+    TcAttachment attach_tc(const std::string& dev, const std::string& netns);
+    // How long a dns error-answer rewrite waits for its answer.
+    void set_answer_wait(uint64_t ns);
 
     // e.expires is in jiffies: use deadline_jiffies().
     void set_experiment(uint32_t slot, const fl_experiment& e);

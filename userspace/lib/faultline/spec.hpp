@@ -16,7 +16,7 @@ namespace faultline {
 
 using Nanos = std::chrono::nanoseconds;
 
-enum class FaultKind { net_drop, net_delay, net_connect, dns_drop, dns_delay };
+enum class FaultKind { net_drop, net_delay, net_connect, dns_drop, dns_delay, dns_rcode };
 
 struct PortRange {
     uint16_t lo = 0;
@@ -43,27 +43,37 @@ struct FaultSpec {
     PortRange rport, lport;
     std::optional<Cidr> cidr;
     Nanos delay{0}, jitter{0};
-    int err = 0;                      // net.connect: positive errno
+    int err = 0;                      // net.connect: positive errno; dns_rcode: the rcode
     uint64_t limit = 0;               // max injections, 0 = unlimited
-    std::vector<std::string> devices; // net.delay: where fq must be
+    std::vector<std::string> devices; // net.delay: where fq must be; dns_rcode: where answers arrive
     // dns.*: domain= filters (lowercase, no trailing dot; "*.x" = strictly
     // under x) and the question type, 0 = any
     std::vector<std::string> domains;
     uint16_t qtype = 0;
 
-    bool is_dns() const { return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay; }
+    bool is_dns() const {
+        return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay || kind == FaultKind::dns_rcode;
+    }
     // holds packets: needs sch_fq where they leave
     bool is_delay() const { return kind == FaultKind::net_delay || kind == FaultKind::dns_delay; }
 
-    // "net.drop" etc.
+    // "net.drop", "dns.nxdomain" etc.
     std::string name() const;
 };
 
 // What a fault needs from the kernel in shadow (count-only) mode: a delay
 // holds nothing, so it needs no sch_fq, only its drop counterpart's hooks.
+// An error answer counts on the query and rewrites nothing: the same.
 inline FaultKind shadow_kind(FaultKind k) {
-    return k == FaultKind::net_delay ? FaultKind::net_drop : k == FaultKind::dns_delay ? FaultKind::dns_drop : k;
+    if (k == FaultKind::net_delay)
+        return FaultKind::net_drop;
+    return k == FaultKind::dns_delay || k == FaultKind::dns_rcode ? FaultKind::dns_drop : k;
 }
+
+// DNS rcodes of the error-answer faults (RFC 1035 4.1.1).
+inline constexpr int dns_rcode_servfail = 2;
+inline constexpr int dns_rcode_nxdomain = 3;
+inline constexpr int dns_rcode_refused = 5;
 
 // Limits, in one place (validation and --help quote them).
 inline constexpr Nanos max_delay = std::chrono::seconds(10); // sch_fq default horizon

@@ -18,6 +18,15 @@ struct ExperimentRecord {
     uint32_t slot = 0;
 };
 
+// A clsact filter a session added for dns error answers (kernels before
+// 6.6, no tcx), in its netns.
+struct TcFilterRecord {
+    std::string dev;
+    uint32_t handle = 0;
+    uint32_t priority = 0;
+    bool created_clsact = false;
+};
+
 struct SessionRecord {
     std::string id;
     pid_t pid = 0;
@@ -29,10 +38,11 @@ struct SessionRecord {
     int64_t started_unix = 0;
     int64_t ends_unix = 0; // 0: until stopped
     std::vector<ExperimentRecord> experiments;
-    std::vector<std::string> fq_devices; // fq qdiscs this session installed
-    std::string netns;                   // ... in this network namespace ("" = faultline's)
-    uint64_t netns_ino = 0;              // ... whose inode was this
-    std::string created_cgroup;          // cgroup made by `exec`, removed at the end
+    std::vector<std::string> fq_devices;    // fq qdiscs this session installed
+    std::string netns;                      // ... in this network namespace ("" = faultline's)
+    uint64_t netns_ino = 0;                 // ... whose inode was this
+    std::string created_cgroup;             // cgroup made by `exec`, removed at the end
+    std::vector<TcFilterRecord> tc_filters; // clsact filters this session added (netns as above)
 };
 
 std::string state_dir();
@@ -42,7 +52,8 @@ std::vector<SessionRecord> list_records();
 bool record_alive(const SessionRecord& r);
 uint64_t process_start_time(pid_t pid);
 
-// Removes what dead sessions left behind (fq qdiscs, exec cgroups, records).
+// Removes what dead sessions left behind (fq qdiscs, clsact filters, exec
+// cgroups, records).
 // Returns the ids cleaned.
 std::vector<std::string> reap_stale_sessions();
 
