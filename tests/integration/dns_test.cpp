@@ -438,3 +438,33 @@ TEST_F(Dns, ErrorAnswerRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
     EXPECT_EQ(t["noerror"], n - t["nxdomain"]);
     EXPECT_EQ(s["noerror"], 2000) << "the sibling got error answers";
 }
+
+TEST_F(Dns, TwoSessionsShareTheDevicesAndEndIndependently) {
+    // Two error-answer sessions on one namespace (target and sibling): on
+    // kernels without tcx both are filters on one clsact qdisc, which the
+    // first session added. Ending it must leave the second one working,
+    // and ending both must leave no qdisc behind.
+    REQUIRE_FAULT("dns.nxdomain");
+    start_server(false);
+    auto a = inject("dns.nxdomain@100%,domain=db.svc.test", {"--netns", lab_->a});
+    const std::string stats_b = stats_ + ".b";
+    Proc b({fl, "inject", "--cgroup", sibling_->path(), "--fault", "dns.servfail@100%,domain=db.svc.test", "--quiet",
+            "--stats-json", stats_b, "--netns", lab_->a},
+           "", true);
+    ASSERT_TRUE(b.wait_for("session", 10s)) << b.out();
+    EXPECT_NE(dig(target_->path(), {"db.svc.test"}).out.find("status: NXDOMAIN"), std::string::npos);
+    EXPECT_NE(dig(sibling_->path(), {"db.svc.test"}).out.find("status: SERVFAIL"), std::string::npos);
+    stop(a);
+    auto d = dig(sibling_->path(), {"db.svc.test"});
+    EXPECT_NE(d.out.find("status: SERVFAIL"), std::string::npos) << "the second session lost its rewrite: " << d.out;
+    d = dig(target_->path(), {"db.svc.test"});
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    kill(b.pid(), SIGINT);
+    EXPECT_EQ(b.wait(10s), 0) << b.out();
+    std::remove(stats_b.c_str());
+    for (const std::string& dev : {std::string("lo"), "fla" + std::to_string(getpid())}) {
+        auto f = sh(fmt::format("tc -n {} qdisc show dev {} 2>&1", lab_->a, dev));
+        EXPECT_EQ(f.out.find("clsact"), std::string::npos) << dev << ": " << f.out;
+    }
+    EXPECT_NE(dig(sibling_->path(), {"db.svc.test"}).out.find("198.51.100.7"), std::string::npos);
+}

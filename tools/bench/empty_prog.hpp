@@ -14,13 +14,18 @@
 
 namespace faultline::bench {
 
-inline int load_empty_program() {
+// tc: the same program as a tc (sched_cls) one, the floor of the tc cases.
+inline int load_empty_program(bool tc = false) {
     bpf_insn insns[] = {
         {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 1},
         {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
     };
-    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_CGROUP_INET_EGRESS);
-    int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, "flb_empty", "GPL", insns, 2, &opts);
+    LIBBPF_OPTS(bpf_prog_load_opts, opts,
+                .expected_attach_type = tc ? BPF_CGROUP_INET_INGRESS : BPF_CGROUP_INET_EGRESS);
+    if (tc)
+        opts.expected_attach_type = static_cast<bpf_attach_type>(0);
+    int fd =
+        bpf_prog_load(tc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_CGROUP_SKB, "flb_empty", "GPL", insns, 2, &opts);
     if (fd < 0)
         throw_errno("load the empty cgroup_skb program", errno);
     return fd;

@@ -7,13 +7,17 @@
 #   part 2  throughput over a veth pair between two network namespaces made
 #           here: iperf3 TCP, and 64-byte UDP send() rate, with no program,
 #           faultline idle, faultline 1% drop and the same drop as an nftables
-#           rule. Cases alternate round by round; medians and ratios to the
-#           no-program baseline of the same run are reported.
+#           rule; and DNS queries/s of a closed-loop resolver load (dnsmasq
+#           in the server namespace) with no program and with dns.nxdomain
+#           at 0% and 1% on the client. Cases alternate round by round;
+#           medians and ratios to the no-program baseline of the same run are
+#           reported.
 #
 # usage: sudo tools/bench/run.sh [BUILD_DIR]      (default BUILD_DIR: ./build)
 # Results (markdown) go to stdout, progress to stderr. Knobs (environment):
 #   FLB_TESTRUN_ROUNDS=15  FLB_TCP_ROUNDS=5 FLB_TCP_SECONDS=4
-#   FLB_UDP_ROUNDS=8 FLB_UDP_SECONDS=1   (0 rounds skips that part)
+#   FLB_UDP_ROUNDS=8 FLB_UDP_SECONDS=1 FLB_DNS_ROUNDS=6 FLB_DNS_SECONDS=2
+#   (0 rounds skips that part)
 #   FLB_CLIENT_CPU=0 FLB_SERVER_CPU=1    (pinning; empty = not pinned)
 # Everything it makes (namespaces, veth, cgroups, nft table, background
 # processes) is removed on exit, also on failure or Ctrl-C.
@@ -29,6 +33,8 @@ TCP_ROUNDS=${FLB_TCP_ROUNDS:-5}
 TCP_SECONDS=${FLB_TCP_SECONDS:-4}
 UDP_ROUNDS=${FLB_UDP_ROUNDS:-8}
 UDP_SECONDS=${FLB_UDP_SECONDS:-1}
+DNS_ROUNDS=${FLB_DNS_ROUNDS:-6}
+DNS_SECONDS=${FLB_DNS_SECONDS:-2}
 # Sender and receiver each on their own core: unpinned, the scheduler
 # sometimes stacks them on one core and the rate halves for that round.
 if (($(nproc) >= 2)); then
@@ -119,6 +125,7 @@ missing=()
 command -v iperf3 >/dev/null || missing+=(iperf3)
 command -v nft >/dev/null || missing+=(nftables)
 command -v jq >/dev/null || missing+=(jq)
+command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >&2 || die "cannot install ${missing[*]}"
@@ -238,6 +245,13 @@ case_on() {
             "$FAULTLINE" inject --cgroup "$CG_CLIENT" --fault "net.drop@${pct}%" --for 10m --quiet --json
         wait_for "$TMP/mech.err" "session .* on" "$MECH_PID"
         ;;
+    dns_idle | dns_1pct)
+        local pct=0
+        [[ $1 == dns_1pct ]] && pct=1
+        start_bg "$MECH_OUT" "$TMP/mech.err" "$FAULTLINE" inject --cgroup "$CG_CLIENT" --netns "$NS_C" \
+            --fault "dns.nxdomain@${pct}%,domain=*.example.com" --for 10m --quiet --json
+        wait_for "$TMP/mech.err" "session .* on" "$MECH_PID"
+        ;;
     empty)
         start_bg "$MECH_OUT" "$TMP/mech.err" "$BIN/fl_bench_hold" --attach "$CG_CLIENT" --empty --seconds 600
         wait_for "$MECH_OUT" "^ready" "$MECH_PID"
@@ -278,6 +292,12 @@ case_off() {
     EVAL_RATE=""
     case $name in
     base) ;;
+    dns_idle | dns_1pct)
+        stop_pid "$MECH_PID"
+        MECH_PID=""
+        # answers rewritten per query that matched
+        DROP=$(jq -r '.experiments[0] | if .matched > 0 then 100 * .injected / .matched else 0 end' "$MECH_OUT")
+        ;;
     empty | fl_idle | fl_drop | fl_other)
         stop_pid "$MECH_PID"
         MECH_PID=""
@@ -319,8 +339,11 @@ declare -A LABEL=(
     [fl_other]="faultline, experiment on another cgroup (program runs, index miss)"
     [fl_drop]="faultline, 1% drop on the client's cgroup"
     [nft_drop]="nftables rule, 1% drop on the client's cgroup"
+    [dns_idle]="faultline dns.nxdomain@0% for *.example.com on the client's cgroup (every query parsed and drawn; tc program attached, idle)"
+    [dns_1pct]="faultline dns.nxdomain@1% (same; 1% of answers rewritten, so the tc program parses every answer)"
 )
-declare -A TCP UDP DROP_TCP DROP_UDP # name -> space-separated per-round values
+DNS_CASES=(base dns_idle dns_1pct)
+declare -A TCP UDP DNSQ DROP_TCP DROP_UDP DROP_DNS # name -> space-separated per-round values
 TCP_EVAL_RATES=""
 
 run_tcp() { # prints Gbit/s
@@ -360,6 +383,33 @@ for ((r = 0; r < UDP_ROUNDS; r++)); do
         DROP_UDP[$c]+="$DROP "
     done
 done
+if ((DNS_ROUNDS > 0)); then
+    # dnsmasq answers www.example.com itself (no upstream, no cache, no
+    # log): the load measures the path, not a recursion.
+    timeout 900 "${PIN_S[@]}" ip netns exec "$NS_S" dnsmasq -k --no-resolv --no-hosts --bind-interfaces \
+        --listen-address="$ADDR_S" --address=/example.com/198.51.100.7 --pid-file= --user=root --group=root \
+        --cache-size=0 --log-facility="$TMP/dnsmasq.log" &
+    BG_PIDS+=($!)
+    for ((i = 0; i < 50; i++)); do
+        ip netns exec "$NS_S" ss -lun | grep -q "$ADDR_S:53 " && break
+        sleep 0.1
+    done
+    ip netns exec "$NS_S" ss -lun | grep -q "$ADDR_S:53 " || die "dnsmasq did not start: $(cat "$TMP/dnsmasq.log")"
+    n=${#DNS_CASES[@]}
+    for ((r = 0; r < DNS_ROUNDS; r++)); do
+        for ((i = 0; i < n; i++)); do
+            c=${DNS_CASES[$(((i + r) % n))]}
+            log "DNS round $((r + 1))/$DNS_ROUNDS: $c"
+            case_on "$c"
+            j=$(in_cgroup "$CG_CLIENT" "${PIN_C[@]}" ip netns exec "$NS_C" timeout $((DNS_SECONDS + 30)) \
+                "$BIN/fl_bench_udp" dns --to "$ADDR_S" --name www.example.com --window 32 --seconds "$DNS_SECONDS")
+            case_off "$c"
+            [[ $(jq '.lost' <<<"$j") == 0 ]] || log "DNS round $((r + 1)) $c: $(jq -c . <<<"$j")"
+            DNSQ[$c]+="$(jq '.qps / 1000' <<<"$j") "
+            DROP_DNS[$c]+="$DROP "
+        done
+    done
+fi
 
 # ---------------------------------------------------------------- report
 # Median of whitespace-separated numbers; "-" entries (not applicable) skipped.
@@ -485,5 +535,9 @@ fi
 if ((UDP_ROUNDS > 0)); then
     table "UDP, 64-byte datagrams: send() calls per second of one sender ($UDP_ROUNDS rounds × ${UDP_SECONDS} s)" \
         kpps %.1f UDP_CASES UDP DROP_UDP
+fi
+if ((DNS_ROUNDS > 0)); then
+    table "DNS: answers per second of a closed-loop resolver load (32 queries in flight, dnsmasq; $DNS_ROUNDS rounds × ${DNS_SECONDS} s; 'achieved drop' = answers rewritten)" \
+        kqps %.1f DNS_CASES DNSQ DROP_DNS
 fi
 log "done; cleaning up"

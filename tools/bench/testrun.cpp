@@ -310,6 +310,42 @@ int run(const Args& args) {
     };
     const auto answer_other = answer("www.other.test"), answer_match = answer("www.example.com");
 
+    // Error answers: the tc ingress program on a DNS answer, with an
+    // experiment live and nothing pending (one jiffies compare), and with a
+    // rewrite pending for another exchange (parsed, looked up, no match).
+    // The pending entry is made by the egress program on a real query and
+    // must outlive the run (checked at the end).
+    const std::set<bpf::Program> rcode_progs{bpf::Program::skb_egress, bpf::Program::tc_ingress};
+    auto rcode_object = [&] {
+        auto o = bpf::Object::load(rcode_progs);
+        o->set_answer_wait(experiment_ttl_ns);
+        fl_experiment e = make_experiment(parse_fault("dns.nxdomain@100%,domain=*.example.com"), target.ref(), {}, 0);
+        e.expires = o->deadline_jiffies(monotonic_ns() + experiment_ttl_ns);
+        o->set_experiment(0, e);
+        fl_index_val v{};
+        v.n = 1;
+        o->set_index(target.ref().id, FL_HOOK_EGRESS, v);
+        o->set_levels(levels);
+        return o;
+    };
+    auto rc_idle = rcode_object(), rc_pending = rcode_object();
+    const auto query_match = test::PacketBuilder()
+                                 .v4("198.18.0.1", "198.18.0.53")
+                                 .udp(40000, 53)
+                                 .payload(test::DnsMessage().name("www.example.com").build())
+                                 .build();
+    const auto answer_match_other_id = test::PacketBuilder()
+                                           .v4("198.18.0.53", "198.18.0.1")
+                                           .udp(53, 40000)
+                                           .payload(test::DnsMessage().name("www.example.com").id(7).answer().build())
+                                           .build();
+    {
+        cgroup_move(target.path(), getpid());
+        rc_pending->test_run(bpf::Program::skb_egress, query_match, 1);
+        cgroup_move(home_guard.path(), getpid());
+    }
+    ProgFd empty_tc{load_empty_program(true)};
+
     auto on = [&](bpf::Object& o) {
         return [&o, &packet](uint32_t r) { return o.test_run(bpf::Program::skb_egress, packet, r); };
     };
@@ -354,6 +390,20 @@ int run(const Args& args) {
                      .label = "i. same, a DNS answer for www.example.com (parsed, matched, drawn)",
                      .cgroup = target.path(),
                      .run = on_ingress(*dns_match, answer_match)});
+    cases.push_back({.key = "tc_floor",
+                     .label = "j. floor of the tc cases: empty tc program",
+                     .cgroup = target.path(),
+                     .run = [&](uint32_t r) { return test_run_fd(empty_tc.fd, answer_match_other_id, r); }});
+    cases.push_back(
+        {.key = "tc_idle",
+         .label = "k. tc ingress, dns.nxdomain live, no rewrite pending: a DNS answer (above j)",
+         .cgroup = target.path(),
+         .run = [&](uint32_t r) { return rc_idle->test_run(bpf::Program::tc_ingress, answer_match_other_id, r); }});
+    cases.push_back(
+        {.key = "tc_pending",
+         .label = "l. same, a rewrite pending for another exchange: parsed, looked up, no match (above j)",
+         .cgroup = target.path(),
+         .run = [&](uint32_t r) { return rc_pending->test_run(bpf::Program::tc_ingress, answer_match_other_id, r); }});
 
     auto measure = [&](Case& c, uint32_t r, bool record) {
         throw_if_stopped();
@@ -417,6 +467,23 @@ int run(const Args& args) {
     for (size_t i : {0, 1, 2, 5, 6, 7, 8})
         for (uint32_t rv : cases[i].retvals)
             expect(rv == 1, fmt::format("{}: retval {} (expected 1 = pass)", cases[i].key, rv));
+    for (size_t i : {10, 11})
+        for (uint32_t rv : cases[i].retvals)
+            expect(rv == static_cast<uint32_t>(-1),
+                   fmt::format("{}: retval {} (expected -1 = next)", cases[i].key, rv));
+    // Case l measured the pending path only if the rewrite was still
+    // pending: its own answer is rewritten now, and nothing before.
+    {
+        expect(rc_pending->counters(0).injected == 0 && rc_idle->counters(0).injected == 0,
+               "error answers: something was rewritten during the run");
+        auto own = test::PacketBuilder()
+                       .v4("198.18.0.53", "198.18.0.1")
+                       .udp(53, 40000)
+                       .payload(test::DnsMessage().name("www.example.com").answer().build())
+                       .build();
+        rc_pending->test_run(bpf::Program::tc_ingress, own, 1);
+        expect(rc_pending->counters(0).injected == 1, "error answers: the pending rewrite was gone by the end");
+    }
 
     // --- report ---------------------------------------------------------
     const double floor_k = median(cases[0].kernel_ns);
@@ -449,12 +516,15 @@ int run(const Args& args) {
         } else if (c.key == "drop_1pct") {
             result = fmt::format("achieved {:.3f}% drops", achieved);
         }
+        const bool tc = c.key.rfind("tc_", 0) == 0;
+        const double base = tc ? median(cases[9].kernel_ns) : floor_k;
         fmt::print("| {} | {:.0f} | {} | {:.0f}–{:.0f} | {} | {} | {} |\n", c.label, k,
-                   i == 0 ? "—" : fmt::format("+{:.0f}", k - floor_k), *mn, *mx, fmt_ns(w), goal, result);
+                   i == 0 || c.key == "tc_floor" ? "—" : fmt::format("+{:.0f}", k - base), *mn, *mx, fmt_ns(w), goal,
+                   result);
         jcases.push_back({{"key", c.key},
                           {"label", c.label},
                           {"median_ns", k},
-                          {"above_floor_ns", k - floor_k},
+                          {"above_floor_ns", k - (tc ? median(cases[9].kernel_ns) : floor_k)},
                           {"median_wall_ns", w},
                           {"above_floor_wall_ns", w - floor_w},
                           {"kernel_ns", c.kernel_ns},

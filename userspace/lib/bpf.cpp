@@ -275,7 +275,9 @@ void remove_tc_filter(const TcFilter& f) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(idx), .attach_point = BPF_TC_INGRESS);
     LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f.handle, .priority = f.priority);
     (void)bpf_tc_detach(&hook, &opts);
-    if (f.created_clsact) {
+    // The qdisc faultline added goes too, unless someone (another session)
+    // put filters on it meanwhile.
+    if (f.created_clsact && clsact_filters(static_cast<int>(idx)).empty()) {
         hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
         (void)bpf_tc_hook_destroy(&hook);
     }
@@ -321,7 +323,15 @@ TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns)
                                 std::strerror(-link)),
                     "dns error answers need tc ingress: tcx (Linux 6.6+) or the clsact qdisc "
                     "(CONFIG_NET_SCH_INGRESS)");
+    // A clsact that holds only faultline's filters (another session's) is
+    // faultline's too: whichever session ends last removes it.
     f.created_clsact = err == 0;
+    if (err == -EEXIST) {
+        auto names = clsact_filters(idx);
+        f.created_clsact = !names.empty() && std::all_of(names.begin(), names.end(), [](const std::string& n) {
+            return n.rfind("fl_tc_ingress", 0) == 0;
+        });
+    }
     LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .handle = tc_handle);
     err = bpf_tc_attach(&hook, &opts);
     if (err) {

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/gen_stats.h>
+#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <memory>
@@ -241,6 +242,52 @@ bool fq_available(std::string* why) {
     if (!ok && why)
         *why = msg.empty() ? "fq probe failed" : msg;
     return ok;
+}
+
+namespace {
+
+int on_filter(nl_msg* msg, void* arg) {
+    nlmsghdr* h = nlmsg_hdr(msg);
+    if (h->nlmsg_type != RTM_NEWTFILTER || !nlmsg_valid_hdr(h, sizeof(tcmsg)))
+        return NL_OK;
+    const auto* t = static_cast<const tcmsg*>(nlmsg_data(h));
+    if (t->tcm_handle == 0)
+        return NL_OK; // the chain's head entry, not a filter
+    auto* out = static_cast<std::vector<std::string>*>(arg);
+    nlattr* tb[TCA_MAX + 1] = {};
+    nlattr* opt[TCA_BPF_MAX + 1] = {};
+    std::string name;
+    if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) >= 0 && tb[TCA_KIND] &&
+        std::string(nla_get_string(tb[TCA_KIND])) == "bpf" && tb[TCA_OPTIONS] &&
+        nla_parse_nested(opt, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) >= 0 && opt[TCA_BPF_NAME])
+        name = nla_get_string(opt[TCA_BPF_NAME]);
+    out->push_back(name);
+    return NL_OK;
+}
+
+} // namespace
+
+std::vector<std::string> clsact_filters(int ifindex) {
+    Sock s = route_socket();
+    std::vector<std::string> n;
+    for (uint32_t minor : {TC_H_MIN_INGRESS, TC_H_MIN_EGRESS}) {
+        tcmsg t{};
+        t.tcm_family = AF_UNSPEC;
+        t.tcm_ifindex = ifindex;
+        t.tcm_parent = TC_H_MAKE(TC_H_CLSACT, minor);
+        int err = nl_send_simple(s.get(), RTM_GETTFILTER, NLM_F_DUMP, &t, sizeof t);
+        if (err >= 0) {
+            nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
+            if (!cb)
+                throw Error(ErrorKind::system, "cannot list tc filters: out of memory");
+            nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_filter, &n);
+            err = nl_recvmsgs(s.get(), cb);
+            nl_cb_put(cb);
+        }
+        if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_INVAL)
+            throw Error(ErrorKind::system, fmt::format("cannot list tc filters: {}", nl_geterror(err)));
+    }
+    return n;
 }
 
 std::vector<std::string> up_devices(const std::string& netns_path) {

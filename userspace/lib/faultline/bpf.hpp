@@ -59,8 +59,8 @@ class TcAttachment {
     int link_; // tcx link fd, or -1 for a clsact filter
 };
 
-// Removes a clsact filter faultline added (and the qdisc if it added that);
-// nothing if it is already gone.
+// Removes a clsact filter faultline added (and the qdisc if it added that and
+// no other filter is left on it); nothing if it is already gone.
 void remove_tc_filter(const TcFilter& f);
 
 // Does a device frame packets with an Ethernet header, as the tc program

@@ -33,6 +33,11 @@ class NetnsScope {
     int saved_ = -1;
 };
 
+// The filters on a device's clsact qdisc, ingress and egress together, in
+// the calling thread's network namespace (none if it has no clsact): for BPF
+// filters the name the kernel shows ("fl_tc_ingress:[ID]"), else "".
+std::vector<std::string> clsact_filters(int ifindex);
+
 // Devices that are up (including lo), in netns_path ("" = our own).
 std::vector<std::string> up_devices(const std::string& netns_path = {});
 
