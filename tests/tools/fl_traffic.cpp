@@ -48,6 +48,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "../support/packet.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -371,22 +373,6 @@ int tcp_ping(const char* ip, int port, long n, int timeout_ms) {
     return 0;
 }
 
-// A DNS query for `name`, type A, class IN, recursion desired.
-std::vector<uint8_t> dns_query(uint16_t id, const std::string& name) {
-    std::vector<uint8_t> q = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0};
-    size_t start = 0;
-    while (start < name.size()) {
-        size_t dot = name.find('.', start);
-        if (dot == std::string::npos)
-            dot = name.size();
-        q.push_back(static_cast<uint8_t>(dot - start));
-        q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
-        start = dot + 1;
-    }
-    q.insert(q.end(), {0, 0, 1, 0, 1});
-    return q;
-}
-
 int dns_flood(const char* ip, int port, long n, long pps, const std::string& name, int wait_ms) {
     if (n < 1 || n > 65536) {
         fprintf(stderr, "dns-flood: 1 to 65536 queries (one id each)\n");
@@ -417,7 +403,7 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
         auto due = start + std::chrono::nanoseconds(i * 1000000000L / pps);
         while (clock_type::now() < due)
             drain();
-        auto q = dns_query(static_cast<uint16_t>(i), name);
+        auto q = faultline::test::DnsMessage().name(name).id(static_cast<uint16_t>(i)).build(); // A, IN, RD
         if (send(fd, q.data(), q.size(), 0) == static_cast<ssize_t>(q.size()))
             sent++;
         else

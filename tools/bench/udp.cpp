@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "support/packet.hpp"
 
 namespace faultline::bench {
 namespace {
@@ -117,23 +118,6 @@ int sink_main(const Args& args) {
     return 0;
 }
 
-std::vector<uint8_t> dns_query(uint16_t id, const std::string& name) {
-    std::vector<uint8_t> q = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0};
-    size_t start = 0;
-    while (start < name.size()) {
-        size_t dot = name.find('.', start);
-        if (dot == std::string::npos)
-            dot = name.size();
-        q.push_back(static_cast<uint8_t>(dot - start));
-        for (size_t i = start; i < dot; i++)
-            q.push_back(static_cast<uint8_t>(name[i]));
-        start = dot + 1;
-    }
-    for (uint8_t b : {0, 0, 1, 0, 1})
-        q.push_back(b);
-    return q;
-}
-
 int dns_main(const Args& args) {
     const auto to = parse_addr(args.str("--to", ""), args.num<int>("--port", 53));
     const std::string name = args.str("--name", "www.example.com");
@@ -151,7 +135,7 @@ int dns_main(const Args& args) {
     std::map<int, uint64_t> rcodes;
     auto send_one = [&] {
         uint16_t id = next_id++;
-        auto q = dns_query(id, name);
+        auto q = test::DnsMessage().name(name).id(id).build(); // A, IN, RD
         if (send(fd, q.data(), q.size(), 0) == static_cast<ssize_t>(q.size())) {
             outstanding[id] = true;
             in_flight++;

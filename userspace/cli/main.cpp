@@ -234,27 +234,8 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     if (child < 0)
         throw_errno("fork", errno);
     if (child == 0) {
-        // Into the target cgroup first, so the faults apply from exec on.
         sigprocmask(SIG_UNBLOCK, &set, nullptr);
-        try {
-            cgroup_move(cg.path(), getpid());
-            if (!netns.empty()) {
-                int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || setns(fd, CLONE_NEWNET))
-                    throw_errno("enter network namespace " + netns, errno);
-            }
-        } catch (const Error& e) {
-            fmt::print(stderr, "error: {}\n", e.what());
-            _exit(126);
-        }
-        std::vector<char*> argv;
-        for (const auto& c : cmd)
-            argv.push_back(const_cast<char*>(c.c_str()));
-        argv.push_back(nullptr);
-        execvp(argv[0], argv.data());
-        int err = errno;
-        fmt::print(stderr, "error: cannot run {}: {}\n", cmd[0], strerror(err));
-        _exit(err == ENOENT ? 127 : 126);
+        exec_in_cgroup(cg.path(), netns, cmd);
     }
 
     int status = 0;

@@ -13,10 +13,8 @@
 #include <fmt/format.h>
 #include <net/if.h>
 #include <net/if_arp.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "faultline/error.hpp"
@@ -352,41 +350,11 @@ void Object::set_answer_wait(uint64_t ns) {
 }
 
 std::string tc_ingress_problem() {
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC))
-        throw_errno("pipe", errno);
-    pid_t pid = fork();
-    if (pid < 0)
-        throw_errno("fork", errno);
-    if (pid == 0) {
-        close(pfd[0]);
-        std::string msg;
-        if (unshare(CLONE_NEWNET) != 0) {
-            msg = fmt::format("cannot create a network namespace to test in: {}", strerror(errno));
-        } else {
-            try {
-                auto obj = Object::load({Program::tc_ingress});
-                auto a = obj->attach_tc("lo", "");
-            } catch (const Error& e) {
-                msg = e.what();
-            }
-        }
-        (void)!write(pfd[1], msg.data(), msg.size());
-        _exit(msg.empty() ? 0 : 1);
-    }
-    close(pfd[1]);
-    char buf[512];
-    std::string msg;
-    ssize_t n;
-    while ((n = read(pfd[0], buf, sizeof buf)) > 0)
-        msg.append(buf, static_cast<size_t>(n));
-    close(pfd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok && msg.empty())
-        msg = "the tc probe failed";
-    return ok ? std::string{} : msg;
+    return in_scratch_netns([] {
+        auto obj = Object::load({Program::tc_ingress});
+        auto a = obj->attach_tc("lo", "");
+        return std::string{};
+    });
 }
 
 void Object::set_experiment(uint32_t slot, const fl_experiment& e) {

@@ -4,10 +4,12 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <linux/magic.h>
+#include <sched.h>
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -128,6 +130,29 @@ std::string cgroup_of(pid_t pid) {
         if (line.rfind("0::", 0) == 0)
             return line.substr(3);
     return {};
+}
+
+void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path,
+                    const std::vector<std::string>& argv) {
+    try {
+        cgroup_move(cgroup_path, getpid());
+        if (!netns_path.empty()) {
+            int fd = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || setns(fd, CLONE_NEWNET))
+                throw_errno("enter network namespace " + netns_path, errno);
+        }
+    } catch (const Error& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        _exit(126);
+    }
+    std::vector<char*> a;
+    for (const auto& s : argv)
+        a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    execvp(a[0], a.data());
+    int err = errno;
+    fmt::print(stderr, "error: cannot run {}: {}\n", argv[0], strerror(err));
+    _exit(err == ENOENT ? 127 : 126);
 }
 
 void cgroup_move(const std::string& cgroup_path, pid_t pid) {

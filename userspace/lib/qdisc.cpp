@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <functional>
 #include <linux/gen_stats.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
@@ -202,7 +203,7 @@ NetnsScope::~NetnsScope() {
     close(saved_);
 }
 
-bool fq_available(std::string* why) {
+std::string in_scratch_netns(const std::function<std::string()>& attempt) {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC))
         throw_errno("pipe", errno);
@@ -216,13 +217,10 @@ bool fq_available(std::string* why) {
             msg = fmt::format("cannot create a network namespace to test in: {}", strerror(errno));
         } else {
             try {
-                Sock s = route_socket();
-                int err = add_fq(s.get(), 1 /* lo */, NLM_F_CREATE | NLM_F_EXCL);
-                if (err < 0)
-                    msg = fmt::format("creating an fq qdisc failed: {} (kernel built without "
-                                      "CONFIG_NET_SCH_FQ, or sch_fq module missing)",
-                                      nl_geterror(err));
+                msg = attempt();
             } catch (const Error& e) {
+                msg = e.what();
+            } catch (const std::exception& e) {
                 msg = e.what();
             }
         }
@@ -238,10 +236,24 @@ bool fq_available(std::string* why) {
     close(pfd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
-    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok && why)
-        *why = msg.empty() ? "fq probe failed" : msg;
-    return ok;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return {};
+    return msg.empty() ? "the attempt failed without a reason" : msg;
+}
+
+bool fq_available(std::string* why) {
+    std::string msg = in_scratch_netns([] {
+        Sock s = route_socket();
+        int err = add_fq(s.get(), 1 /* lo */, NLM_F_CREATE | NLM_F_EXCL);
+        if (err >= 0)
+            return std::string{};
+        return fmt::format("creating an fq qdisc failed: {} (kernel built without CONFIG_NET_SCH_FQ, or sch_fq "
+                           "module missing)",
+                           nl_geterror(err));
+    });
+    if (!msg.empty() && why)
+        *why = msg;
+    return msg.empty();
 }
 
 namespace {

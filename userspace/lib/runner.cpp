@@ -143,24 +143,7 @@ class ExecTarget {
             sigset_t all;
             sigfillset(&all);
             sigprocmask(SIG_UNBLOCK, &all, nullptr);
-            try {
-                cgroup_move(cg_.path(), getpid());
-                if (!netns.empty()) {
-                    int fd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-                    if (fd < 0 || setns(fd, CLONE_NEWNET))
-                        throw_errno("enter network namespace " + netns, errno);
-                }
-            } catch (const Error& e) {
-                fmt::print(stderr, "error: {}\n", e.what());
-                _exit(126);
-            }
-            std::vector<char*> a;
-            for (const auto& s : argv)
-                a.push_back(const_cast<char*>(s.c_str()));
-            a.push_back(nullptr);
-            execvp(a[0], a.data());
-            fmt::print(stderr, "error: cannot run {}: {}\n", argv[0], strerror(errno));
-            _exit(127);
+            exec_in_cgroup(cg_.path(), netns, argv);
         }
     }
     ~ExecTarget() {

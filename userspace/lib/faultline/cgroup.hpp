@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+#include <vector>
 
 namespace faultline {
 
@@ -31,6 +32,13 @@ std::string cgroup_of(pid_t pid);
 
 // Moves pid into the cgroup (writes cgroup.procs).
 void cgroup_move(const std::string& cgroup_path, pid_t pid);
+
+// For a forked child: moves itself into the cgroup (so that faults apply
+// from exec on), enters the network namespace (a path; "" = stays), and
+// execs argv. Never returns: exit 126 if it cannot get there or run argv[0],
+// 127 if argv[0] does not exist, each with a message on stderr.
+[[noreturn]] void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path,
+                                 const std::vector<std::string>& argv);
 
 // Kills every process left in the cgroup (cgroup.kill where the kernel has
 // it, else SIGKILL to each pid listed) and waits briefly for it to empty.

@@ -3,10 +3,16 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace faultline {
+
+// Runs attempt() in a forked child in a fresh network namespace (so nothing
+// it creates can outlive it or touch the machine's): empty if it returned
+// empty, else its message (or the Error it threw).
+std::string in_scratch_netns(const std::function<std::string()>& attempt);
 
 // Can this kernel create an fq qdisc? Tried for real on loopback in a
 // throwaway network namespace. On failure, *why says what the kernel said.
