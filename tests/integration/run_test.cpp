@@ -27,13 +27,9 @@ using nlohmann::json;
 namespace {
 
 bool drop_available(std::string& why) {
-    for (const auto& f : probe_kernel().faults)
-        if (f.fault == "net.drop") {
-            why = f.reason;
-            return f.available;
-        }
-    why = "probe does not report net.drop";
-    return false;
+    const auto& f = probe_fault("net.drop");
+    why = f.reason;
+    return f.available;
 }
 
 std::vector<json> read_journal(const std::string& path) {

@@ -28,13 +28,10 @@ inline nlohmann::json read_json(const std::string& path) {
     return nlohmann::json::parse(in);
 }
 
-// What faultline's own probe (real load + attach) says of a fault here.
+// What faultline's own probe (real load + attach) says of a fault here:
+// only that fault's mechanisms are tried.
 inline const FaultSupport& support(const std::string& fault) {
-    const auto& rep = probe_kernel();
-    auto it = std::find_if(rep.faults.begin(), rep.faults.end(), [&](auto& f) { return f.fault == fault; });
-    if (it == rep.faults.end())
-        throw std::runtime_error("probe does not report " + fault);
-    return *it;
+    return probe_fault(fault);
 }
 
 } // namespace faultline::test

@@ -2,6 +2,7 @@
 #include "faultline/probe.hpp"
 
 #include <fmt/format.h>
+#include <map>
 #include <optional>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -28,57 +29,82 @@ std::string try_programs(const std::set<bpf::Program>& progs) {
     }
 }
 
-ProbeReport run_probe() {
-    ProbeReport r;
+// Each mechanism is tried at most once per process, when a fault needs it.
+struct Mechanisms {
+    std::optional<std::string> skb, conn, fq, tc;
+
+    const std::string& cgroup_skb() {
+        if (!skb)
+            skb = try_programs({bpf::Program::skb_egress, bpf::Program::skb_ingress});
+        return *skb;
+    }
+    const std::string& connect() {
+        if (!conn)
+            conn = try_programs({bpf::Program::connect4, bpf::Program::connect6});
+        return *conn;
+    }
+    // Empty when sch_fq works (and cgroup_skb, which it builds on).
+    const std::string& sch_fq() {
+        if (!fq) {
+            std::string why;
+            fq = !cgroup_skb().empty() ? cgroup_skb() : fq_available(&why) ? std::string{} : why;
+        }
+        return *fq;
+    }
+    const std::string& tc_ingress() {
+        if (!tc)
+            tc = !cgroup_skb().empty() ? cgroup_skb() : bpf::tc_ingress_problem();
+        return *tc;
+    }
+};
+
+Mechanisms& mechanisms() {
+    static Mechanisms m;
+    return m;
+}
+
+const char* const all_faults[] = {"net.drop",     "net.delay",    "net.connect", "dns.drop", "dns.delay",
+                                  "dns.nxdomain", "dns.servfail", "dns.refused", "disk.*",   "mem.*"};
+
+FaultSupport support_of(const std::string& f) {
+    Mechanisms& m = mechanisms();
+    auto row = [&](const char* mechanism, const char* min_kernel, const std::string& why) {
+        return FaultSupport{
+            .fault = f, .available = why.empty(), .mechanism = mechanism, .min_kernel = min_kernel, .reason = why};
+    };
+    if (f == "net.drop")
+        return row("cgroup_skb egress/ingress on the target cgroup", "5.7", m.cgroup_skb());
+    if (f == "net.delay")
+        return row("cgroup_skb egress sets skb->tstamp (EDT), sch_fq holds the packet", "5.7 + sch_fq", m.sch_fq());
+    if (f == "net.connect")
+        return row("cgroup/connect4+connect6 with bpf_set_retval", "5.18", m.connect());
+    if (f == "dns.drop")
+        return row("cgroup_skb ingress drops the answer to a matching query, UDP or TCP (the client times out and "
+                   "retries)",
+                   "5.7", m.cgroup_skb());
+    if (f == "dns.delay")
+        return row("cgroup_skb egress holds a matching query (EDT), sch_fq sends it DUR later", "5.7 + sch_fq",
+                   m.sch_fq());
+    if (f == "dns.nxdomain" || f == "dns.servfail" || f == "dns.refused")
+        return row("cgroup_skb egress picks the query, a tc ingress program (tcx, or clsact before 6.6) rewrites its "
+                   "answer in place",
+                   "5.7 + clsact (6.6: tcx)", m.tc_ingress());
+    if (f == "disk.*" || f == "mem.*")
+        return row("", "", "not implemented in this version of faultline");
+    throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
+}
+
+std::string kernel_release() {
     utsname u{};
     uname(&u);
-    r.kernel = u.release;
+    return u.release;
+}
 
-    std::string skb = try_programs({bpf::Program::skb_egress, bpf::Program::skb_ingress});
-    std::string conn = try_programs({bpf::Program::connect4, bpf::Program::connect6});
-
-    r.faults.push_back({.fault = "net.drop",
-                        .available = skb.empty(),
-                        .mechanism = "cgroup_skb egress/ingress on the target cgroup",
-                        .min_kernel = "5.7",
-                        .reason = skb});
-    std::string fq_why;
-    bool fq = skb.empty() && fq_available(&fq_why);
-    r.faults.push_back({.fault = "net.delay",
-                        .available = fq,
-                        .mechanism = "cgroup_skb egress sets skb->tstamp (EDT), sch_fq holds the packet",
-                        .min_kernel = "5.7 + sch_fq",
-                        .reason = skb.empty() ? fq_why : skb});
-    r.faults.push_back({.fault = "net.connect",
-                        .available = conn.empty(),
-                        .mechanism = "cgroup/connect4+connect6 with bpf_set_retval",
-                        .min_kernel = "5.18",
-                        .reason = conn});
-    r.faults.push_back({.fault = "dns.drop",
-                        .available = skb.empty(),
-                        .mechanism = "cgroup_skb ingress drops the answer to a matching query, UDP or TCP (the client "
-                                     "times out and retries)",
-                        .min_kernel = "5.7",
-                        .reason = skb});
-    r.faults.push_back({.fault = "dns.delay",
-                        .available = fq,
-                        .mechanism = "cgroup_skb egress holds a matching query (EDT), sch_fq sends it DUR later",
-                        .min_kernel = "5.7 + sch_fq",
-                        .reason = skb.empty() ? fq_why : skb});
-    std::string tc = skb.empty() ? bpf::tc_ingress_problem() : skb;
-    for (const char* f : {"dns.nxdomain", "dns.servfail", "dns.refused"})
-        r.faults.push_back({.fault = f,
-                            .available = tc.empty(),
-                            .mechanism = "cgroup_skb egress picks the query, a tc ingress program (tcx, or "
-                                         "clsact before 6.6) rewrites its answer in place",
-                            .min_kernel = "5.7 + clsact (6.6: tcx)",
-                            .reason = tc});
-    for (const char* f : {"disk.*", "mem.*"})
-        r.faults.push_back({.fault = f,
-                            .available = false,
-                            .mechanism = "",
-                            .min_kernel = "",
-                            .reason = "not implemented in this version of faultline"});
+ProbeReport run_probe() {
+    ProbeReport r;
+    r.kernel = kernel_release();
+    for (const char* f : all_faults)
+        r.faults.push_back(probe_fault(f));
     return r;
 }
 
@@ -91,18 +117,25 @@ const ProbeReport& probe_kernel() {
     return *cached;
 }
 
+const FaultSupport& probe_fault(const std::string& fault) {
+    static std::map<std::string, FaultSupport> cache;
+    auto it = cache.find(fault);
+    if (it == cache.end())
+        it = cache.emplace(fault, support_of(fault)).first;
+    return it->second;
+}
+
 void require_support(FaultKind kind) {
     // The three error answers share one mechanism and one probe result.
     std::string name = FaultSpec{.kind = kind, .err = dns_rcode_nxdomain}.name();
-    for (const auto& f : probe_kernel().faults) {
-        if (f.fault != name || f.available)
-            continue;
-        throw Error(ErrorKind::unsupported,
-                    fmt::format("{} is not available on kernel {}: tried {}: {}", name, probe_kernel().kernel,
-                                f.mechanism, f.reason),
-                    fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", name,
-                                f.min_kernel));
-    }
+    const FaultSupport& f = probe_fault(name);
+    if (f.available)
+        return;
+    throw Error(
+        ErrorKind::unsupported,
+        fmt::format("{} is not available on kernel {}: tried {}: {}", name, kernel_release(), f.mechanism, f.reason),
+        fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", name,
+                    f.min_kernel));
 }
 
 } // namespace faultline

@@ -221,9 +221,8 @@ std::string plan_text(const Experiment& x) {
     out += "kernel:\n";
     for (auto k : x.kinds()) {
         require_support(k); // throws with the reason
-        for (const auto& f : probe_kernel().faults)
-            if (f.fault == FaultSpec{.kind = k}.name())
-                out += fmt::format("  {}: {}\n", f.fault, f.mechanism);
+        const auto& f = probe_fault(FaultSpec{.kind = k, .err = dns_rcode_nxdomain}.name());
+        out += fmt::format("  {}: {}\n", f.fault, f.mechanism);
     }
     Nanos at{0};
     for (const auto& s : x.steps) {

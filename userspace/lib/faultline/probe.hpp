@@ -23,8 +23,14 @@ struct ProbeReport {
     std::vector<FaultSupport> faults;
 };
 
-// Probes once per process and caches.
+// Every fault: probes each mechanism once per process and caches.
 const ProbeReport& probe_kernel();
+
+// One fault, probing only what it needs (cached likewise): a command that
+// injects net.drop never attaches a tc program to find out about DNS error
+// answers (each first attach and last detach of a kind of program patches
+// kernel text: static keys, trampolines). Throws for an unknown fault name.
+const FaultSupport& probe_fault(const std::string& fault);
 
 // Throws Error(unsupported) naming what was tried and why it failed.
 void require_support(FaultKind kind);
