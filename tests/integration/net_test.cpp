@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "../support/integration.hpp"
@@ -371,6 +372,7 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
     const auto& c = GetParam();
     const bool udp = c.proto == "udp";
     const std::string n = std::to_string(c.requests);
+    std::set<size_t> stalled;
     auto run = [&](bool fault) {
         Proc echo(lab_->in(lab_->b, udp ? std::vector<std::string>{traffic, "udp-echo", "9200", "2000", "120000"}
                                         : std::vector<std::string>{traffic, "tcp-echo", "9200", "120000"}));
@@ -388,6 +390,11 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
         Proc ping(argv, fault ? "" : target_->path());
         EXPECT_EQ(ping.wait(), 0) << ping.out();
         EXPECT_NE(ping.out().find(" lost 0"), std::string::npos) << ping.out();
+        if (fault) { // requests whose sender was held up (see fl_traffic)
+            std::istringstream in(ping.out().substr(ping.out().find("stalled") + 7));
+            for (long i; in >> i;)
+                stalled.insert(static_cast<size_t>(i));
+        }
         EXPECT_EQ(echo.wait(), 0);
         return latencies(echo.out());
     };
@@ -399,10 +406,12 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
     // A request counts as delayed when it took more than half the delay;
     // the baseline one-way latency is tens of microseconds.
     std::vector<double> added;
-    std::string late; // request numbers over 11 ms, to tell warm-up from noise
+    std::string late;         // request numbers over 11 ms, to tell warm-up from noise
+    size_t added_stalled = 0; // of which the sender was held up (see above)
     for (size_t i = 0; i < with.size(); i++)
         if (with[i] > 5000) {
             added.push_back(with[i] - b50);
+            added_stalled += stalled.count(i);
             if (added.back() > 11000)
                 late += " #" + std::to_string(i) + "=" + std::to_string(std::lround(added.back()));
         }
@@ -412,10 +421,16 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
         EXPECT_EQ(added.size(), static_cast<size_t>(c.requests)) << "fastest one-way " << quantile(with, 0) << " us";
     else
         expect_binomial(added.size(), static_cast<uint64_t>(c.requests), c.percent / 100.0);
-    if (udp) // one datagram per request: the delayed ones are the injected ones
-        EXPECT_EQ(added.size(), injected);
-    else // TCP: injected also counts the client's ACKs, SYN and FIN
-        EXPECT_LE(added.size(), injected);
+    // One datagram per request: the delayed ones are the injected ones. A
+    // request whose sender stalled (> 2 ms inside send(): a descheduled vCPU
+    // under TCG) looks delayed whether it was or not, so it can only widen
+    // the range, never move it: exact when nothing stalled.
+    if (udp) {
+        EXPECT_LE(added.size() - added_stalled, injected) << "stalled: " << stalled.size();
+        EXPECT_GE(added.size(), injected) << "stalled: " << stalled.size();
+    } else { // TCP: injected also counts the client's ACKs, SYN and FIN
+        EXPECT_LE(added.size() - added_stalled, injected) << "stalled: " << stalled.size();
+    }
     // Added latency of the delayed requests: p50 within +-5% of 10 ms, p99
     // within +1 ms (+5 ms under TCG, above).
     auto us = [](double v) { return std::to_string(std::lround(v)) + " us"; };

@@ -9,7 +9,10 @@
 //   fl_traffic tcp-connect ADDR PORT N         N connects, results by errno
 //   fl_traffic udp-echo PORT IDLE_MS MAX_MS    echo datagrams back
 //   fl_traffic udp-ping ADDR PORT N TIMEOUT_MS one request at a time; RTTs:
-//                                             p50 p99 (us), lost
+//                                             p50 p99 (us), lost; then
+//                                             "stalled I...": requests whose
+//                                             send() ended > 2 ms after their
+//                                             timestamp
 //   fl_traffic tcp-echo PORT MAX_MS            one connection, echo records
 //   fl_traffic tcp-ping ADDR PORT N TIMEOUT_MS as udp-ping, over TCP
 //   fl_traffic dns-flood ADDR PORT N PPS NAME WAIT_MS
@@ -275,10 +278,19 @@ int udp_echo(int port, int idle_ms, int max_ms) {
     return 0;
 }
 
-void print_rtts(std::vector<double> rtt, long lost) {
+// Requests whose send() returned more than 2 ms after their timestamp was
+// taken: the sender itself was held up (on an emulated CPU, a vCPU thread
+// descheduled by the host for a whole host tick), so the receiver's one-way
+// figure for them includes that, whatever the network did.
+constexpr int64_t stall_ns = 2000000;
+
+void print_rtts(std::vector<double> rtt, long lost, const std::vector<long>& stalled) {
     std::sort(rtt.begin(), rtt.end());
     auto q = [&](double x) { return rtt.empty() ? 0.0 : rtt[static_cast<size_t>(x * (rtt.size() - 1))]; };
-    printf("p50_us %.1f p99_us %.1f lost %ld\n", q(0.5), q(0.99), lost);
+    printf("p50_us %.1f p99_us %.1f lost %ld\nstalled", q(0.5), q(0.99), lost);
+    for (long i : stalled)
+        printf(" %ld", i);
+    printf("\n");
 }
 
 int udp_ping(const char* ip, int port, long n, int timeout_ms) {
@@ -287,11 +299,14 @@ int udp_ping(const char* ip, int port, long n, int timeout_ms) {
     int fd = socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     connect(fd, reinterpret_cast<sockaddr*>(&dst), len);
     std::vector<double> rtt;
+    std::vector<long> stalled;
     long lost = 0;
     for (long i = 0; i < n; i++) {
         auto t0 = clock_type::now();
         Msg m = stamped(0, static_cast<uint32_t>(i));
         send(fd, &m, sizeof m, 0);
+        if (realtime_ns() - m.sent_ns > stall_ns)
+            stalled.push_back(i);
         bool got = false;
         while (!got && ms_since(t0) < timeout_ms) {
             pollfd p{fd, POLLIN, 0};
@@ -306,7 +321,7 @@ int udp_ping(const char* ip, int port, long n, int timeout_ms) {
         else
             lost++;
     }
-    print_rtts(rtt, lost);
+    print_rtts(rtt, lost, stalled);
     return 0;
 }
 
@@ -357,19 +372,22 @@ int tcp_ping(const char* ip, int port, long n, int timeout_ms) {
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::vector<double> rtt;
+    std::vector<long> stalled;
     long lost = 0;
     for (long i = 0; i < n; i++) {
         auto t0 = clock_type::now();
         Msg m = stamped(0, static_cast<uint32_t>(i)), back{};
-        if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m ||
-            recv(fd, &back, sizeof back, MSG_WAITALL) != sizeof back || back.seq != m.seq) {
+        bool sent = send(fd, &m, sizeof m, MSG_NOSIGNAL) == sizeof m;
+        if (sent && realtime_ns() - m.sent_ns > stall_ns)
+            stalled.push_back(i);
+        if (!sent || recv(fd, &back, sizeof back, MSG_WAITALL) != sizeof back || back.seq != m.seq) {
             lost = n - i; // a stream that failed once stays failed
             break;
         }
         rtt.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
     }
     close(fd);
-    print_rtts(rtt, lost);
+    print_rtts(rtt, lost, stalled);
     return 0;
 }
 
