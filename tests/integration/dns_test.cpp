@@ -159,6 +159,13 @@ class Dns : public ::testing::Test {
         return p.out();
     }
 
+    // N queries for db.svc.test at 1000/s, answers counted by rcode, 1.5 s
+    // for the last ones (fl_traffic dns-flood).
+    std::map<std::string, long> flood(const std::string& cgroup, long n) {
+        return fields(
+            run(cgroup, {traffic, "dns-flood", "198.18.0.2", "53", std::to_string(n), "1000", "db.svc.test", "1500"}));
+    }
+
     std::unique_ptr<Proc> inject(const std::string& fault, const std::vector<std::string>& extra = {}) {
         std::vector<std::string> argv{fl,    "inject",  "--cgroup",     target_->path(), "--fault",
                                       fault, "--quiet", "--stats-json", stats_};
@@ -235,10 +242,8 @@ TEST_F(Dns, DropRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
     // The binomial check (stats.hpp, alpha 1e-6) accepts about 415..590 of
     // 10^4 at 5 %.
     const long n = 10000;
-    auto t = fields(run(target_->path(),
-                        {traffic, "dns-flood", "198.18.0.2", "53", std::to_string(n), "1000", "db.svc.test", "1500"}));
-    auto s = fields(
-        run(sibling_->path(), {traffic, "dns-flood", "198.18.0.2", "53", "2000", "1000", "db.svc.test", "1500"}));
+    auto t = flood(target_->path(), n);
+    auto s = flood(sibling_->path(), 2000);
     auto c = stop(inj);
     EXPECT_EQ(t["sent"], n);
     EXPECT_EQ(t["mismatched"], 0);
@@ -424,10 +429,8 @@ TEST_F(Dns, ErrorAnswerRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
     // 1e-6) accepts about 415..590 at 5 %. Every query is answered; the
     // NXDOMAIN ones are exactly those faultline counts as injected.
     const long n = 10000;
-    auto t = fields(run(target_->path(),
-                        {traffic, "dns-flood", "198.18.0.2", "53", std::to_string(n), "1000", "db.svc.test", "1500"}));
-    auto s = fields(
-        run(sibling_->path(), {traffic, "dns-flood", "198.18.0.2", "53", "2000", "1000", "db.svc.test", "1500"}));
+    auto t = flood(target_->path(), n);
+    auto s = flood(sibling_->path(), 2000);
     auto c = stop(inj);
     EXPECT_EQ(t["sent"], n);
     EXPECT_EQ(t["mismatched"], 0);

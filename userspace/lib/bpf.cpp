@@ -238,14 +238,6 @@ namespace {
 constexpr int tcx_ingress = 46;
 constexpr uint32_t tc_handle = 0xf17e;
 
-int ifindex_in(const std::string& dev) {
-    unsigned idx = if_nametoindex(dev.c_str());
-    if (!idx)
-        throw Error(ErrorKind::usage, fmt::format("network device '{}' does not exist", dev),
-                    "dev= names devices of the network namespace faultline works in (its own, or --netns)");
-    return static_cast<int>(idx);
-}
-
 } // namespace
 
 TcAttachment::TcAttachment(TcAttachment&& o) noexcept : filter_(std::move(o.filter_)), link_(o.link_) {
@@ -283,7 +275,7 @@ void remove_tc_filter(const TcFilter& f) {
 
 bool has_ethernet_framing(const std::string& dev, const std::string& netns) {
     NetnsScope in(netns);
-    (void)ifindex_in(dev);
+    (void)ifindex_of(dev);
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         throw_errno("socket", errno);
@@ -299,7 +291,7 @@ bool has_ethernet_framing(const std::string& dev, const std::string& netns) {
 
 TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns) {
     NetnsScope in(netns);
-    int idx = ifindex_in(dev);
+    int idx = ifindex_of(dev);
     int fd = bpf_program__fd(prog_of(impl_->skel, Program::tc_ingress));
     TcFilter f{.dev = dev, .netns = netns};
     // tcx first: a link, gone with the process.

@@ -149,6 +149,8 @@ int delete_root(nl_sock* sk, int ifindex) {
     return nl_send_sync(sk, msg); // frees msg
 }
 
+} // namespace
+
 int ifindex_of(const std::string& ifname) {
     unsigned idx = if_nametoindex(ifname.c_str());
     if (!idx)
@@ -156,8 +158,6 @@ int ifindex_of(const std::string& ifname) {
                     "dev= names devices of the network namespace faultline works in (its own, or --netns)");
     return static_cast<int>(idx);
 }
-
-} // namespace
 
 std::string resolve_netns(const std::string& name_or_path) {
     if (name_or_path.empty())

@@ -23,6 +23,10 @@ bool fq_available(std::string* why);
 // Throws Error(usage) if it does not exist.
 std::string resolve_netns(const std::string& name_or_path);
 
+// Index of a device in the calling thread's network namespace; throws
+// Error(usage) naming it if there is none.
+int ifindex_of(const std::string& ifname);
+
 // Inode of a network namespace (0 if it cannot be read); "" = our own.
 uint64_t netns_ino(const std::string& netns_path);
 
