@@ -11,6 +11,7 @@
 #include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 #include "faultline/abi.h"
 #include "lib/decide.h"
 #include "lib/rewrite.h"
@@ -321,6 +322,48 @@ int fl_connect6(struct bpf_sock_addr *ctx)
 	ev.raddr[2] = ctx->user_ip6[2];
 	ev.raddr[3] = ctx->user_ip6[3];
 	return fl_connect(ctx, &ev);
+}
+
+/* mem.enomem: security_vm_enough_memory_mm() is where the kernel accounts
+ * the growth of a private writable address space (mmap, brk, mremap, and the
+ * mappings copied by fork or made writable by mprotect): failing it fails
+ * the call with ENOMEM, as a full machine would under strict overcommit.
+ * fmod_ret (not the BPF LSM hook, whose result only drops the admin reserve)
+ * runs in the calling task's context: its cgroup picks the experiments. */
+struct mm_struct;
+
+SEC("fmod_ret/security_vm_enough_memory_mm")
+int BPF_PROG(fl_vm_enough, struct mm_struct *mm, long pages, int ret)
+{
+	struct fl_verdict v = {};
+	struct fl_event ev = {};
+	__u32 levels = fl_levels;
+	int l;
+
+	if (ret)
+		return ret; /* refused already */
+	ev.now = bpf_jiffies64();
+	ev.proto = FL_PROTO_ANY;
+	ev.pages = pages > 0 ? (__u64)pages : 0;
+	for (l = 0; l < FL_MAX_LEVELS; l++) {
+		const struct fl_index_entry *ie;
+		__u64 cg;
+
+		if (!(levels >> l))
+			break;
+		if (!(levels & (1u << l)))
+			continue;
+		cg = bpf_get_current_ancestor_cgroup_id(l);
+		if (!cg)
+			break;
+		ie = fl_target(cg, FL_HOOK_MEM);
+		if (!ie)
+			continue;
+		fl_eval_from(ie, 0, cg, &ev, &v);
+		if (v.err)
+			break;
+	}
+	return v.err ? -v.err : 0;
 }
 
 /* Answers to rewrite (rewrite.h). Attached to the devices of the target's

@@ -52,7 +52,9 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	}
 	if (!fl_match(e, ev))
 		return;
-	if (e->kind >= FL_KIND_DNS_DROP && !fl_dns_match(e, ev))
+	if (e->kind >= FL_KIND_DNS_DROP && e->kind <= FL_KIND_DNS_RCODE && !fl_dns_match(e, ev))
+		return;
+	if (e->kind == FL_KIND_MEM_ENOMEM && ev->pages < e->min_pages)
 		return;
 	c->matched++;
 	if ((e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW))
@@ -61,7 +63,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		__u64 key = ev->flow_key;
 		int keyed = e->sample != FL_SAMPLE_EVENT;
 
-		if (e->kind >= FL_KIND_DNS_DROP) {
+		if (e->kind >= FL_KIND_DNS_DROP && e->kind <= FL_KIND_DNS_RCODE) {
 			key = fl_dns_key(e, ev);
 			keyed = key != 0;
 		}
@@ -85,6 +87,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		v->drop = 1;
 		break;
 	case FL_KIND_NET_CONNECT:
+	case FL_KIND_MEM_ENOMEM:
 		v->err = e->err;
 		break;
 	case FL_KIND_NET_DELAY:

@@ -23,6 +23,7 @@ struct fl_event {
 	__u8 parsed;    /* the packet's headers have been parsed */
 	__u8 dns;       /* enum fl_dns_state: the DNS question (dns.h) */
 	__u8 l4off;     /* offset of the TCP/UDP header, 0 if none (parsed) */
+	__u64 pages;    /* memory hook: pages the request would add */
 };
 
 static __always_inline int fl_match_addr(const struct fl_experiment *e,

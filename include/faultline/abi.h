@@ -47,6 +47,7 @@ enum fl_kind {
 	FL_KIND_DNS_DELAY = 5,   /* hold a matching query (as NET_DELAY) */
 	FL_KIND_DNS_RCODE = 6,   /* rewrite the answer to a matching query:
 				  * experiment.err is the rcode */
+	FL_KIND_MEM_ENOMEM = 7,  /* address-space growth fails with err (ENOMEM) */
 };
 
 /* Where an experiment is evaluated; key component of the index map. */
@@ -54,6 +55,7 @@ enum fl_hook {
 	FL_HOOK_EGRESS = 1,  /* cgroup_skb/egress */
 	FL_HOOK_INGRESS = 2, /* cgroup_skb/ingress */
 	FL_HOOK_CONNECT = 3, /* cgroup/connect4, cgroup/connect6 */
+	FL_HOOK_MEM = 4,     /* fmod_ret/security_vm_enough_memory_mm */
 };
 
 enum fl_dir_bits {
@@ -114,6 +116,8 @@ struct fl_experiment {
 	__u8 n_names;     /* domain= filters in dns_names, 0 = any name */
 	__u8 suffix_mask; /* bit i: dns_names[i] matches names strictly under it */
 	__u32 pad1;
+	/* FL_KIND_MEM_ENOMEM: only requests of at least this many pages */
+	__u64 min_pages;
 };
 
 /* Per-CPU counters, fl_counters array indexed by slot. */
@@ -215,14 +219,14 @@ static inline __u64 fl_dns_hash_step(__u64 h, __u8 c)
 }
 
 #ifdef __cplusplus
-static_assert(sizeof(struct fl_experiment) == 152, "fl_experiment layout");
+static_assert(sizeof(struct fl_experiment) == 160, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
-_Static_assert(sizeof(struct fl_experiment) == 152, "fl_experiment layout");
+_Static_assert(sizeof(struct fl_experiment) == 160, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 _Static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 _Static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");

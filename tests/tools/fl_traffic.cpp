@@ -23,6 +23,14 @@
 //   fl_traffic resolve NAME                   getaddrinfo(): glibc's resolver
 //                                             with /etc/resolv.conf; the
 //                                             result or EAI error, and ms
+//   fl_traffic mmap N BYTES                   N raw mmap(2) syscalls of a private
+//                                             writable anonymous mapping (each
+//                                             unmapped again): ok, enomem, other
+//   fl_traffic malloc N BYTES                 N malloc()+free() with glibc's mmap
+//                                             threshold fixed at 128 KiB: ok,
+//                                             null (errno ENOMEM), other
+//
+// (Not a network mode, but the same shape: the memory faults' real program.)
 //
 // One-way latency: senders put CLOCK_REALTIME in each message; receivers
 // (udp-recv, udp-echo, tcp-echo) read the kernel's receive timestamp
@@ -48,6 +56,9 @@
 #include <sys/socket.h>
 #include <thread>
 #include <time.h>
+#include <malloc.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -467,6 +478,46 @@ int resolve(const char* name) {
     return 0;
 }
 
+int mmap_loop(long n, long bytes) {
+    long ok = 0, enomem = 0, other = 0;
+    for (long i = 0; i < n; i++) {
+        // The raw syscall: no libc wrapper between the program and the kernel.
+        long p = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p < 0 && errno == ENOMEM)
+            enomem++;
+        else if (p < 0)
+            other++;
+        else {
+            ok++;
+            syscall(SYS_munmap, p, bytes);
+        }
+    }
+    printf("calls %ld ok %ld enomem %ld other %ld\n", n, ok, enomem, other);
+    return 0;
+}
+
+int malloc_loop(long n, long bytes) {
+    // A fixed threshold: glibc otherwise raises it after the first free of
+    // an mmapped block and serves the rest from its heap, without a syscall.
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    long ok = 0, null = 0, other = 0;
+    for (long i = 0; i < n; i++) {
+        errno = 0;
+        void* p = malloc(static_cast<size_t>(bytes));
+        if (!p && errno == ENOMEM)
+            null++;
+        else if (!p)
+            other++;
+        else {
+            ok++;
+            static_cast<volatile char*>(p)[0] = 1;
+            free(p);
+        }
+    }
+    printf("calls %ld ok %ld null %ld other %ld\n", n, ok, null, other);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -492,6 +543,10 @@ int main(int argc, char** argv) {
         return dns_flood(arg(2), atoi(arg(3)), atol(arg(4)), atol(arg(5)), arg(6), atoi(arg(7)));
     if (mode == "resolve" && argc == 3)
         return resolve(arg(2));
+    if (mode == "mmap" && argc == 4)
+        return mmap_loop(atol(arg(2)), atol(arg(3)));
+    if (mode == "malloc" && argc == 4)
+        return malloc_loop(atol(arg(2)), atol(arg(3)));
     fprintf(stderr, "usage: see the header of tests/tools/fl_traffic.cpp\n");
     return 2;
 }

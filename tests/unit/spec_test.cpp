@@ -268,3 +268,22 @@ TEST(Fault, DnsErrorAnswersPickTheQueryOnEgress) {
     expect_usage_error("dns.servfail@1%,jitter=1ms", "does not apply to dns.servfail");
     expect_usage_error("dns.refused@1%,proto=udp", "does not apply to dns.refused");
 }
+
+TEST(Fault, MemEnomemTakesAMinimumSizeAndALimit) {
+    FaultSpec f = parse_fault("mem.enomem@5%");
+    EXPECT_EQ(f.kind, FaultKind::mem_enomem);
+    EXPECT_EQ(f.name(), "mem.enomem");
+    EXPECT_EQ(f.err, ENOMEM);
+    EXPECT_EQ(f.min_bytes, mem_default_min);
+    EXPECT_FALSE(f.is_dns());
+    EXPECT_EQ(parse_fault("mem.enomem@1%,min=64KiB,limit=3").min_bytes, 64u << 10);
+    EXPECT_EQ(parse_fault("mem.enomem@1%,min=4096").min_bytes, 4096u);
+    EXPECT_EQ(parse_fault("mem.enomem@1%,min=2g").min_bytes, 2ull << 30);
+    EXPECT_EQ(parse_fault("mem.enomem@1%,limit=3").limit, 3u);
+    expect_usage_error("mem.enomem=1@1%", "takes no value");
+    expect_usage_error("mem.enomem@1%,min=big", "is not a size");
+    expect_usage_error("mem.enomem@1%,min=3T", "unknown unit");
+    expect_usage_error("mem.enomem@1%,min=99999999G", "too large");
+    expect_usage_error("mem.enomem@1%,proto=tcp", "does not apply to mem.enomem");
+    expect_usage_error("mem.enomem@1%,dev=eth0", "does not apply to mem.enomem");
+}

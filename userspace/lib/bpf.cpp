@@ -81,6 +81,8 @@ bpf_program* prog_of(fl_bpf* s, Program p) {
         return s->progs.fl_connect6;
     case Program::tc_ingress:
         return s->progs.fl_tc_ingress;
+    case Program::vm_enough:
+        return s->progs.fl_vm_enough;
     }
     return nullptr;
 }
@@ -131,6 +133,8 @@ const char* program_name(Program p) {
         return "cgroup/connect6";
     case Program::tc_ingress:
         return "tc ingress";
+    case Program::vm_enough:
+        return "fmod_ret/security_vm_enough_memory_mm";
     }
     return "?";
 }
@@ -187,8 +191,8 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         throw_errno("open the embedded BPF object", errno);
     o->impl_->skel = s;
     check_abi(s->obj);
-    for (Program p :
-         {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6, Program::tc_ingress})
+    for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6,
+                      Program::tc_ingress, Program::vm_enough})
         bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
     std::string log;
     g_capture = &log;
@@ -337,6 +341,22 @@ TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns)
     return TcAttachment(f, -1);
 }
 
+Link Object::attach_trace(Program p) {
+    bpf_link* l = bpf_program__attach_trace(prog_of(impl_->skel, p));
+    if (!l) {
+        int err = errno;
+        throw Error(err == EPERM || err == EACCES ? ErrorKind::permission : ErrorKind::unsupported,
+                    fmt::format("cannot attach {}: {}", program_name(p), std::strerror(err)), load_hint(err));
+    }
+    // As for cgroup links: our own fd of the kernel link.
+    int fd = fcntl(bpf_link__fd(l), F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    bpf_link__destroy(l);
+    if (fd < 0)
+        throw_errno("dup link fd", err);
+    return Link(fd);
+}
+
 void Object::set_answer_wait(uint64_t ns) {
     __atomic_store_n(&impl_->skel->bss->fl_rcode_ttl, ns / tick_ns() + 1, __ATOMIC_RELEASE);
 }
@@ -358,7 +378,7 @@ void Object::set_experiment(uint32_t slot, const fl_experiment& e) {
     if (e.proto_mask != FL_PROTO_ANY || e.family != FL_FAMILY_ANY || e.rport_lo != 0 || e.rport_hi != 0xffff ||
         e.lport_lo != 0 || e.lport_hi != 0xffff)
         needs |= FL_IDX_HEADERS;
-    if (e.kind >= FL_KIND_DNS_DROP)
+    if (e.kind >= FL_KIND_DNS_DROP && e.kind <= FL_KIND_DNS_RCODE)
         needs |= FL_IDX_HEADERS | FL_IDX_DNS;
     const uint32_t i = slot & (FL_MAX_EXPERIMENTS - 1);
     if (impl_->needs[i] == needs)

@@ -31,7 +31,7 @@ std::string try_programs(const std::set<bpf::Program>& progs) {
 
 // Each mechanism is tried at most once per process, when a fault needs it.
 struct Mechanisms {
-    std::optional<std::string> skb, conn, fq, tc;
+    std::optional<std::string> skb, conn, fq, tc, mem;
 
     const std::string& cgroup_skb() {
         if (!skb)
@@ -56,6 +56,20 @@ struct Mechanisms {
             tc = !cgroup_skb().empty() ? cgroup_skb() : bpf::tc_ingress_problem();
         return *tc;
     }
+    // A tracing program attaches to its function for every task: attached
+    // for a moment, with no experiment (it returns what it was given).
+    const std::string& vm_enough() {
+        if (!mem) {
+            try {
+                auto obj = bpf::Object::load({bpf::Program::vm_enough});
+                auto link = obj->attach_trace(bpf::Program::vm_enough);
+                mem = std::string{};
+            } catch (const Error& e) {
+                mem = e.what();
+            }
+        }
+        return *mem;
+    }
 };
 
 Mechanisms& mechanisms() {
@@ -63,8 +77,9 @@ Mechanisms& mechanisms() {
     return m;
 }
 
-const char* const all_faults[] = {"net.drop",     "net.delay",    "net.connect", "dns.drop", "dns.delay",
-                                  "dns.nxdomain", "dns.servfail", "dns.refused", "disk.*",   "mem.*"};
+const char* const all_faults[] = {"net.drop",     "net.delay",    "net.connect", "dns.drop",   "dns.delay",
+                                  "dns.nxdomain", "dns.servfail", "dns.refused", "mem.enomem", "disk.*",
+                                  "mem.slab"};
 
 FaultSupport support_of(const std::string& f) {
     Mechanisms& m = mechanisms();
@@ -89,7 +104,10 @@ FaultSupport support_of(const std::string& f) {
         return row("cgroup_skb egress picks the query, a tc ingress program (tcx, or clsact before 6.6) rewrites its "
                    "answer in place",
                    "5.7 + clsact (6.6: tcx)", m.tc_ingress());
-    if (f == "disk.*" || f == "mem.*")
+    if (f == "mem.enomem")
+        return row("fmod_ret on security_vm_enough_memory_mm (mmap, brk, mremap, fork accounting fail with ENOMEM)",
+                   "5.7 + BTF + ftrace direct calls", m.vm_enough());
+    if (f == "disk.*" || f == "mem.slab")
         return row("", "", "not implemented in this version of faultline");
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
 }

@@ -73,6 +73,15 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
         e.kind = FL_KIND_DNS_RCODE;
         e.err = f.err;
         break;
+    case FaultKind::mem_enomem: {
+        e.kind = FL_KIND_MEM_ENOMEM;
+        e.err = f.err;
+        // The kernel counts the request in pages: a request of exactly
+        // min= bytes qualifies.
+        const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+        e.min_pages = (f.min_bytes + page - 1) / page;
+        break;
+    }
     }
     if (f.is_dns()) {
         e.qtype = f.qtype;
@@ -91,6 +100,8 @@ namespace {
 std::vector<fl_hook> hooks_of(const FaultSpec& f) {
     if (f.kind == FaultKind::net_connect)
         return {FL_HOOK_CONNECT};
+    if (f.kind == FaultKind::mem_enomem)
+        return {FL_HOOK_MEM};
     std::vector<fl_hook> h;
     if (f.dir_mask & FL_DIR_EGRESS)
         h.push_back(FL_HOOK_EGRESS);
@@ -157,6 +168,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             progs.insert(bpf::Program::connect4);
             progs.insert(bpf::Program::connect6);
         }
+        if (f.kind == FaultKind::mem_enomem)
+            progs.insert(bpf::Program::vm_enough);
         if (f.dir_mask & FL_DIR_EGRESS && f.kind != FaultKind::net_connect)
             progs.insert(bpf::Program::skb_egress);
         if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
@@ -263,9 +276,12 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             write_record(rec);
         }
     }
-    for (auto p : progs)
-        if (p != bpf::Program::tc_ingress)
+    for (auto p : progs) {
+        if (p == bpf::Program::vm_enough)
+            s.links.push_back(s.obj->attach_trace(p)); // every task; picks by cgroup
+        else if (p != bpf::Program::tc_ingress)
             s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
+    }
 }
 
 Session::~Session() = default;

@@ -167,13 +167,15 @@ std::string FaultSpec::name() const {
         return "dns.delay";
     case FaultKind::dns_rcode:
         return err == dns_rcode_servfail ? "dns.servfail" : err == dns_rcode_refused ? "dns.refused" : "dns.nxdomain";
+    case FaultKind::mem_enomem:
+        return "mem.enomem";
     }
     return "?";
 }
 
 std::string known_faults_help() {
     return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%, dns.nxdomain@P%, "
-           "dns.servfail@P%, dns.refused@P%";
+           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%";
 }
 
 Nanos parse_duration(std::string_view text, std::string_view what) {
@@ -293,6 +295,31 @@ int parse_errno(std::string_view text) {
     bad(fmt::format("unknown errno '{}'", text), "net.connect takes one of: " + names);
 }
 
+uint64_t parse_size(std::string_view text, std::string_view what) {
+    auto hint = "a size is a number of bytes with an optional unit: 4096, 64K, 64KiB, 1M, 1MiB, 2G";
+    size_t i = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9')
+        i++;
+    auto n = parse_uint(text.substr(0, i));
+    if (!n)
+        bad(fmt::format("{} '{}' is not a size", what, text), hint);
+    std::string unit = lower(text.substr(i));
+    uint64_t mult = 0;
+    if (unit.empty() || unit == "b")
+        mult = 1;
+    else if (unit == "k" || unit == "kib" || unit == "kb")
+        mult = 1ull << 10;
+    else if (unit == "m" || unit == "mib" || unit == "mb")
+        mult = 1ull << 20;
+    else if (unit == "g" || unit == "gib" || unit == "gb")
+        mult = 1ull << 30;
+    else
+        bad(fmt::format("{} '{}' has an unknown unit '{}'", what, text, text.substr(i)), hint);
+    if (*n > (1ull << 50) / mult)
+        bad(fmt::format("{} '{}' is too large", what, text), hint);
+    return *n * mult;
+}
+
 std::string format_duration(Nanos d) {
     auto ns = d.count();
     if (ns % 1000000000 == 0)
@@ -369,6 +396,13 @@ FaultSpec parse_fault(std::string_view text) {
         f.proto_mask = FL_PROTO_UDP | FL_PROTO_TCP;
         f.dir_mask = FL_DIR_EGRESS;
         f.rport = {53, 53};
+    } else if (act == "mem.enomem") {
+        f.kind = FaultKind::mem_enomem;
+        if (has_value)
+            bad(fmt::format("mem.enomem takes no value (got '={}')", value), grammar);
+        f.err = ENOMEM;
+        f.dir_mask = 0;
+        f.min_bytes = mem_default_min;
     } else if (act == "net.connect") {
         f.kind = FaultKind::net_connect;
         if (!has_value)
@@ -399,6 +433,15 @@ FaultSpec parse_fault(std::string_view text) {
             bad(fmt::format("filter '{}' in '{}' is not key=value", kv, text), grammar);
         std::string key = lower(kv.substr(0, eq));
         std::string_view val = kv.substr(eq + 1);
+        if (f.kind == FaultKind::mem_enomem) {
+            if (key == "min") {
+                f.min_bytes = parse_size(val, "min");
+                continue;
+            }
+            if (key != "limit")
+                bad(fmt::format("filter '{}' does not apply to mem.enomem", key),
+                    "mem.enomem takes min=SIZE (only requests of at least SIZE, default 1MiB) and limit=N");
+        }
         if (f.is_dns()) {
             if (key == "domain") {
                 if (f.domains.size() == FL_DNS_MAX_NAMES)

@@ -13,7 +13,7 @@
 
 namespace faultline::bpf {
 
-enum class Program { skb_egress, skb_ingress, connect4, connect6, tc_ingress };
+enum class Program { skb_egress, skb_ingress, connect4, connect6, tc_ingress, vm_enough };
 
 const char* program_name(Program p);
 
@@ -99,6 +99,9 @@ class Object {
     // Program::tc_ingress on a device of a network namespace ("" = ours):
     // tcx where the kernel has it, else clsact (created if missing).
     TcAttachment attach_tc(const std::string& dev, const std::string& netns);
+    // A tracing program (fmod_ret): attached to its kernel function for
+    // every task; the programs pick their tasks by cgroup.
+    Link attach_trace(Program p);
     // How long a dns error-answer rewrite waits for its answer.
     void set_answer_wait(uint64_t ns);
 

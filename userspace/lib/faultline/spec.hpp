@@ -16,7 +16,7 @@ namespace faultline {
 
 using Nanos = std::chrono::nanoseconds;
 
-enum class FaultKind { net_drop, net_delay, net_connect, dns_drop, dns_delay, dns_rcode };
+enum class FaultKind { net_drop, net_delay, net_connect, dns_drop, dns_delay, dns_rcode, mem_enomem };
 
 struct PortRange {
     uint16_t lo = 0;
@@ -50,6 +50,8 @@ struct FaultSpec {
     // under x) and the question type, 0 = any
     std::vector<std::string> domains;
     uint16_t qtype = 0;
+    // mem.enomem: only requests of at least this many bytes (min=)
+    uint64_t min_bytes = 0;
 
     bool is_dns() const {
         return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay || kind == FaultKind::dns_rcode;
@@ -75,6 +77,11 @@ inline constexpr int dns_rcode_servfail = 2;
 inline constexpr int dns_rcode_nxdomain = 3;
 inline constexpr int dns_rcode_refused = 5;
 
+// mem.enomem's default min=: large enough that programs start (the dynamic
+// loader, stacks and malloc's heap grow in steps well below it), small
+// enough that a malloc of a few MiB (glibc: mmap from 128 KiB) is covered.
+inline constexpr uint64_t mem_default_min = 1ull << 20;
+
 // Limits, in one place (validation and --help quote them).
 inline constexpr Nanos max_delay = std::chrono::seconds(10); // sch_fq default horizon
 inline constexpr Nanos max_duration = std::chrono::hours(24 * 7);
@@ -87,6 +94,8 @@ uint64_t percent_to_threshold(double percent);
 Cidr parse_cidr(std::string_view text);
 PortRange parse_port_range(std::string_view text, std::string_view key);
 int parse_errno(std::string_view text);
+// A size in bytes: 4096, 64K, 64KiB, 1M, 1MiB, 2G (units of 1024).
+uint64_t parse_size(std::string_view text, std::string_view what);
 
 std::string format_duration(Nanos d);
 std::string format_percent(double percent);

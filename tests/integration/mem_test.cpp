@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+// Memory faults end to end, as root: real programs (fl_traffic's raw mmap
+// and malloc loops, bash) in a target cgroup and a sibling cgroup.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <map>
+#include <sstream>
+
+#include "../support/integration.hpp"
+#include "../support/lab.hpp"
+#include "../support/stats.hpp"
+#include "faultline/cgroup.hpp"
+
+using namespace faultline;
+using namespace faultline::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// "key value key value ..." from one line of fl_traffic output.
+std::map<std::string, long> fields(const std::string& line) {
+    std::map<std::string, long> m;
+    std::istringstream in(line);
+    std::string k;
+    long v;
+    while (in >> k >> v)
+        m[k] = v;
+    return m;
+}
+
+class Mem : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (geteuid() != 0)
+            GTEST_SKIP() << "needs root (cgroups, BPF)";
+        before_ = faultline_objects();
+        const std::string t = std::to_string(getpid());
+        root_ = cgroup2_mount();
+        target_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-target-" + t);
+        sibling_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-sibling-" + t);
+        stats_ = "/tmp/faultline-it-mem-stats-" + t + ".json";
+    }
+    void TearDown() override {
+        target_.reset();
+        sibling_.reset();
+        std::remove(stats_.c_str());
+        if (geteuid() == 0)
+            EXPECT_EQ(new_leftovers(before_), "") << "left behind";
+    }
+
+    std::unique_ptr<Proc> inject(const std::string& fault) {
+        auto p = std::make_unique<Proc>(
+            std::vector<std::string>{fl, "inject", "--cgroup", target_->path(), "--fault", fault, "--quiet",
+                                     "--stats-json", stats_},
+            "", true);
+        EXPECT_TRUE(p->wait_for("session", 10s)) << p->out();
+        return p;
+    }
+    nlohmann::json stop(std::unique_ptr<Proc>& p) {
+        kill(p->pid(), SIGINT);
+        EXPECT_EQ(p->wait(10s), 0) << p->out();
+        return read_json(stats_)["experiments"][0];
+    }
+    std::map<std::string, long> run(const std::string& cgroup, const std::vector<std::string>& argv) {
+        Proc p(argv, cgroup, true);
+        EXPECT_EQ(p.wait(120s), 0) << p.out();
+        return fields(p.out());
+    }
+
+    std::string root_, stats_;
+    std::set<std::string> before_;
+    std::unique_ptr<ScratchCgroup> target_, sibling_;
+};
+
+} // namespace
+
+TEST_F(Mem, EnomemIsRefusedWithAReasonWhereTheKernelCannot) {
+    if (support("mem.enomem").available)
+        GTEST_SKIP() << "this kernel can fail allocations: the refusal path does not apply (the mem tests run)";
+    auto r = sh(fl + " exec --fault mem.enomem@1% -- true 2>&1");
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("mem.enomem is not available"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("fmod_ret"), std::string::npos) << r.out; // what was tried
+    EXPECT_EQ(new_leftovers(before_), "");
+}
+
+TEST_F(Mem, LargeMappingsFailAtTheRateSmallOnesAndTheSiblingNever) {
+    REQUIRE_FAULT("mem.enomem");
+    auto inj = inject("mem.enomem@5%,min=1MiB");
+    // 10^4 raw mmap(2) calls of 2 MiB: one draw each. The binomial check
+    // (stats.hpp, alpha 1e-6) accepts about 415..590 failures at 5 %.
+    const long n = 10000;
+    auto big = run(target_->path(), {traffic, "mmap", std::to_string(n), std::to_string(2 << 20)});
+    // Below min=: never.
+    auto small = run(target_->path(), {traffic, "mmap", "2000", std::to_string(512 << 10)});
+    auto sib = run(sibling_->path(), {traffic, "mmap", "2000", std::to_string(2 << 20)});
+    auto c = stop(inj);
+    EXPECT_EQ(big["calls"], n);
+    EXPECT_EQ(big["other"], 0);
+    expect_binomial(static_cast<uint64_t>(big["enomem"]), static_cast<uint64_t>(n), 0.05);
+    EXPECT_EQ(c["injected"].get<long>(), big["enomem"]) << "a mapping failed other than by faultline";
+    EXPECT_EQ(c["matched"].get<long>(), n); // only the large calls qualify
+    EXPECT_EQ(small["enomem"], 0);
+    EXPECT_EQ(small["ok"], 2000);
+    EXPECT_EQ(sib["enomem"], 0) << "the sibling's mappings failed";
+    EXPECT_EQ(sib["ok"], 2000);
+}
+
+TEST_F(Mem, MallocOfLargeBlocksReturnsNullAndProgramsStillStart) {
+    REQUIRE_FAULT("mem.enomem");
+    auto inj = inject("mem.enomem@100%"); // default min=1MiB
+    auto big = run(target_->path(), {traffic, "malloc", "50", std::to_string(4 << 20)});
+    EXPECT_EQ(big["null"], 50) << "malloc(4 MiB) must return NULL with errno ENOMEM";
+    EXPECT_EQ(big["other"], 0);
+    auto small = run(target_->path(), {traffic, "malloc", "1000", std::to_string(64 << 10)});
+    EXPECT_EQ(small["ok"], 1000) << "small blocks come from the heap in steps below min=";
+    // At 100 % with the default min=, programs start and run in the target:
+    // the dynamic loader, stacks and the heap grow in steps below it.
+    for (const std::vector<std::string>& argv :
+         {std::vector<std::string>{"bash", "-c", "x=$(seq 1 1000 | wc -l); test $x = 1000"},
+          std::vector<std::string>{fl, "--version"}}) {
+        Proc p(argv, target_->path(), true);
+        EXPECT_EQ(p.wait(30s), 0) << argv[0] << ": " << p.out();
+    }
+    auto sib = run(sibling_->path(), {traffic, "malloc", "50", std::to_string(4 << 20)});
+    EXPECT_EQ(sib["ok"], 50);
+    auto c = stop(inj);
+    EXPECT_GE(c["injected"].get<long>(), 50);
+}
+
+TEST_F(Mem, AKilledLoaderLeavesNoFaultBehind) {
+    REQUIRE_FAULT("mem.enomem");
+    auto inj = inject("mem.enomem@100%");
+    EXPECT_EQ(run(target_->path(), {traffic, "mmap", "10", std::to_string(2 << 20)})["enomem"], 10);
+    kill(inj->pid(), SIGKILL);
+    inj->wait(5s);
+    EXPECT_EQ(run(target_->path(), {traffic, "mmap", "10", std::to_string(2 << 20)})["ok"], 10);
+    EXPECT_EQ(sh(fl + " status").status, 0);
+}
