@@ -77,9 +77,8 @@ Mechanisms& mechanisms() {
     return m;
 }
 
-const char* const all_faults[] = {"net.drop",     "net.delay",    "net.connect", "dns.drop",   "dns.delay",
-                                  "dns.nxdomain", "dns.servfail", "dns.refused", "mem.enomem", "disk.*",
-                                  "mem.slab"};
+const char* const all_faults[] = {"net.drop",     "net.delay",   "net.connect", "dns.drop", "dns.delay", "dns.nxdomain",
+                                  "dns.servfail", "dns.refused", "mem.enomem",  "disk.*",   "mem.slab"};
 
 FaultSupport support_of(const std::string& f) {
     Mechanisms& m = mechanisms();
