@@ -324,27 +324,18 @@ int fl_connect6(struct bpf_sock_addr *ctx)
 	return fl_connect(ctx, &ev);
 }
 
-/* mem.enomem: security_vm_enough_memory_mm() is where the kernel accounts
- * the growth of a private writable address space (mmap, brk, mremap, and the
- * mappings copied by fork or made writable by mprotect): failing it fails
- * the call with ENOMEM, as a full machine would under strict overcommit.
- * fmod_ret (not the BPF LSM hook, whose result only drops the admin reserve)
- * runs in the calling task's context: its cgroup picks the experiments. */
-struct mm_struct;
-
-SEC("fmod_ret/security_vm_enough_memory_mm")
-int BPF_PROG(fl_vm_enough, struct mm_struct *mm, long pages, int ret)
+/* The hooks below run in the calling task's context: its cgroup (and
+ * every targeted ancestor) picks the experiments. Returns the errno to fail
+ * the call with, 0 to let it be. ctx[argi]: the struct file, read (as a
+ * plain value, for file.h's walk) only once the task is a target; so is
+ * the clock. */
+static __always_inline int fl_task_err(__u32 hook, struct fl_event *ev,
+				       unsigned long long *ctx, int argi)
 {
 	struct fl_verdict v = {};
-	struct fl_event ev = {};
 	__u32 levels = fl_levels;
 	int l;
 
-	if (ret)
-		return ret; /* refused already */
-	ev.now = bpf_jiffies64();
-	ev.proto = FL_PROTO_ANY;
-	ev.pages = pages > 0 ? (__u64)pages : 0;
 	for (l = 0; l < FL_MAX_LEVELS; l++) {
 		const struct fl_index_entry *ie;
 		__u64 cg;
@@ -356,14 +347,77 @@ int BPF_PROG(fl_vm_enough, struct mm_struct *mm, long pages, int ret)
 		cg = bpf_get_current_ancestor_cgroup_id(l);
 		if (!cg)
 			break;
-		ie = fl_target(cg, FL_HOOK_MEM);
+		ie = fl_target(cg, hook);
 		if (!ie)
 			continue;
-		fl_eval_from(ie, 0, cg, &ev, &v);
+		if (!ev->now) { /* the first target: the rest of the event */
+			ev->now = bpf_jiffies64();
+			ev->proto = FL_PROTO_ANY;
+			if (argi >= 0)
+				bpf_probe_read_kernel(&ev->file, sizeof(ev->file), &ctx[argi]);
+		}
+		fl_eval_from(ie, 0, cg, ev, &v);
 		if (v.err)
 			break;
 	}
-	return v.err ? -v.err : 0;
+	return v.err;
+}
+
+/* mem.enomem: security_vm_enough_memory_mm() is where the kernel accounts
+ * the growth of a private writable address space (mmap, brk, mremap, and the
+ * mappings copied by fork or made writable by mprotect): failing it fails
+ * the call with ENOMEM, as a full machine would under strict overcommit.
+ * fmod_ret (not the BPF LSM hook, whose result only drops the admin reserve). */
+struct mm_struct;
+
+SEC("fmod_ret/security_vm_enough_memory_mm")
+int BPF_PROG(fl_vm_enough, struct mm_struct *mm, long pages, int ret)
+{
+	struct fl_event ev = {};
+
+	if (ret)
+		return ret; /* refused already */
+	ev.pages = pages > 0 ? (__u64)pages : 0;
+	return -fl_task_err(FL_HOOK_MEM, &ev, ctx, -1);
+}
+
+/* disk.*: security_file_open() runs for every open of a file (open, openat,
+ * exec, the dynamic loader's libraries) once the file exists (O_CREAT has
+ * created it); security_file_permission() for every read and write through
+ * rw_verify_area (read, pread, readv, write, pwrite, writev, splice,
+ * sendfile, copy_file_range) and for fallocate. Not covered: I/O through a
+ * shared mapping, fsync, truncate. An error returned here fails the system
+ * call before any byte moves. */
+struct file;
+
+#define FL_MAY_WRITE 0x2
+#define FL_MAY_READ 0x4
+
+SEC("fmod_ret/security_file_open")
+int BPF_PROG(fl_file_open, struct file *file, int ret)
+{
+	struct fl_event ev = {};
+
+	if (ret)
+		return ret;
+	ev.op = FL_OP_OPEN;
+	return -fl_task_err(FL_HOOK_FILE, &ev, ctx, 0);
+}
+
+SEC("fmod_ret/security_file_permission")
+int BPF_PROG(fl_file_perm, struct file *file, int mask, int ret)
+{
+	struct fl_event ev = {};
+
+	if (ret)
+		return ret;
+	if (mask & FL_MAY_WRITE)
+		ev.op = FL_OP_WRITE;
+	else if (mask & FL_MAY_READ)
+		ev.op = FL_OP_READ;
+	else
+		return 0;
+	return -fl_task_err(FL_HOOK_FILE, &ev, ctx, 0);
 }
 
 /* Answers to rewrite (rewrite.h). Attached to the devices of the target's

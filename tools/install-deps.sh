@@ -11,6 +11,7 @@ packages=(
   clang-format iproute2 util-linux iperf3 nftables
   qemu-system-x86 busybox-static cpio kmod xz-utils jq
   dnsmasq-base bind9-dnsutils
+  fiu-utils # the disk tests compare with libfiu's fiu-run
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,6 +11,7 @@
 #include "dns.h"
 #include "match.h"
 #include "sample.h"
+#include "file.h"
 
 _Static_assert((FL_MAX_EXPERIMENTS & (FL_MAX_EXPERIMENTS - 1)) == 0,
 	       "slot masks need a power of two");
@@ -56,6 +57,8 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		return;
 	if (e->kind == FL_KIND_MEM_ENOMEM && ev->pages < e->min_pages)
 		return;
+	if (e->kind == FL_KIND_DISK_ERR && !fl_file_match(e, slot, ev))
+		return;
 	c->matched++;
 	if ((e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW))
 		v->hold = 1;
@@ -88,6 +91,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		break;
 	case FL_KIND_NET_CONNECT:
 	case FL_KIND_MEM_ENOMEM:
+	case FL_KIND_DISK_ERR:
 		v->err = e->err;
 		break;
 	case FL_KIND_NET_DELAY:

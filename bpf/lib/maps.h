@@ -100,4 +100,13 @@ __u64 fl_used[FL_MAX_EXPERIMENTS];
 /* Written by fl_clock (run by the loader through BPF_PROG_TEST_RUN). */
 struct fl_clock_sample fl_clock_now;
 
+/* path= filters of disk experiments: the inodes of the named files and
+ * directories, per slot (file.h walks a file's path up to them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_PATHS);
+	__type(key, struct fl_path_key);
+	__type(value, __u8);
+} fl_paths SEC(".maps");
+
 #endif /* FL_BPF_MAPS_H */

@@ -24,6 +24,8 @@ struct fl_event {
 	__u8 dns;       /* enum fl_dns_state: the DNS question (dns.h) */
 	__u8 l4off;     /* offset of the TCP/UDP header, 0 if none (parsed) */
 	__u64 pages;    /* memory hook: pages the request would add */
+	__u64 file;     /* file hooks: the struct file's address */
+	__u8 op;        /* file hooks: one enum fl_op_bits */
 };
 
 static __always_inline int fl_match_addr(const struct fl_experiment *e,

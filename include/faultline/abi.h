@@ -48,6 +48,7 @@ enum fl_kind {
 	FL_KIND_DNS_RCODE = 6,   /* rewrite the answer to a matching query:
 				  * experiment.err is the rcode */
 	FL_KIND_MEM_ENOMEM = 7,  /* address-space growth fails with err (ENOMEM) */
+	FL_KIND_DISK_ERR = 8,    /* a file operation fails with err (EIO, ENOSPC ...) */
 };
 
 /* Where an experiment is evaluated; key component of the index map. */
@@ -56,7 +57,26 @@ enum fl_hook {
 	FL_HOOK_INGRESS = 2, /* cgroup_skb/ingress */
 	FL_HOOK_CONNECT = 3, /* cgroup/connect4, cgroup/connect6 */
 	FL_HOOK_MEM = 4,     /* fmod_ret/security_vm_enough_memory_mm */
+	FL_HOOK_FILE = 5,    /* fmod_ret/security_file_open, _file_permission */
 };
+
+/* File operations of FL_KIND_DISK_ERR (experiment.ops, event.op). */
+enum fl_op_bits {
+	FL_OP_OPEN = 1 << 0,  /* open(2) and friends, exec: security_file_open */
+	FL_OP_READ = 1 << 1,  /* read, pread, readv, splice, sendfile source ... */
+	FL_OP_WRITE = 1 << 2, /* write, pwrite, writev, fallocate, copy_file_range ... */
+};
+
+/* Directory or file inodes of path= filters: key of fl_paths. dev is the
+ * kernel's dev_t (MAJOR << 20 | MINOR), as in super_block.s_dev. */
+struct fl_path_key {
+	__u32 slot;
+	__u32 dev;
+	__u64 ino;
+};
+/* Path components walked from a file up to its filesystem roots. */
+#define FL_PATH_DEPTH 32
+#define FL_MAX_PATHS 8192
 
 enum fl_dir_bits {
 	FL_DIR_EGRESS = 1 << 0,
@@ -115,7 +135,11 @@ struct fl_experiment {
 	__u16 qtype;      /* question type to match, 0 = any */
 	__u8 n_names;     /* domain= filters in dns_names, 0 = any name */
 	__u8 suffix_mask; /* bit i: dns_names[i] matches names strictly under it */
-	__u32 pad1;
+	/* FL_KIND_DISK_ERR: operations (enum fl_op_bits), every file type or
+	 * regular files only, path= filters in fl_paths (0 = any file) */
+	__u8 ops;
+	__u8 any_file;
+	__u16 n_paths;
 	/* FL_KIND_MEM_ENOMEM: only requests of at least this many pages */
 	__u64 min_pages;
 };
@@ -223,6 +247,7 @@ static_assert(sizeof(struct fl_experiment) == 160, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
+static_assert(sizeof(struct fl_path_key) == 16, "fl_path_key layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
@@ -230,6 +255,7 @@ _Static_assert(sizeof(struct fl_experiment) == 160, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 _Static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 _Static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
+_Static_assert(sizeof(struct fl_path_key) == 16, "fl_path_key layout");
 _Static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 _Static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #endif

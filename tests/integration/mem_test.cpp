@@ -3,14 +3,8 @@
 // and malloc loops, bash) in a target cgroup and a sibling cgroup.
 #include <gtest/gtest.h>
 
-#include <csignal>
-#include <map>
-#include <sstream>
-
-#include "../support/integration.hpp"
-#include "../support/lab.hpp"
 #include "../support/stats.hpp"
-#include "faultline/cgroup.hpp"
+#include "../support/target_sibling.hpp"
 
 using namespace faultline;
 using namespace faultline::test;
@@ -18,59 +12,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// "key value key value ..." from one line of fl_traffic output.
-std::map<std::string, long> fields(const std::string& line) {
-    std::map<std::string, long> m;
-    std::istringstream in(line);
-    std::string k;
-    long v;
-    while (in >> k >> v)
-        m[k] = v;
-    return m;
-}
-
-class Mem : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        if (geteuid() != 0)
-            GTEST_SKIP() << "needs root (cgroups, BPF)";
-        before_ = faultline_objects();
-        const std::string t = std::to_string(getpid());
-        root_ = cgroup2_mount();
-        target_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-target-" + t);
-        sibling_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-sibling-" + t);
-        stats_ = "/tmp/faultline-it-mem-stats-" + t + ".json";
-    }
-    void TearDown() override {
-        target_.reset();
-        sibling_.reset();
-        std::remove(stats_.c_str());
-        if (geteuid() == 0)
-            EXPECT_EQ(new_leftovers(before_), "") << "left behind";
-    }
-
-    std::unique_ptr<Proc> inject(const std::string& fault) {
-        auto p = std::make_unique<Proc>(std::vector<std::string>{fl, "inject", "--cgroup", target_->path(), "--fault",
-                                                                 fault, "--quiet", "--stats-json", stats_},
-                                        "", true);
-        EXPECT_TRUE(p->wait_for("session", 10s)) << p->out();
-        return p;
-    }
-    nlohmann::json stop(std::unique_ptr<Proc>& p) {
-        kill(p->pid(), SIGINT);
-        EXPECT_EQ(p->wait(10s), 0) << p->out();
-        return read_json(stats_)["experiments"][0];
-    }
-    std::map<std::string, long> run(const std::string& cgroup, const std::vector<std::string>& argv) {
-        Proc p(argv, cgroup, true);
-        EXPECT_EQ(p.wait(120s), 0) << p.out();
-        return fields(p.out());
-    }
-
-    std::string root_, stats_;
-    std::set<std::string> before_;
-    std::unique_ptr<ScratchCgroup> target_, sibling_;
-};
+class Mem : public TargetAndSibling {};
 
 } // namespace
 

@@ -22,6 +22,8 @@ inline std::string env_or(const char* name, const char* fallback) {
 }
 inline const std::string fl = env_or("FAULTLINE_BIN", FL_BIN);
 inline const std::string traffic = env_or("FL_TRAFFIC_BIN", FL_TRAFFIC_BIN);
+inline const std::string fileio = env_or("FL_FILEIO_BIN", FL_FILEIO_BIN);
+inline const std::string fileio_static = env_or("FL_FILEIO_STATIC_BIN", FL_FILEIO_STATIC_BIN);
 
 inline nlohmann::json read_json(const std::string& path) {
     std::ifstream in(path);

@@ -287,3 +287,39 @@ TEST(Fault, MemEnomemTakesAMinimumSizeAndALimit) {
     expect_usage_error("mem.enomem@1%,proto=tcp", "does not apply to mem.enomem");
     expect_usage_error("mem.enomem@1%,dev=eth0", "does not apply to mem.enomem");
 }
+
+TEST(Fault, DiskFaultsTakeOperationsPathsAndFileTypes) {
+    FaultSpec f = parse_fault("disk.eio@5%");
+    EXPECT_EQ(f.kind, FaultKind::disk_err);
+    EXPECT_EQ(f.name(), "disk.eio");
+    EXPECT_EQ(f.err, EIO);
+    EXPECT_EQ(f.ops, FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE); // every op it can fail
+    EXPECT_FALSE(f.any_file);
+    EXPECT_TRUE(f.paths.empty());
+    EXPECT_TRUE(f.is_disk());
+    f = parse_fault("disk.errno=eacces@1%,op=open+write,path=/var/lib/db,path=/etc/x.conf,files=all,limit=9");
+    EXPECT_EQ(f.name(), "disk.errno");
+    EXPECT_EQ(f.err, EACCES);
+    EXPECT_EQ(f.ops, FL_OP_OPEN | FL_OP_WRITE);
+    EXPECT_EQ(f.paths, (std::vector<std::string>{"/var/lib/db", "/etc/x.conf"}));
+    EXPECT_TRUE(f.any_file);
+    EXPECT_EQ(f.limit, 9u);
+    EXPECT_EQ(parse_fault("disk.errno=ENOSPC@1%").err, ENOSPC);
+    f = parse_fault("disk.full@10%,path=/data");
+    EXPECT_EQ(f.kind, FaultKind::disk_full);
+    EXPECT_EQ(f.name(), "disk.full");
+    EXPECT_EQ(f.err, ENOSPC);
+    EXPECT_EQ(f.ops, FL_OP_WRITE); // ENOSPC only on writes
+    EXPECT_EQ(parse_fault("disk.full@1%,op=write").ops, FL_OP_WRITE);
+    expect_usage_error("disk.eio=5@1%", "takes no value");
+    expect_usage_error("disk.errno@1%", "needs an errno");
+    expect_usage_error("disk.errno=ECONNREFUSED@1%", "unknown errno");
+    expect_usage_error("disk.full@1%,op=read", "fails writes only");
+    expect_usage_error("disk.eio@1%,op=fsync", "op=fsync cannot be failed");
+    expect_usage_error("disk.eio@1%,op=stat", "unknown operation");
+    expect_usage_error("disk.eio@1%,path=data", "not absolute");
+    expect_usage_error("disk.eio@1%,files=dirs", "neither regular nor all");
+    expect_usage_error("disk.eio@1%,proto=tcp", "does not apply to disk.eio");
+    expect_usage_error("disk.eio@1%,path=/1,path=/2,path=/3,path=/4,path=/5,path=/6,path=/7,path=/8,path=/9",
+                       "more than 8 path=");
+}

@@ -64,7 +64,17 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 : >"$root/etc/resolv.conf" # ip netns exec bind-mounts /etc/netns/NS/resolv.conf here
 # keeps the cgroup-BPF static keys on for the whole run (see keys.bpf.c)
 clang -O2 -g -target bpf -Wall -Werror -I"/usr/include/$(gcc -print-multiarch)" -c "$repo/tools/vmtest/keys.bpf.c" -o "$root/fl/keys.bpf.o"
-for t in tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
+# libfiu's fiu-run (a bash script under env, and its preload libraries): the
+# disk tests show what it misses
+if command -v fiu-run >/dev/null; then
+  cp "$(command -v fiu-run)" "$root/usr/bin/fiu-run"
+  ln -sf /bin/busybox "$root/usr/bin/env"
+  for so in /usr/lib/fiu/*.so; do
+    mkdir -p "$root/usr/lib/fiu" && copy "$so" "$so"
+  done
+fi
+for t in tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic tests/fl_fileio \
+  tests/fl_fileio_static; do
   copy "$build/$t" "/fl/$(basename "$t")"
 done
 # faultline itself: the statically linked build where there is one (what an

@@ -83,6 +83,10 @@ bpf_program* prog_of(fl_bpf* s, Program p) {
         return s->progs.fl_tc_ingress;
     case Program::vm_enough:
         return s->progs.fl_vm_enough;
+    case Program::file_open:
+        return s->progs.fl_file_open;
+    case Program::file_perm:
+        return s->progs.fl_file_perm;
     }
     return nullptr;
 }
@@ -135,6 +139,10 @@ const char* program_name(Program p) {
         return "tc ingress";
     case Program::vm_enough:
         return "fmod_ret/security_vm_enough_memory_mm";
+    case Program::file_open:
+        return "fmod_ret/security_file_open";
+    case Program::file_perm:
+        return "fmod_ret/security_file_permission";
     }
     return "?";
 }
@@ -192,7 +200,7 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
     o->impl_->skel = s;
     check_abi(s->obj);
     for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6,
-                      Program::tc_ingress, Program::vm_enough})
+                      Program::tc_ingress, Program::vm_enough, Program::file_open, Program::file_perm})
         bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
     std::string log;
     g_capture = &log;
@@ -419,6 +427,14 @@ void Object::set_index(uint64_t cgroup_id, uint32_t hook, const fl_index_val& v)
 
 void Object::delete_index(uint64_t cgroup_id, uint32_t hook) {
     impl_->index.erase(cgroup_id, hook);
+}
+
+void Object::add_path(const fl_path_key& k) {
+    const uint8_t one = 1;
+    if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.fl_paths), &k, &one, BPF_ANY))
+        throw Error(errno == E2BIG ? ErrorKind::usage : ErrorKind::system,
+                    fmt::format("cannot add a path= filter: {}", std::strerror(errno)),
+                    errno == E2BIG ? fmt::format("at most {} path= filters in all", FL_MAX_PATHS) : "");
 }
 
 static fl_counters sum_counters(int fd, uint32_t slot) {

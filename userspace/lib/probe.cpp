@@ -31,7 +31,7 @@ std::string try_programs(const std::set<bpf::Program>& progs) {
 
 // Each mechanism is tried at most once per process, when a fault needs it.
 struct Mechanisms {
-    std::optional<std::string> skb, conn, fq, tc, mem;
+    std::optional<std::string> skb, conn, fq, tc, mem, file;
 
     const std::string& cgroup_skb() {
         if (!skb)
@@ -58,17 +58,26 @@ struct Mechanisms {
     }
     // A tracing program attaches to its function for every task: attached
     // for a moment, with no experiment (it returns what it was given).
-    const std::string& vm_enough() {
-        if (!mem) {
-            try {
-                auto obj = bpf::Object::load({bpf::Program::vm_enough});
-                auto link = obj->attach_trace(bpf::Program::vm_enough);
-                mem = std::string{};
-            } catch (const Error& e) {
-                mem = e.what();
-            }
+    static std::string try_trace(const std::set<bpf::Program>& progs) {
+        try {
+            auto obj = bpf::Object::load(progs);
+            std::vector<bpf::Link> links;
+            for (auto p : progs)
+                links.push_back(obj->attach_trace(p));
+            return {};
+        } catch (const Error& e) {
+            return e.what();
         }
+    }
+    const std::string& vm_enough() {
+        if (!mem)
+            mem = try_trace({bpf::Program::vm_enough});
         return *mem;
+    }
+    const std::string& file_ops() {
+        if (!file)
+            file = try_trace({bpf::Program::file_open, bpf::Program::file_perm});
+        return *file;
     }
 };
 
@@ -77,8 +86,9 @@ Mechanisms& mechanisms() {
     return m;
 }
 
-const char* const all_faults[] = {"net.drop",     "net.delay",   "net.connect", "dns.drop", "dns.delay", "dns.nxdomain",
-                                  "dns.servfail", "dns.refused", "mem.enomem",  "disk.*",   "mem.slab"};
+const char* const all_faults[] = {"net.drop",     "net.delay",    "net.connect", "dns.drop", "dns.delay",
+                                  "dns.nxdomain", "dns.servfail", "dns.refused", "disk.eio", "disk.errno",
+                                  "disk.full",    "disk.delay",   "mem.enomem",  "mem.slab"};
 
 FaultSupport support_of(const std::string& f) {
     Mechanisms& m = mechanisms();
@@ -106,7 +116,14 @@ FaultSupport support_of(const std::string& f) {
     if (f == "mem.enomem")
         return row("fmod_ret on security_vm_enough_memory_mm (mmap, brk, mremap, fork accounting fail with ENOMEM)",
                    "5.7 + BTF + ftrace direct calls", m.vm_enough());
-    if (f == "disk.*" || f == "mem.slab")
+    if (f == "disk.eio" || f == "disk.errno")
+        return row("fmod_ret on security_file_open (open, exec) and security_file_permission (read, write, "
+                   "fallocate ...)",
+                   "5.7 + BTF + ftrace direct calls", m.file_ops());
+    if (f == "disk.full")
+        return row("fmod_ret on security_file_permission: writes fail with ENOSPC", "5.7 + BTF + ftrace direct calls",
+                   m.file_ops());
+    if (f == "disk.delay" || f == "mem.slab")
         return row("", "", "not implemented in this version of faultline");
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
 }

@@ -2,10 +2,13 @@
 #include "faultline/session.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <fmt/format.h>
 #include <map>
 #include <set>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "faultline/bpf.hpp"
@@ -82,6 +85,14 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
         e.min_pages = (f.min_bytes + page - 1) / page;
         break;
     }
+    case FaultKind::disk_err:
+    case FaultKind::disk_full:
+        e.kind = FL_KIND_DISK_ERR;
+        e.err = f.err;
+        e.ops = f.ops;
+        e.any_file = f.any_file ? 1 : 0;
+        e.n_paths = static_cast<uint16_t>(f.paths.size());
+        break;
     }
     if (f.is_dns()) {
         e.qtype = f.qtype;
@@ -102,12 +113,33 @@ std::vector<fl_hook> hooks_of(const FaultSpec& f) {
         return {FL_HOOK_CONNECT};
     if (f.kind == FaultKind::mem_enomem)
         return {FL_HOOK_MEM};
+    if (f.is_disk())
+        return {FL_HOOK_FILE};
     std::vector<fl_hook> h;
     if (f.dir_mask & FL_DIR_EGRESS)
         h.push_back(FL_HOOK_EGRESS);
     if (f.dir_mask & FL_DIR_INGRESS)
         h.push_back(FL_HOOK_INGRESS);
     return h;
+}
+
+// The inodes of a disk fault's path= filters, as the kernel names them
+// (super_block.s_dev, i_ino), resolved in faultline's mount namespace now.
+std::vector<fl_path_key> path_keys(const FaultSpec& f, uint32_t slot) {
+    std::vector<fl_path_key> keys;
+    for (const auto& p : f.paths) {
+        struct stat st {};
+        if (stat(p.c_str(), &st) != 0)
+            throw Error(ErrorKind::usage, fmt::format("{}: path={}: {}", f.name(), p, std::strerror(errno)),
+                        "path= names an existing file or directory (as faultline sees it: for a container, its "
+                        "root as seen from here, e.g. /proc/PID/root/data)");
+        fl_path_key k{};
+        k.slot = slot;
+        k.dev = (major(st.st_dev) << 20) | minor(st.st_dev); // the kernel's dev_t (MKDEV)
+        k.ino = st.st_ino;
+        keys.push_back(k);
+    }
+    return keys;
 }
 
 } // namespace
@@ -170,6 +202,10 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         }
         if (f.kind == FaultKind::mem_enomem)
             progs.insert(bpf::Program::vm_enough);
+        if (f.is_disk() && (f.ops & FL_OP_OPEN))
+            progs.insert(bpf::Program::file_open);
+        if (f.is_disk() && (f.ops & (FL_OP_READ | FL_OP_WRITE)))
+            progs.insert(bpf::Program::file_perm);
         if (f.dir_mask & FL_DIR_EGRESS && f.kind != FaultKind::net_connect)
             progs.insert(bpf::Program::skb_egress);
         if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
@@ -206,10 +242,16 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             }
         }
     }
+    std::vector<fl_path_key> paths;
+    for (uint32_t slot = 0; slot < faults.size(); slot++)
+        for (const auto& k : path_keys(faults[slot], slot))
+            paths.push_back(k);
     for (auto k : kinds)
         require_support(k);
 
     s.obj = bpf::Object::load(progs);
+    for (const auto& k : paths)
+        s.obj->add_path(k);
     // An error answer waits this long for the answer it rewrites (resolvers
     // give up after a few seconds; an experiment's own deadline comes first).
     if (!tc_devs.empty())
@@ -277,7 +319,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         }
     }
     for (auto p : progs) {
-        if (p == bpf::Program::vm_enough)
+        if (p == bpf::Program::vm_enough || p == bpf::Program::file_open || p == bpf::Program::file_perm)
             s.links.push_back(s.obj->attach_trace(p)); // every task; picks by cgroup
         else if (p != bpf::Program::tc_ingress)
             s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));

@@ -85,6 +85,13 @@ constexpr ErrnoName errnos[] = {
     {"EAGAIN", EAGAIN},
 };
 
+// What storage returns (open(2), read(2), write(2), fsync(2) ERRORS).
+constexpr ErrnoName disk_errnos[] = {
+    {"EIO", EIO},       {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT}, {"EROFS", EROFS},   {"EACCES", EACCES},
+    {"EPERM", EPERM},   {"ENOENT", ENOENT}, {"EBUSY", EBUSY},   {"EAGAIN", EAGAIN}, {"EINTR", EINTR},
+    {"ENOMEM", ENOMEM}, {"EFBIG", EFBIG},   {"ENXIO", ENXIO},   {"ESTALE", ESTALE}, {"ETIMEDOUT", ETIMEDOUT},
+};
+
 const char* dur_hint = "durations are a number and a unit: ns, us, ms, s, m, h, d (e.g. 10ms, 1.5s)";
 
 struct QtypeName {
@@ -169,13 +176,17 @@ std::string FaultSpec::name() const {
         return err == dns_rcode_servfail ? "dns.servfail" : err == dns_rcode_refused ? "dns.refused" : "dns.nxdomain";
     case FaultKind::mem_enomem:
         return "mem.enomem";
+    case FaultKind::disk_err:
+        return err == EIO ? "disk.eio" : "disk.errno";
+    case FaultKind::disk_full:
+        return "disk.full";
     }
     return "?";
 }
 
 std::string known_faults_help() {
     return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%, dns.nxdomain@P%, "
-           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%";
+           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%, disk.eio@P%, disk.errno=ERRNO@P%, disk.full@P%";
 }
 
 Nanos parse_duration(std::string_view text, std::string_view what) {
@@ -283,16 +294,29 @@ PortRange parse_port_range(std::string_view text, std::string_view key) {
     return {static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi)};
 }
 
-int parse_errno(std::string_view text) {
+int parse_errno(std::string_view text, ErrnoSet set) {
     std::string up(text);
     std::transform(up.begin(), up.end(), up.begin(), [](unsigned char c) { return std::toupper(c); });
+    auto parse = [&](const auto& table, const char* who) {
+        for (const auto& e : table)
+            if (up == e.name)
+                return e.value;
+        std::string names;
+        for (const auto& e : table)
+            names += fmt::format("{}{}", names.empty() ? "" : ", ", e.name);
+        bad(fmt::format("unknown errno '{}'", text), fmt::format("{} takes one of: {}", who, names));
+    };
+    return set == ErrnoSet::disk ? parse(disk_errnos, "disk.errno") : parse(errnos, "net.connect");
+}
+
+std::string errno_name(int err) {
     for (const auto& e : errnos)
-        if (up == e.name)
-            return e.value;
-    std::string names;
-    for (const auto& e : errnos)
-        names += fmt::format("{}{}", names.empty() ? "" : ", ", e.name);
-    bad(fmt::format("unknown errno '{}'", text), "net.connect takes one of: " + names);
+        if (e.value == err)
+            return e.name;
+    for (const auto& e : disk_errnos)
+        if (e.value == err)
+            return e.name;
+    return std::to_string(err);
 }
 
 uint64_t parse_size(std::string_view text, std::string_view what) {
@@ -403,6 +427,22 @@ FaultSpec parse_fault(std::string_view text) {
         f.err = ENOMEM;
         f.dir_mask = 0;
         f.min_bytes = mem_default_min;
+    } else if (act == "disk.eio" || act == "disk.errno") {
+        f.kind = FaultKind::disk_err;
+        if (act == "disk.eio" && has_value)
+            bad(fmt::format("disk.eio takes no value (got '={}')", value), "disk.errno=ERRNO@P% names another errno");
+        if (act == "disk.errno" && !has_value)
+            bad("disk.errno needs an errno, e.g. disk.errno=EACCES@10%", grammar);
+        f.err = act == "disk.eio" ? EIO : parse_errno(value, ErrnoSet::disk);
+        f.dir_mask = 0;
+        f.ops = FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE;
+    } else if (act == "disk.full") {
+        f.kind = FaultKind::disk_full;
+        if (has_value)
+            bad(fmt::format("disk.full takes no value (got '={}')", value), grammar);
+        f.err = ENOSPC;
+        f.dir_mask = 0;
+        f.ops = FL_OP_WRITE;
     } else if (act == "net.connect") {
         f.kind = FaultKind::net_connect;
         if (!has_value)
@@ -441,6 +481,53 @@ FaultSpec parse_fault(std::string_view text) {
             if (key != "limit")
                 bad(fmt::format("filter '{}' does not apply to mem.enomem", key),
                     "mem.enomem takes min=SIZE (only requests of at least SIZE, default 1MiB) and limit=N");
+        }
+        if (f.is_disk()) {
+            const char* disk_hint = "disk faults take op=open+read+write, path=/abs/dir-or-file (repeatable), "
+                                    "files=regular|all and limit=N";
+            if (key == "op" || key == "ops") {
+                f.ops = 0;
+                for (auto o : split(val, '+')) {
+                    std::string lo = lower(o);
+                    if (lo == "open")
+                        f.ops |= FL_OP_OPEN;
+                    else if (lo == "read")
+                        f.ops |= FL_OP_READ;
+                    else if (lo == "write")
+                        f.ops |= FL_OP_WRITE;
+                    else if (lo == "fsync" || lo == "fdatasync" || lo == "sync")
+                        bad(fmt::format("op={} cannot be failed by this version of faultline", o),
+                            "fsync has no security hook to fail it through (fmod_ret); faultline fails open, read "
+                            "and write (write, pwrite, writev, fallocate ...)");
+                    else
+                        bad(fmt::format("unknown operation '{}'", o), "op= takes open, read, write, or several "
+                                                                      "joined by '+'");
+                }
+                if (f.kind == FaultKind::disk_full && f.ops != FL_OP_WRITE)
+                    bad("disk.full fails writes only (op=write)",
+                        "a full disk fails writes with ENOSPC; for other operations use disk.errno=ENOSPC");
+                continue;
+            }
+            if (key == "path") {
+                if (val.empty() || val[0] != '/')
+                    bad(fmt::format("path='{}' is not absolute", val), disk_hint);
+                if (f.paths.size() == disk_max_paths)
+                    bad(fmt::format("more than {} path= filters in '{}'", disk_max_paths, text),
+                        "name a common directory, or use one fault per group of paths");
+                f.paths.emplace_back(val);
+                continue;
+            }
+            if (key == "files") {
+                std::string v = lower(val);
+                if (v != "regular" && v != "all")
+                    bad(fmt::format("files='{}' is neither regular nor all", val),
+                        "files=regular (the default) fails regular files only, so that pipes, sockets and "
+                        "terminals keep working; files=all fails them too");
+                f.any_file = v == "all";
+                continue;
+            }
+            if (key != "limit")
+                bad(fmt::format("filter '{}' does not apply to {}", key, f.name()), disk_hint);
         }
         if (f.is_dns()) {
             if (key == "domain") {

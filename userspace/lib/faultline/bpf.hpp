@@ -13,7 +13,7 @@
 
 namespace faultline::bpf {
 
-enum class Program { skb_egress, skb_ingress, connect4, connect6, tc_ingress, vm_enough };
+enum class Program { skb_egress, skb_ingress, connect4, connect6, tc_ingress, vm_enough, file_open, file_perm };
 
 const char* program_name(Program p);
 
@@ -113,6 +113,9 @@ class Object {
     // them. Throws Error if the index has no room (thousands of targets).
     void set_index(uint64_t cgroup_id, uint32_t hook, const fl_index_val& v);
     void delete_index(uint64_t cgroup_id, uint32_t hook);
+    // A path= filter of a disk experiment (fl_paths): added before the
+    // experiment goes live; gone with the object.
+    void add_path(const fl_path_key& k);
     fl_counters counters(uint32_t slot) const; // summed over CPUs
     void set_levels(uint32_t mask);
 

@@ -16,7 +16,17 @@ namespace faultline {
 
 using Nanos = std::chrono::nanoseconds;
 
-enum class FaultKind { net_drop, net_delay, net_connect, dns_drop, dns_delay, dns_rcode, mem_enomem };
+enum class FaultKind {
+    net_drop,
+    net_delay,
+    net_connect,
+    dns_drop,
+    dns_delay,
+    dns_rcode,
+    mem_enomem,
+    disk_err,
+    disk_full
+};
 
 struct PortRange {
     uint16_t lo = 0;
@@ -43,7 +53,7 @@ struct FaultSpec {
     PortRange rport, lport;
     std::optional<Cidr> cidr;
     Nanos delay{0}, jitter{0};
-    int err = 0;                      // net.connect: positive errno; dns_rcode: the rcode
+    int err = 0;                      // net.connect, disk.*: positive errno; dns_rcode: the rcode
     uint64_t limit = 0;               // max injections, 0 = unlimited
     std::vector<std::string> devices; // net.delay: where fq must be; dns_rcode: where answers arrive
     // dns.*: domain= filters (lowercase, no trailing dot; "*.x" = strictly
@@ -52,10 +62,16 @@ struct FaultSpec {
     uint16_t qtype = 0;
     // mem.enomem: only requests of at least this many bytes (min=)
     uint64_t min_bytes = 0;
+    // disk.*: operations (enum fl_op_bits), every file type or regular
+    // files only (files=), and path= filters as written (absolute)
+    uint8_t ops = 0;
+    bool any_file = false;
+    std::vector<std::string> paths;
 
     bool is_dns() const {
         return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay || kind == FaultKind::dns_rcode;
     }
+    bool is_disk() const { return kind == FaultKind::disk_err || kind == FaultKind::disk_full; }
     // holds packets: needs sch_fq where they leave
     bool is_delay() const { return kind == FaultKind::net_delay || kind == FaultKind::dns_delay; }
 
@@ -82,6 +98,9 @@ inline constexpr int dns_rcode_refused = 5;
 // enough that a malloc of a few MiB (glibc: mmap from 128 KiB) is covered.
 inline constexpr uint64_t mem_default_min = 1ull << 20;
 
+// path= filters of one disk fault.
+inline constexpr size_t disk_max_paths = 8;
+
 // Limits, in one place (validation and --help quote them).
 inline constexpr Nanos max_delay = std::chrono::seconds(10); // sch_fq default horizon
 inline constexpr Nanos max_duration = std::chrono::hours(24 * 7);
@@ -93,7 +112,11 @@ double parse_percent(std::string_view text);
 uint64_t percent_to_threshold(double percent);
 Cidr parse_cidr(std::string_view text);
 PortRange parse_port_range(std::string_view text, std::string_view key);
-int parse_errno(std::string_view text);
+// The errnos a fault may inject: net.connect's (ECONNREFUSED ...) or the
+// disk faults' (EIO, ENOSPC ...).
+enum class ErrnoSet { connect, disk };
+int parse_errno(std::string_view text, ErrnoSet set = ErrnoSet::connect);
+std::string errno_name(int err);
 // A size in bytes: 4096, 64K, 64KiB, 1M, 1MiB, 2G (units of 1024).
 uint64_t parse_size(std::string_view text, std::string_view what);
 

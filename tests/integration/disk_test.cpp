@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+// Disk faults end to end, as root: real programs (fl_fileio dynamic and
+// static, raw syscalls, bash, cat) in a target cgroup and a sibling cgroup,
+// on files in a scratch directory, and libfiu's fiu-run beside faultline.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "../support/stats.hpp"
+#include "../support/target_sibling.hpp"
+
+using namespace faultline;
+using namespace faultline::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Disk : public TargetAndSibling {
+  protected:
+    void SetUp() override {
+        TargetAndSibling::SetUp();
+        if (IsSkipped())
+            return;
+        base_ = fs::path("/tmp") / ("faultline-it-disk-" + std::to_string(getpid()));
+        fs::remove_all(base_);
+        in_ = base_ / "in";
+        out_ = base_ / "out";
+        fs::create_directories(in_ / "sub");
+        fs::create_directories(out_);
+        for (const auto& f : {in_ / "sub" / "data", in_ / "other", out_ / "data"})
+            std::ofstream(f) << "faultline disk test data\n";
+    }
+    void TearDown() override {
+        if (!base_.empty())
+            fs::remove_all(base_);
+        TargetAndSibling::TearDown();
+    }
+    std::map<std::string, long> io(const std::string& cgroup, const std::string& op, long n, const fs::path& p,
+                                   const std::string& bin = fileio, bool raw = false) {
+        std::vector<std::string> argv{bin, op, std::to_string(n), p.string(), "1"};
+        if (raw)
+            argv.push_back("raw");
+        return run(cgroup, argv);
+    }
+
+    fs::path base_, in_, out_;
+};
+
+} // namespace
+
+TEST_F(Disk, FaultsAreRefusedWithAReasonWhereTheKernelCannot) {
+    if (support("disk.eio").available)
+        GTEST_SKIP() << "this kernel can fail file operations: the refusal path does not apply (the disk tests run)";
+    for (const char* f : {"disk.eio@1%", "disk.errno=EACCES@1%,op=open", "disk.full@1%"}) {
+        auto r = sh(fl + " exec --fault " + f + " -- true 2>&1");
+        EXPECT_EQ(r.status, 3) << f << ": " << r.out;
+        EXPECT_NE(r.out.find("is not available"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("fmod_ret on security_file"), std::string::npos) << r.out; // what was tried
+    }
+}
+
+TEST_F(Disk, ReadsFailAtTheRateOnlyUnderThePathAndOnlyForTheTarget) {
+    REQUIRE_FAULT("disk.eio");
+    auto inj = inject("disk.eio@5%,op=read,path=" + in_.string());
+    // 10^4 preads of a file two levels under path=: one draw each. The
+    // binomial check (stats.hpp, alpha 1e-6) accepts about 415..590.
+    const long n = 10000;
+    auto under = io(target_->path(), "read", n, in_ / "sub" / "data");
+    auto outside = io(target_->path(), "read", 2000, out_ / "data");
+    auto writes = io(target_->path(), "write", 2000, in_ / "other"); // op=read only
+    auto sib = io(sibling_->path(), "read", 2000, in_ / "sub" / "data");
+    auto c = stop(inj);
+    EXPECT_EQ(under["calls"], n);
+    EXPECT_EQ(under["ok"] + under["EIO"], n) << "an errno other than EIO";
+    expect_binomial(static_cast<uint64_t>(under["EIO"]), static_cast<uint64_t>(n), 0.05);
+    EXPECT_EQ(c["injected"].get<long>(), under["EIO"]) << "a read failed other than by faultline";
+    EXPECT_EQ(c["matched"].get<long>(), n) << "only the reads under path= qualify";
+    EXPECT_EQ(outside["ok"], 2000) << "a read outside path= failed";
+    EXPECT_EQ(writes["ok"], 2000) << "a write failed under op=read";
+    EXPECT_EQ(sib["ok"], 2000) << "the sibling's reads failed";
+}
+
+TEST_F(Disk, FullFailsWritesWithEnospcAndNothingElse) {
+    REQUIRE_FAULT("disk.full");
+    ASSERT_EQ(mkfifo((in_ / "fifo").c_str(), 0600), 0);
+    auto inj = inject("disk.full@100%,path=" + in_.string());
+    EXPECT_EQ(io(target_->path(), "write", 200, in_ / "other")["ENOSPC"], 200);
+    EXPECT_EQ(io(target_->path(), "write", 200, in_ / "new-file")["ENOSPC"], 200); // created, then full
+    EXPECT_EQ(io(target_->path(), "fallocate", 50, in_ / "other")["ENOSPC"], 50);
+    EXPECT_EQ(io(target_->path(), "read", 200, in_ / "other")["ok"], 200);
+    EXPECT_EQ(io(target_->path(), "open", 200, in_ / "other")["ok"], 200);
+    EXPECT_EQ(io(target_->path(), "write", 200, out_ / "data")["ok"], 200) << "outside path=";
+    EXPECT_EQ(io(sibling_->path(), "write", 200, in_ / "other")["ok"], 200) << "the sibling";
+    // Not regular files: a FIFO under path=, the program's stdout (a pipe).
+    const std::string fifo = (in_ / "fifo").string();
+    Proc sh_in_target({"bash", "-c", "echo through-the-fifo >" + fifo + " & read l <" + fifo + "; echo \"$l\""},
+                      target_->path(), true);
+    EXPECT_EQ(sh_in_target.wait(30s), 0) << sh_in_target.out();
+    EXPECT_NE(sh_in_target.out().find("through-the-fifo"), std::string::npos) << sh_in_target.out();
+    // And bash's own redirection to a regular file under path= fails as a
+    // full disk does.
+    Proc redirect({"bash", "-c", "echo x >>" + (in_ / "other").string()}, target_->path(), true);
+    EXPECT_NE(redirect.wait(30s), 0);
+    EXPECT_NE(redirect.out().find("No space left on device"), std::string::npos) << redirect.out();
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"].get<long>(), 200 + 200 + 50 + 1);
+}
+
+TEST_F(Disk, FilesAllFailsAFifoToo) {
+    REQUIRE_FAULT("disk.full");
+    ASSERT_EQ(mkfifo((in_ / "fifo").c_str(), 0600), 0);
+    auto inj = inject("disk.full@100%,files=all,path=" + in_.string());
+    const std::string fifo = (in_ / "fifo").string();
+    // The reader gets EOF when the failed writer closes its end.
+    Proc p({"bash", "-c", "echo x >" + fifo + " & cat " + fifo + " >/dev/null; wait $!"}, target_->path(), true);
+    EXPECT_NE(p.wait(30s), 0) << p.out();
+    EXPECT_NE(p.out().find("No space left on device"), std::string::npos) << p.out();
+    stop(inj);
+}
+
+TEST_F(Disk, OpenFailsWithTheErrnoForOneFileOnly) {
+    REQUIRE_FAULT("disk.errno");
+    const fs::path secret = in_ / "sub" / "data";
+    auto inj = inject("disk.errno=EACCES@100%,op=open,path=" + secret.string());
+    EXPECT_EQ(io(target_->path(), "open", 100, secret)["EACCES"], 100);
+    EXPECT_EQ(io(target_->path(), "open", 100, in_ / "other")["ok"], 100) << "a file beside it";
+    EXPECT_EQ(io(target_->path(), "read", 100, in_ / "other")["ok"], 100);
+    Proc cat({"cat", secret.string()}, target_->path(), true);
+    EXPECT_NE(cat.wait(30s), 0);
+    EXPECT_NE(cat.out().find("Permission denied"), std::string::npos) << cat.out();
+    EXPECT_EQ(io(sibling_->path(), "open", 100, secret)["ok"], 100) << "the sibling";
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"].get<long>(), 101);
+}
+
+// libfiu's fiu-run preloads wrappers of the C library's functions: a static
+// binary and a raw syscall(2) never pass through them. faultline fails the
+// kernel's operation, whatever the program is built with.
+TEST_F(Disk, StaticBinariesAndRawSyscallsEscapeLibfiuButNotFaultline) {
+    REQUIRE_FAULT("disk.eio");
+    if (sh("command -v fiu-run").status != 0)
+        GTEST_SKIP() << "fiu-run (Debian package fiu-utils) is not installed";
+    const fs::path data = in_ / "sub" / "data";
+    auto fiu = [&](const std::string& bin, bool raw) {
+        std::vector<std::string> argv{"fiu-run", "-x",          "-c", "enable name=posix/io/rw/pread", bin, "read",
+                                      "100",     data.string(), "1"};
+        if (raw)
+            argv.push_back("raw");
+        return run(sibling_->path(), argv);
+    };
+    EXPECT_EQ(fiu(fileio, false)["ok"], 0) << "libfiu fails the dynamic program's pread()";
+    EXPECT_EQ(fiu(fileio_static, false)["ok"], 100) << "libfiu cannot reach a static binary";
+    EXPECT_EQ(fiu(fileio, true)["ok"], 100) << "libfiu cannot reach a raw syscall";
+    auto inj = inject("disk.eio@100%,op=read,path=" + in_.string());
+    EXPECT_EQ(io(target_->path(), "read", 100, data, fileio)["EIO"], 100);
+    EXPECT_EQ(io(target_->path(), "read", 100, data, fileio_static)["EIO"], 100);
+    EXPECT_EQ(io(target_->path(), "read", 100, data, fileio, true)["EIO"], 100);
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"].get<long>(), 300);
+}
+
+TEST_F(Disk, AKilledLoaderLeavesNoFaultBehind) {
+    REQUIRE_FAULT("disk.eio");
+    auto inj = inject("disk.eio@100%,path=" + in_.string()); // every op
+    EXPECT_EQ(io(target_->path(), "open", 10, in_ / "other")["EIO"], 10);
+    kill(inj->pid(), SIGKILL);
+    inj->wait(5s);
+    EXPECT_EQ(io(target_->path(), "open", 10, in_ / "other")["ok"], 10);
+    EXPECT_EQ(io(target_->path(), "read", 10, in_ / "other")["ok"], 10);
+    EXPECT_EQ(io(target_->path(), "write", 10, in_ / "other")["ok"], 10);
+    EXPECT_EQ(sh(fl + " status").status, 0);
+}
+
+TEST_F(Disk, AMissingPathIsRefusedBeforeAnythingIsAttached) {
+    auto r = sh(fl + " exec --fault disk.eio@1%,path=" + (base_ / "nope").string() + " -- true 2>&1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("No such file or directory"), std::string::npos) << r.out;
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// File I/O load for the disk tests, built twice: dynamically linked
+// (fl_fileio) and statically (fl_fileio_static), so that a test can show
+// which fault injectors each escapes.
+//
+//   fl_fileio OP N PATH [SIZE] [raw]
+//
+// OP open: N times open(PATH, O_RDONLY) and close; read: open PATH once,
+// then N preads of SIZE bytes at offset 0; write: open (create) once, N
+// pwrites; fallocate: open once, N fallocates of SIZE bytes. "raw" makes
+// every call a raw syscall(2) instead of the C library's wrapper. Prints
+// one line: "calls N ok K" and "ERRNAME COUNT" for each errno seen; exits 0
+// (2 if the one open of read/write/fallocate fails: "setup ERRNAME").
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int raw;
+
+static long do_open(const char *path, int flags)
+{
+	return raw ? syscall(SYS_openat, AT_FDCWD, path, flags, 0644) : open(path, flags, 0644);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: fl_fileio open|read|write|fallocate N PATH [SIZE] [raw]\n");
+		return 64;
+	}
+	const char *op = argv[1], *path = argv[3];
+	long n = atol(argv[2]);
+	size_t size = argc > 4 ? (size_t)atol(argv[4]) : 1;
+	raw = argc > 5 && strcmp(argv[5], "raw") == 0;
+	static long count[4096];
+	char *buf = calloc(1, size ? size : 1);
+	long ok = 0, fd = -1;
+
+	if (strcmp(op, "open") != 0) {
+		int flags = strcmp(op, "read") == 0 ? O_RDONLY : O_WRONLY | O_CREAT;
+		fd = do_open(path, flags);
+		if (fd < 0) {
+			printf("setup %s\n", strerrorname_np(errno) ? strerrorname_np(errno) : "?");
+			return 2;
+		}
+	}
+	for (long i = 0; i < n; i++) {
+		long r;
+
+		if (strcmp(op, "open") == 0) {
+			r = do_open(path, O_RDONLY);
+			if (r >= 0)
+				close((int)r);
+		} else if (strcmp(op, "read") == 0) {
+			r = raw ? syscall(SYS_pread64, fd, buf, size, 0) : pread((int)fd, buf, size, 0);
+		} else if (strcmp(op, "write") == 0) {
+			r = raw ? syscall(SYS_pwrite64, fd, buf, size, 0) : pwrite((int)fd, buf, size, 0);
+		} else if (strcmp(op, "fallocate") == 0) {
+			r = raw ? syscall(SYS_fallocate, fd, 0, 0L, (long)size) : fallocate((int)fd, 0, 0, (off_t)size);
+		} else {
+			fprintf(stderr, "fl_fileio: unknown op %s\n", op);
+			return 64;
+		}
+		if (r >= 0)
+			ok++;
+		else
+			count[errno < 4096 && errno > 0 ? errno : 0]++;
+	}
+	printf("calls %ld ok %ld", n, ok);
+	for (int e = 0; e < 4096; e++)
+		if (count[e])
+			printf(" %s %ld", e && strerrorname_np(e) ? strerrorname_np(e) : "EUNKNOWN", count[e]);
+	printf("\n");
+	return 0;
+}
