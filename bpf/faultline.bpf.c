@@ -325,20 +325,57 @@ int fl_connect6(struct bpf_sock_addr *ctx)
 }
 
 /* The hooks below run in the calling task's context: its cgroup (and
- * every targeted ancestor) picks the experiments. Returns the errno to fail
- * the call with, 0 to let it be. ctx[argi]: the struct file, read (as a
- * plain value, for file.h's walk) only once the task is a target; so is
- * the clock. */
-static __always_inline int fl_task_err(__u32 hook, struct fl_event *ev,
-				       unsigned long long *ctx, int argi)
+ * every targeted ancestor) picks the experiments. They run for every task
+ * of the machine, so the path of a task that is no target is kept to the
+ * cgroup lookups (fl_task_err); the event is built, and the struct file
+ * read (as a plain value, for file.h's walk), only for a target
+ * (fl_task_eval_g, verified once). Both return the errno to fail the call
+ * with, 0 to let it be. */
+__noinline int fl_task_eval_g(__u32 hook, __u32 first, __u32 op, __u64 pages, __u64 file)
 {
+	struct fl_event ev = {};
 	struct fl_verdict v = {};
 	__u32 levels = fl_levels;
 	int l;
 
+	ev.now = bpf_jiffies64();
+	ev.proto = FL_PROTO_ANY;
+	ev.op = op;
+	ev.pages = pages;
+	ev.file = file;
 	for (l = 0; l < FL_MAX_LEVELS; l++) {
 		const struct fl_index_entry *ie;
 		__u64 cg;
+
+		if (!(levels >> l))
+			break;
+		if (l < (int)first || !(levels & (1u << l)))
+			continue;
+		cg = bpf_get_current_ancestor_cgroup_id(l);
+		if (!cg)
+			break;
+		ie = fl_target(cg, hook);
+		if (!ie)
+			continue;
+		fl_eval_from(ie, 0, cg, &ev, &v);
+		if (v.err)
+			break;
+	}
+	return v.err;
+}
+
+/* ctx[argi]: the struct file of a file hook (argi < 0: none; FL_ARG_REGS_FD:
+ * ctx[0] is the pt_regs of a system call whose first argument is an fd). */
+#define FL_ARG_REGS_FD (-2)
+
+static __always_inline int fl_task_err(__u32 hook, __u32 op, __u64 pages,
+				       unsigned long long *ctx, int argi)
+{
+	__u32 levels = fl_levels;
+	int l;
+
+	for (l = 0; l < FL_MAX_LEVELS; l++) {
+		__u64 cg, file = 0;
 
 		if (!(levels >> l))
 			break;
@@ -347,20 +384,15 @@ static __always_inline int fl_task_err(__u32 hook, struct fl_event *ev,
 		cg = bpf_get_current_ancestor_cgroup_id(l);
 		if (!cg)
 			break;
-		ie = fl_target(cg, hook);
-		if (!ie)
+		if (!fl_target(cg, hook))
 			continue;
-		if (!ev->now) { /* the first target: the rest of the event */
-			ev->now = bpf_jiffies64();
-			ev->proto = FL_PROTO_ANY;
-			if (argi >= 0)
-				bpf_probe_read_kernel(&ev->file, sizeof(ev->file), &ctx[argi]);
-		}
-		fl_eval_from(ie, 0, cg, ev, &v);
-		if (v.err)
-			break;
+		if (argi >= 0 || argi == FL_ARG_REGS_FD)
+			bpf_probe_read_kernel(&file, sizeof(file), &ctx[argi >= 0 ? argi : 0]);
+		if (argi == FL_ARG_REGS_FD)
+			file = fl_fd_file(file);
+		return fl_task_eval_g(hook, l, op, pages, file);
 	}
-	return v.err;
+	return 0;
 }
 
 /* mem.enomem: security_vm_enough_memory_mm() is where the kernel accounts
@@ -373,12 +405,9 @@ struct mm_struct;
 SEC("fmod_ret/security_vm_enough_memory_mm")
 int BPF_PROG(fl_vm_enough, struct mm_struct *mm, long pages, int ret)
 {
-	struct fl_event ev = {};
-
 	if (ret)
 		return ret; /* refused already */
-	ev.pages = pages > 0 ? (__u64)pages : 0;
-	return -fl_task_err(FL_HOOK_MEM, &ev, ctx, -1);
+	return -fl_task_err(FL_HOOK_MEM, 0, pages > 0 ? (__u64)pages : 0, ctx, -1);
 }
 
 /* disk.*: security_file_open() runs for every open of a file (open, openat,
@@ -396,28 +425,46 @@ struct file;
 SEC("fmod_ret/security_file_open")
 int BPF_PROG(fl_file_open, struct file *file, int ret)
 {
-	struct fl_event ev = {};
-
 	if (ret)
 		return ret;
-	ev.op = FL_OP_OPEN;
-	return -fl_task_err(FL_HOOK_FILE, &ev, ctx, 0);
+	return -fl_task_err(FL_HOOK_FILE, FL_OP_OPEN, 0, ctx, 0);
 }
 
 SEC("fmod_ret/security_file_permission")
 int BPF_PROG(fl_file_perm, struct file *file, int mask, int ret)
 {
-	struct fl_event ev = {};
+	__u32 op = mask & FL_MAY_WRITE ? FL_OP_WRITE : mask & FL_MAY_READ ? FL_OP_READ : 0;
+
+	if (ret || !op)
+		return ret;
+	return -fl_task_err(FL_HOOK_FILE, op, 0, ctx, 0);
+}
+
+/* op=fsync: no security hook runs for fsync(2) and fdatasync(2). Where the
+ * kernel takes error injection into system calls
+ * (CONFIG_FUNCTION_ERROR_INJECTION: SYSCALL_DEFINE marks each one), fmod_ret
+ * on the system calls themselves (x86-64 names): the error is returned
+ * before anything is flushed. ctx[1] is the return value so far; the
+ * programs return long, as the system calls do. */
+static __always_inline long fl_sync_err(unsigned long long *ctx)
+{
+	long ret = (long)ctx[1];
 
 	if (ret)
 		return ret;
-	if (mask & FL_MAY_WRITE)
-		ev.op = FL_OP_WRITE;
-	else if (mask & FL_MAY_READ)
-		ev.op = FL_OP_READ;
-	else
-		return 0;
-	return -fl_task_err(FL_HOOK_FILE, &ev, ctx, 0);
+	return -(long)fl_task_err(FL_HOOK_FILE, FL_OP_FSYNC, 0, ctx, FL_ARG_REGS_FD);
+}
+
+SEC("fmod_ret/__x64_sys_fsync")
+long fl_fsync(unsigned long long *ctx)
+{
+	return fl_sync_err(ctx);
+}
+
+SEC("fmod_ret/__x64_sys_fdatasync")
+long fl_fdatasync(unsigned long long *ctx)
+{
+	return fl_sync_err(ctx);
 }
 
 /* Answers to rewrite (rewrite.h). Attached to the devices of the target's

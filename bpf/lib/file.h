@@ -51,6 +51,40 @@ struct mount___fl {
 	struct vfsmount___fl mnt;
 } __attribute__((preserve_access_index));
 
+/* fsync(2)'s file: from the fd in its first argument (x86-64: di), through
+ * the calling task's file table. */
+struct pt_regs___fl {
+	unsigned long di;
+} __attribute__((preserve_access_index));
+
+struct fdtable___fl {
+	unsigned int max_fds;
+	struct file___fl **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___fl {
+	struct fdtable___fl *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct___fl {
+	struct files_struct___fl *files;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 fl_fd_file(__u64 regs)
+{
+	struct task_struct___fl *t = (struct task_struct___fl *)bpf_get_current_task();
+	struct fdtable___fl *fdt = BPF_CORE_READ(t, files, fdt);
+	unsigned int fd = (unsigned int)BPF_CORE_READ((struct pt_regs___fl *)regs, di);
+	struct file___fl **fds;
+	__u64 f = 0;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
 #define FL_S_IFMT 00170000
 #define FL_S_IFREG 0100000
 

@@ -57,7 +57,8 @@ enum fl_hook {
 	FL_HOOK_INGRESS = 2, /* cgroup_skb/ingress */
 	FL_HOOK_CONNECT = 3, /* cgroup/connect4, cgroup/connect6 */
 	FL_HOOK_MEM = 4,     /* fmod_ret/security_vm_enough_memory_mm */
-	FL_HOOK_FILE = 5,    /* fmod_ret/security_file_open, _file_permission */
+	FL_HOOK_FILE = 5,    /* fmod_ret/security_file_open, _file_permission,
+			      * __x64_sys_fsync, __x64_sys_fdatasync */
 };
 
 /* File operations of FL_KIND_DISK_ERR (experiment.ops, event.op). */
@@ -65,6 +66,7 @@ enum fl_op_bits {
 	FL_OP_OPEN = 1 << 0,  /* open(2) and friends, exec: security_file_open */
 	FL_OP_READ = 1 << 1,  /* read, pread, readv, splice, sendfile source ... */
 	FL_OP_WRITE = 1 << 2, /* write, pwrite, writev, fallocate, copy_file_range ... */
+	FL_OP_FSYNC = 1 << 3, /* fsync, fdatasync (where system calls take error injection) */
 };
 
 /* Directory or file inodes of path= filters: key of fl_paths. dev is the

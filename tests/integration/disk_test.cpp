@@ -136,6 +136,30 @@ TEST_F(Disk, OpenFailsWithTheErrnoForOneFileOnly) {
     EXPECT_EQ(c["injected"].get<long>(), 101);
 }
 
+TEST_F(Disk, FsyncFailsWhereSystemCallsTakeErrorInjection) {
+    REQUIRE_FAULT(disk_fsync_row);
+    auto inj = inject("disk.eio@100%,op=fsync,path=" + in_.string());
+    // fsync and fdatasync alternate, through the C library and raw.
+    EXPECT_EQ(io(target_->path(), "fsync", 100, in_ / "other")["EIO"], 100);
+    EXPECT_EQ(io(target_->path(), "fsync", 100, in_ / "other", fileio_static, true)["EIO"], 100);
+    EXPECT_EQ(io(target_->path(), "write", 100, in_ / "other")["ok"], 100) << "op=fsync only";
+    EXPECT_EQ(io(target_->path(), "fsync", 100, out_ / "data")["ok"], 100) << "outside path=";
+    EXPECT_EQ(io(sibling_->path(), "fsync", 100, in_ / "other")["ok"], 100) << "the sibling";
+    auto c = stop(inj);
+    EXPECT_EQ(c["injected"].get<long>(), 200);
+}
+
+TEST_F(Disk, FsyncIsRefusedWithAReasonWhereSystemCallsTakeNoErrorInjection) {
+    if (support(disk_fsync_row).available)
+        GTEST_SKIP() << "this kernel can fail fsync: the refusal path does not apply";
+    auto r = sh(fl + " exec --fault disk.eio@1%,op=read+fsync -- true 2>&1");
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("is not available"), std::string::npos) << r.out;
+    // Where the other operations work, the refusal names fsync's mechanism.
+    if (support("disk.eio").available)
+        EXPECT_NE(r.out.find("__x64_sys_fsync"), std::string::npos) << r.out;
+}
+
 // libfiu's fiu-run preloads wrappers of the C library's functions: a static
 // binary and a raw syscall(2) never pass through them. faultline fails the
 // kernel's operation, whatever the program is built with.

@@ -7,7 +7,8 @@
 //
 // OP open: N times open(PATH, O_RDONLY) and close; read: open PATH once,
 // then N preads of SIZE bytes at offset 0; write: open (create) once, N
-// pwrites; fallocate: open once, N fallocates of SIZE bytes. "raw" makes
+// pwrites; fallocate: open once, N fallocates of SIZE bytes; fsync: open
+// once, N calls alternating fsync and fdatasync. "raw" makes
 // every call a raw syscall(2) instead of the C library's wrapper. Prints
 // one line: "calls N ok K" and "ERRNAME COUNT" for each errno seen; exits 0
 // (2 if the one open of read/write/fallocate fails: "setup ERRNAME").
@@ -30,7 +31,7 @@ static long do_open(const char *path, int flags)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: fl_fileio open|read|write|fallocate N PATH [SIZE] [raw]\n");
+		fprintf(stderr, "usage: fl_fileio open|read|write|fallocate|fsync N PATH [SIZE] [raw]\n");
 		return 64;
 	}
 	const char *op = argv[1], *path = argv[3];
@@ -60,6 +61,11 @@ int main(int argc, char **argv)
 			r = raw ? syscall(SYS_pread64, fd, buf, size, 0) : pread((int)fd, buf, size, 0);
 		} else if (strcmp(op, "write") == 0) {
 			r = raw ? syscall(SYS_pwrite64, fd, buf, size, 0) : pwrite((int)fd, buf, size, 0);
+		} else if (strcmp(op, "fsync") == 0) {
+			if (i % 2)
+				r = raw ? syscall(SYS_fdatasync, fd) : fdatasync((int)fd);
+			else
+				r = raw ? syscall(SYS_fsync, fd) : fsync((int)fd);
 		} else if (strcmp(op, "fallocate") == 0) {
 			r = raw ? syscall(SYS_fallocate, fd, 0, 0L, (long)size) : fallocate((int)fd, 0, 0, (off_t)size);
 		} else {

@@ -315,7 +315,7 @@ TEST(Fault, DiskFaultsTakeOperationsPathsAndFileTypes) {
     expect_usage_error("disk.errno@1%", "needs an errno");
     expect_usage_error("disk.errno=ECONNREFUSED@1%", "unknown errno");
     expect_usage_error("disk.full@1%,op=read", "fails writes only");
-    expect_usage_error("disk.eio@1%,op=fsync", "op=fsync cannot be failed");
+    EXPECT_EQ(parse_fault("disk.eio@1%,op=fsync+read").ops, FL_OP_FSYNC | FL_OP_READ);
     expect_usage_error("disk.eio@1%,op=stat", "unknown operation");
     expect_usage_error("disk.eio@1%,path=data", "not absolute");
     expect_usage_error("disk.eio@1%,files=dirs", "neither regular nor all");

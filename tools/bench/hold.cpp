@@ -10,8 +10,11 @@
 //
 // usage: fl_bench_hold --attach PATH --target PATH [--percent P] [--seconds N]
 //        fl_bench_hold --attach PATH --empty [--seconds N]
+//        fl_bench_hold --empty-fmod-ret FUNC [--seconds N]
 // --empty attaches the empty program instead: the cost of the kernel's
-// cgroup-BPF egress hook itself, the in-situ floor.
+// cgroup-BPF egress hook itself, the in-situ floor. --empty-fmod-ret attaches
+// a program that returns 0 to kernel function FUNC (for every task): the
+// floor of the disk and memory faults (tools/bench/disk.sh).
 // Prints "ready" on stdout once attached, and the target's counters as JSON
 // when it ends. `fl_bench_hold --cgroup2-mount` prints where the cgroup v2
 // hierarchy is (run.sh asks the library rather than guessing a path).
@@ -74,6 +77,13 @@ int run(const Args& args) {
     const auto percent = args.num<double>("--percent", 0.0);
     const auto seconds = args.num<int>("--seconds", 60);
     const bool empty = args.flag("--empty");
+    if (const std::string func = args.str("--empty-fmod-ret", ""); !func.empty()) {
+        Fd link{attach_empty_fmod_ret(func.c_str())};
+        fmt::print("ready\n");
+        std::fflush(stdout);
+        wait_until_stopped(seconds);
+        return 0;
+    }
     if (attach_path.empty() || (target_path.empty() && !empty) || seconds < 1 || seconds > 3600)
         throw std::invalid_argument("usage: fl_bench_hold --attach PATH (--target PATH [--percent P] | --empty) "
                                     "[--seconds 1..3600]");

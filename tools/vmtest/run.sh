@@ -5,6 +5,11 @@
 # build (tools/build.sh).
 #
 #   tools/vmtest/run.sh [--only NAME[,NAME...]] [--filter GTEST_FILTER]
+#   tools/vmtest/run.sh --bench disk [--only NAME]
+#
+# --bench disk runs tools/bench/disk.sh (the per-syscall cost of the disk
+# hooks) in each VM instead of the suites; its table goes to
+# NAME/bench.md and to stdout.
 #
 # Artifacts in ${BUILD_DIR:-build}/vmtest/NAME/: console.log, probe.json,
 # results.txt (STATUS TEST [REASON]). Exit status 1 if any test failed or any
@@ -14,15 +19,18 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "$repo" && realpath -m "${BUILD_DIR:-build}")
 work=$build/vmtest
 cache=$work/cache
-only="" filter="*"
+only="" filter="*" bench=""
 while [ $# -gt 0 ]; do
   case $1 in
     --only) only=$2; shift 2 ;;
     --filter) filter=$2; shift 2 ;;
-    *) echo "usage: $0 [--only NAME,...] [--filter GTEST_FILTER]" >&2; exit 2 ;;
+    --bench) bench=$2; shift 2 ;;
+    *) echo "usage: $0 [--only NAME,...] [--filter GTEST_FILTER] [--bench disk]" >&2; exit 2 ;;
   esac
 done
-for t in faultline tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic; do
+case $bench in "" | disk) ;; *) echo "vmtest: unknown benchmark '$bench' (disk)" >&2; exit 2 ;; esac
+for t in faultline tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic \
+  ${bench:+tools/bench/fl_bench_fileio tools/bench/fl_bench_hold}; do
   [ -x "$build/$t" ] || { echo "vmtest: $build/$t missing: build first (tools/build.sh)" >&2; exit 2; }
 done
 for c in qemu-system-x86_64 busybox cpio dpkg-deb xz depmod jq; do
@@ -88,6 +96,13 @@ else
   echo "vmtest: faultline binary: dynamic ($build/faultline; no up-to-date static build at $static)"
 fi
 cp -r "$repo/examples" "$root/fl/examples" # the unit suite checks every example file
+if [ -n "$bench" ]; then
+  mkdir -p "$root/fl/bench"
+  copy "$build/tools/bench/fl_bench_fileio" /fl/bench/fl_bench_fileio
+  copy "$build/tools/bench/fl_bench_hold" /fl/bench/fl_bench_hold
+  cp "$repo/tools/bench/disk.sh" "$root/fl/bench/disk.sh"
+  for a in seq sort mktemp rmdir; do ln -sf busybox "$root/bin/$a"; done
+fi
 cp "$repo/tools/vmtest/init" "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/common.cpio.gz"
 
@@ -192,7 +207,7 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   # softlockup_panic: a hang ends the run with a trace instead of the timeout.
   timeout 1800 qemu-system-x86_64 -accel ${FL_VM_ACCEL:-tcg} -cpu max -m 2048 -smp 2 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras fl.filter=$filter ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
+    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras fl.filter=$filter ${bench:+fl.bench=$bench} ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
     tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
   secs=$(( $(date +%s) - start ))
   sed -n '/FL-VM: probe-begin/,/FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
@@ -218,6 +233,13 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
     fi
     tail -n 15 "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
     echo 1 >"$work/failed"
+    continue
+  fi
+  if [ -n "$bench" ]; then
+    sed -n '/FL-VM: bench-begin/,/FL-VM: bench-end/p' "$out/console.log" | sed '1d;$d' | grep '^[|(]' >"$out/bench.md" || true
+    echo "$name kernel=$kver bench=$bench wall=${secs}s ($out/bench.md)" | tee -a "$summary"
+    cat "$out/bench.md"
+    grep -q '^| read' "$out/bench.md" || { grep 'disk.sh' "$out/console.log" | tail -n 5; echo 1 >"$work/failed"; }
     continue
   fi
   echo "$name kernel=$kver passed=$p failed=$f skipped=$s wall=${secs}s" | tee -a "$summary"

@@ -89,8 +89,14 @@ struct FaultArgs {
                         "  dns.nxdomain@P%        the answer arrives as NXDOMAIN (same id and question);\n"
                         "  dns.servfail@P%        SERVFAIL; dns.refused@P%: REFUSED. Same filters, and\n"
                         "                         dev=IFACE[+IFACE] (where answers arrive; default: all)\n"
+                        "  mem.enomem@P%          the target's mmap/brk/mremap of min=SIZE or more (default\n"
+                        "                         1MiB) fail with ENOMEM: malloc of large blocks returns NULL\n"
+                        "  disk.eio@P%            the target's file operations fail with EIO;\n"
+                        "  disk.errno=ERRNO@P%    ... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...);\n"
+                        "  disk.full@P%           writes fail with ENOSPC. Filters: op=open+read+write[+fsync]\n"
+                        "                         path=/DIR-OR-FILE (repeatable, up to 8)  files=regular|all\n"
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
-                        "       dns.drop@5%,domain=*.example.com,qtype=AAAA")
+                        "       dns.drop@5%,domain=*.example.com,qtype=AAAA   disk.full@1%,path=/var/lib/db")
             ->required()
             ->type_name("SPEC");
         app->add_option("--seed", seed,

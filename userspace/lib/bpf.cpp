@@ -87,6 +87,10 @@ bpf_program* prog_of(fl_bpf* s, Program p) {
         return s->progs.fl_file_open;
     case Program::file_perm:
         return s->progs.fl_file_perm;
+    case Program::fsync:
+        return s->progs.fl_fsync;
+    case Program::fdatasync:
+        return s->progs.fl_fdatasync;
     }
     return nullptr;
 }
@@ -143,6 +147,10 @@ const char* program_name(Program p) {
         return "fmod_ret/security_file_open";
     case Program::file_perm:
         return "fmod_ret/security_file_permission";
+    case Program::fsync:
+        return "fmod_ret/__x64_sys_fsync";
+    case Program::fdatasync:
+        return "fmod_ret/__x64_sys_fdatasync";
     }
     return "?";
 }
@@ -199,8 +207,9 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         throw_errno("open the embedded BPF object", errno);
     o->impl_->skel = s;
     check_abi(s->obj);
-    for (Program p : {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6,
-                      Program::tc_ingress, Program::vm_enough, Program::file_open, Program::file_perm})
+    for (Program p :
+         {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6, Program::tc_ingress,
+          Program::vm_enough, Program::file_open, Program::file_perm, Program::fsync, Program::fdatasync})
         bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
     std::string log;
     g_capture = &log;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/probe.hpp"
 
+#include <cerrno>
 #include <fmt/format.h>
 #include <map>
 #include <optional>
@@ -31,7 +32,7 @@ std::string try_programs(const std::set<bpf::Program>& progs) {
 
 // Each mechanism is tried at most once per process, when a fault needs it.
 struct Mechanisms {
-    std::optional<std::string> skb, conn, fq, tc, mem, file;
+    std::optional<std::string> skb, conn, fq, tc, mem, file, sync;
 
     const std::string& cgroup_skb() {
         if (!skb)
@@ -79,6 +80,11 @@ struct Mechanisms {
             file = try_trace({bpf::Program::file_open, bpf::Program::file_perm});
         return *file;
     }
+    const std::string& fsync() {
+        if (!sync)
+            sync = try_trace({bpf::Program::fsync, bpf::Program::fdatasync});
+        return *sync;
+    }
 };
 
 Mechanisms& mechanisms() {
@@ -86,9 +92,9 @@ Mechanisms& mechanisms() {
     return m;
 }
 
-const char* const all_faults[] = {"net.drop",     "net.delay",    "net.connect", "dns.drop", "dns.delay",
-                                  "dns.nxdomain", "dns.servfail", "dns.refused", "disk.eio", "disk.errno",
-                                  "disk.full",    "disk.delay",   "mem.enomem",  "mem.slab"};
+const char* const all_faults[] = {"net.drop",     "net.delay",       "net.connect", "dns.drop",   "dns.delay",
+                                  "dns.nxdomain", "dns.servfail",    "dns.refused", "disk.eio",   "disk.errno",
+                                  "disk.full",    "disk.*,op=fsync", "disk.delay",  "mem.enomem", "mem.slab"};
 
 FaultSupport support_of(const std::string& f) {
     Mechanisms& m = mechanisms();
@@ -123,6 +129,10 @@ FaultSupport support_of(const std::string& f) {
     if (f == "disk.full")
         return row("fmod_ret on security_file_permission: writes fail with ENOSPC", "5.7 + BTF + ftrace direct calls",
                    m.file_ops());
+    if (f == disk_fsync_row)
+        return row("fmod_ret on __x64_sys_fsync and __x64_sys_fdatasync (no security hook runs for fsync; system "
+                   "calls take fmod_ret only with CONFIG_FUNCTION_ERROR_INJECTION, which Debian's kernels lack)",
+                   "5.7 + CONFIG_FUNCTION_ERROR_INJECTION, x86-64", m.fsync());
     if (f == "disk.delay" || f == "mem.slab")
         return row("", "", "not implemented in this version of faultline");
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
@@ -160,8 +170,12 @@ const FaultSupport& probe_fault(const std::string& fault) {
 }
 
 void require_support(FaultKind kind) {
-    // The three error answers share one mechanism and one probe result.
-    std::string name = FaultSpec{.kind = kind, .err = dns_rcode_nxdomain}.name();
+    // The three error answers share one mechanism and one probe result, as
+    // do disk.eio and disk.errno (named by the first).
+    require_support(FaultSpec{.kind = kind, .err = kind == FaultKind::disk_err ? EIO : dns_rcode_nxdomain}.name());
+}
+
+void require_support(const std::string& name) {
     const FaultSupport& f = probe_fault(name);
     if (f.available)
         return;

@@ -206,6 +206,10 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             progs.insert(bpf::Program::file_open);
         if (f.is_disk() && (f.ops & (FL_OP_READ | FL_OP_WRITE)))
             progs.insert(bpf::Program::file_perm);
+        if (f.is_disk() && (f.ops & FL_OP_FSYNC)) {
+            progs.insert(bpf::Program::fsync);
+            progs.insert(bpf::Program::fdatasync);
+        }
         if (f.dir_mask & FL_DIR_EGRESS && f.kind != FaultKind::net_connect)
             progs.insert(bpf::Program::skb_egress);
         if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
@@ -248,6 +252,9 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             paths.push_back(k);
     for (auto k : kinds)
         require_support(k);
+    for (const auto& f : faults)
+        if (f.is_disk() && (f.ops & FL_OP_FSYNC))
+            require_support(disk_fsync_row);
 
     s.obj = bpf::Object::load(progs);
     for (const auto& k : paths)
@@ -319,7 +326,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         }
     }
     for (auto p : progs) {
-        if (p == bpf::Program::vm_enough || p == bpf::Program::file_open || p == bpf::Program::file_perm)
+        if (bpf::Object::is_trace(p))
             s.links.push_back(s.obj->attach_trace(p)); // every task; picks by cgroup
         else if (p != bpf::Program::tc_ingress)
             s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));

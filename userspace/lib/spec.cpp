@@ -483,7 +483,7 @@ FaultSpec parse_fault(std::string_view text) {
                     "mem.enomem takes min=SIZE (only requests of at least SIZE, default 1MiB) and limit=N");
         }
         if (f.is_disk()) {
-            const char* disk_hint = "disk faults take op=open+read+write, path=/abs/dir-or-file (repeatable), "
+            const char* disk_hint = "disk faults take op=open+read+write+fsync, path=/abs/dir-or-file (repeatable), "
                                     "files=regular|all and limit=N";
             if (key == "op" || key == "ops") {
                 f.ops = 0;
@@ -495,13 +495,11 @@ FaultSpec parse_fault(std::string_view text) {
                         f.ops |= FL_OP_READ;
                     else if (lo == "write")
                         f.ops |= FL_OP_WRITE;
-                    else if (lo == "fsync" || lo == "fdatasync" || lo == "sync")
-                        bad(fmt::format("op={} cannot be failed by this version of faultline", o),
-                            "fsync has no security hook to fail it through (fmod_ret); faultline fails open, read "
-                            "and write (write, pwrite, writev, fallocate ...)");
+                    else if (lo == "fsync")
+                        f.ops |= FL_OP_FSYNC; // and fdatasync
                     else
-                        bad(fmt::format("unknown operation '{}'", o), "op= takes open, read, write, or several "
-                                                                      "joined by '+'");
+                        bad(fmt::format("unknown operation '{}'", o), "op= takes open, read, write, fsync (fsync and "
+                                                                      "fdatasync), or several joined by '+'");
                 }
                 if (f.kind == FaultKind::disk_full && f.ops != FL_OP_WRITE)
                     bad("disk.full fails writes only (op=write)",

@@ -13,7 +13,18 @@
 
 namespace faultline::bpf {
 
-enum class Program { skb_egress, skb_ingress, connect4, connect6, tc_ingress, vm_enough, file_open, file_perm };
+enum class Program {
+    skb_egress,
+    skb_ingress,
+    connect4,
+    connect6,
+    tc_ingress,
+    vm_enough,
+    file_open,
+    file_perm,
+    fsync,
+    fdatasync
+};
 
 const char* program_name(Program p);
 
@@ -101,6 +112,10 @@ class Object {
     TcAttachment attach_tc(const std::string& dev, const std::string& netns);
     // A tracing program (fmod_ret): attached to its kernel function for
     // every task; the programs pick their tasks by cgroup.
+    static bool is_trace(Program p) {
+        return p == Program::vm_enough || p == Program::file_open || p == Program::file_perm || p == Program::fsync ||
+               p == Program::fdatasync;
+    }
     Link attach_trace(Program p);
     // How long a dns error-answer rewrite waits for its answer.
     void set_answer_wait(uint64_t ns);

@@ -34,5 +34,11 @@ const FaultSupport& probe_fault(const std::string& fault);
 
 // Throws Error(unsupported) naming what was tried and why it failed.
 void require_support(FaultKind kind);
+// The same for a row of the probe that is not a fault of its own.
+void require_support(const std::string& row);
+
+// The probe's row for the disk faults' op=fsync, which needs more of the
+// kernel than their other operations.
+inline const std::string disk_fsync_row = "disk.*,op=fsync";
 
 } // namespace faultline
