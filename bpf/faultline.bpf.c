@@ -324,6 +324,21 @@ int fl_connect6(struct bpf_sock_addr *ctx)
 	return fl_connect(ctx, &ev);
 }
 
+/* disk.delay: the calling thread waits on its CPU until the deadline (BPF
+ * cannot sleep in these hooks): bpf_loop ends at the deadline or after
+ * 2^23 iterations, whichever comes first; the loader caps the delay at
+ * FL_DISK_MAX_DELAY_NS. */
+struct fl_wait {
+	__u64 until;
+};
+
+static long fl_wait_step(__u32 i, void *ctx)
+{
+	struct fl_wait *w = ctx;
+
+	return bpf_ktime_get_ns() >= w->until;
+}
+
 /* The hooks below run in the calling task's context: its cgroup (and
  * every targeted ancestor) picks the experiments. They run for every task
  * of the machine, so the path of a task that is no target is kept to the
@@ -360,6 +375,11 @@ __noinline int fl_task_eval_g(__u32 hook, __u32 first, __u32 op, __u64 pages, __
 		fl_eval_from(ie, 0, cg, &ev, &v);
 		if (v.err)
 			break;
+	}
+	if (!v.err && v.delay_ns) {
+		struct fl_wait w = {.until = bpf_ktime_get_ns() + v.delay_ns};
+
+		bpf_loop(1 << 23, fl_wait_step, &w, 0);
 	}
 	return v.err;
 }

@@ -57,7 +57,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		return;
 	if (e->kind == FL_KIND_MEM_ENOMEM && ev->pages < e->min_pages)
 		return;
-	if (e->kind == FL_KIND_DISK_ERR && !fl_file_match(e, slot, ev))
+	if ((e->kind == FL_KIND_DISK_ERR || e->kind == FL_KIND_DISK_DELAY) && !fl_file_match(e, slot, ev))
 		return;
 	c->matched++;
 	if ((e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW))
@@ -95,6 +95,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		v->err = e->err;
 		break;
 	case FL_KIND_NET_DELAY:
+	case FL_KIND_DISK_DELAY:
 	case FL_KIND_DNS_DELAY: { /* on egress: the query */
 		__u64 d = e->delay_ns;
 

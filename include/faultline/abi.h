@@ -49,7 +49,13 @@ enum fl_kind {
 				  * experiment.err is the rcode */
 	FL_KIND_MEM_ENOMEM = 7,  /* address-space growth fails with err (ENOMEM) */
 	FL_KIND_DISK_ERR = 8,    /* a file operation fails with err (EIO, ENOSPC ...) */
+	FL_KIND_DISK_DELAY = 9,  /* a file operation starts delay_ns late (the
+				  * calling thread waits on its CPU, bounded) */
 };
+
+/* The longest a disk.delay holds one call (delay + jitter): the wait runs
+ * in the kernel, on the caller's CPU, without sleeping. */
+#define FL_DISK_MAX_DELAY_NS (50ULL * 1000 * 1000)
 
 /* Where an experiment is evaluated; key component of the index map. */
 enum fl_hook {

@@ -136,6 +136,50 @@ TEST_F(Disk, OpenFailsWithTheErrnoForOneFileOnly) {
     EXPECT_EQ(c["injected"].get<long>(), 101);
 }
 
+// fl_fileio counts the calls that took at least FL_FILEIO_SLOW_US.
+struct SlowCalls {
+    explicit SlowCalls(const char* us) { setenv("FL_FILEIO_SLOW_US", us, 1); }
+    ~SlowCalls() { unsetenv("FL_FILEIO_SLOW_US"); }
+};
+
+TEST_F(Disk, DelayHoldsCallsAtTheRateOnlyWhereAsked) {
+    REQUIRE_FAULT("disk.delay");
+    auto inj = inject("disk.delay=20ms@10%,op=read,path=" + in_.string());
+    // A held call waits until a deadline on the kernel's clock, so it takes
+    // 20 ms or more by construction: the held calls are among the slow ones.
+    // Other calls are slow only if the (emulated) machine stalls: a few.
+    SlowCalls slow("19000");
+    const long n = 1000;
+    auto under = io(target_->path(), "read", n, in_ / "sub" / "data");
+    auto writes = io(target_->path(), "write", 300, in_ / "other"); // op=read only
+    auto outside = io(target_->path(), "read", 300, out_ / "data");
+    auto sib = io(sibling_->path(), "read", 300, in_ / "sub" / "data");
+    auto c = stop(inj);
+    const long injected = c["injected"].get<long>();
+    // 10^3 draws at 10 %: the binomial check (alpha 1e-6) accepts ~55..150.
+    expect_binomial(static_cast<uint64_t>(injected), static_cast<uint64_t>(n), 0.10);
+    EXPECT_EQ(under["ok"], n) << "a delay never fails the call";
+    EXPECT_GE(under["slow"], injected) << "a held call returned before its 20 ms";
+    EXPECT_LE(under["slow"] - injected, 5) << "more slow calls than faultline held";
+    EXPECT_LE(writes["slow"], 3);
+    EXPECT_LE(outside["slow"], 3);
+    EXPECT_LE(sib["slow"], 3);
+}
+
+TEST_F(Disk, DelayWaitsOnTheCallersCpu) {
+    REQUIRE_FAULT("disk.delay");
+    auto inj = inject("disk.delay=20ms@100%,op=read,path=" + in_.string());
+    SlowCalls slow("19000");
+    // 25 calls held 20 ms each: BPF cannot sleep in the hook, so the thread
+    // waits in the kernel, on its CPU: ~0.5 s of system time (what
+    // BENCHMARKS.md and the README say a delay costs).
+    auto r = io(target_->path(), "read", 25, in_ / "other");
+    auto c = stop(inj);
+    EXPECT_EQ(r["slow"], 25);
+    EXPECT_EQ(c["injected"].get<long>(), 25);
+    EXPECT_GE(r["stime_us"], 25 * 20000 * 8 / 10) << "the wait was not on the CPU";
+}
+
 TEST_F(Disk, FsyncFailsWhereSystemCallsTakeErrorInjection) {
     REQUIRE_FAULT(disk_fsync_row);
     auto inj = inject("disk.eio@100%,op=fsync,path=" + in_.string());

@@ -11,17 +11,30 @@
 // once, N calls alternating fsync and fdatasync. "raw" makes
 // every call a raw syscall(2) instead of the C library's wrapper. Prints
 // one line: "calls N ok K" and "ERRNAME COUNT" for each errno seen; exits 0
-// (2 if the one open of read/write/fallocate fails: "setup ERRNAME").
+// (2 if the one open of read/write/fallocate fails: "setup ERRNAME"), and
+// "stime_us T": the system CPU time the process used. With
+// FL_FILEIO_SLOW_US=U in the environment, also "slow K": the calls that took
+// U microseconds or more.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static int raw;
+
+static long long now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 
 static long do_open(const char *path, int flags)
 {
@@ -40,7 +53,9 @@ int main(int argc, char **argv)
 	raw = argc > 5 && strcmp(argv[5], "raw") == 0;
 	static long count[4096];
 	char *buf = calloc(1, size ? size : 1);
-	long ok = 0, fd = -1;
+	long ok = 0, fd = -1, slow = 0;
+	const char *slow_env = getenv("FL_FILEIO_SLOW_US");
+	long long slow_ns = slow_env ? atoll(slow_env) * 1000 : 0;
 
 	if (strcmp(op, "open") != 0) {
 		int flags = strcmp(op, "read") == 0 ? O_RDONLY : O_WRONLY | O_CREAT;
@@ -51,6 +66,7 @@ int main(int argc, char **argv)
 		}
 	}
 	for (long i = 0; i < n; i++) {
+		long long t0 = now_ns();
 		long r;
 
 		if (strcmp(op, "open") == 0) {
@@ -72,12 +88,19 @@ int main(int argc, char **argv)
 			fprintf(stderr, "fl_fileio: unknown op %s\n", op);
 			return 64;
 		}
+		if (slow_ns && now_ns() - t0 >= slow_ns)
+			slow++;
 		if (r >= 0)
 			ok++;
 		else
 			count[errno < 4096 && errno > 0 ? errno : 0]++;
 	}
-	printf("calls %ld ok %ld", n, ok);
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	printf("calls %ld ok %ld stime_us %ld", n, ok, (long)ru.ru_stime.tv_sec * 1000000 + (long)ru.ru_stime.tv_usec);
+	if (slow_ns)
+		printf(" slow %ld", slow);
 	for (int e = 0; e < 4096; e++)
 		if (count[e])
 			printf(" %s %ld", e && strerrorname_np(e) ? strerrorname_np(e) : "EUNKNOWN", count[e]);

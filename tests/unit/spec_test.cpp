@@ -311,6 +311,20 @@ TEST(Fault, DiskFaultsTakeOperationsPathsAndFileTypes) {
     EXPECT_EQ(f.err, ENOSPC);
     EXPECT_EQ(f.ops, FL_OP_WRITE); // ENOSPC only on writes
     EXPECT_EQ(parse_fault("disk.full@1%,op=write").ops, FL_OP_WRITE);
+    f = parse_fault("disk.delay=10ms@5%,jitter=2ms,op=write,path=/data");
+    EXPECT_EQ(f.kind, FaultKind::disk_delay);
+    EXPECT_EQ(f.name(), "disk.delay");
+    EXPECT_EQ(f.delay, std::chrono::milliseconds(10));
+    EXPECT_EQ(f.jitter, std::chrono::milliseconds(2));
+    EXPECT_EQ(f.ops, FL_OP_WRITE);
+    EXPECT_TRUE(f.is_disk());
+    EXPECT_FALSE(f.is_delay()); // no sch_fq
+    EXPECT_EQ(parse_fault("disk.delay=50ms@1%").ops, FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE);
+    expect_usage_error("disk.delay@1%", "needs a duration");
+    expect_usage_error("disk.delay=40ms@1%,jitter=11ms", "longer than 50ms");
+    expect_usage_error("disk.delay=1s@1%", "longer than 50ms");
+    expect_usage_error("disk.delay=5ms@1%,jitter=6ms", "larger than the delay");
+    expect_usage_error("disk.eio@1%,jitter=1ms", "does not apply to disk.eio");
     expect_usage_error("disk.eio=5@1%", "takes no value");
     expect_usage_error("disk.errno@1%", "needs an errno");
     expect_usage_error("disk.errno=ECONNREFUSED@1%", "unknown errno");

@@ -20,6 +20,9 @@
 #               point enabled
 # Reported: median ns per call of each case, and the median over rounds of
 # the ratio to the base of the same round (paired: drift cancels).
+# Then disk.delay: 1-byte preads held DUR (1, 10, 50 ms) at 100 %, the
+# achieved added time per call and the system CPU time per call (the wait
+# is on the caller's CPU), against unheld preads measured just before.
 #
 # usage: tools/bench/disk.sh FAULTLINE FL_BENCH_FILEIO [FL_BENCH_HOLD]   (as root)
 # Knobs: FLB_DISK_ROUNDS=9 FLB_DISK_SECONDS=0.6
@@ -95,7 +98,7 @@ for r in $(seq "$ROUNDS"); do
         for l in "${loads[@]}"; do
             # shellcheck disable=SC2086
             if [ "$c" = fiu ]; then v=$(measure $l fiu-run -x); else v=$(measure $l); fi
-            ns[$c/$l/$r]=$v
+            ns[$c/$l/$r]=${v%% *}
         done
         case $c in fl-* | empty) stop_fl ;; esac
         echo "disk.sh: round $r $c done" >&2
@@ -113,3 +116,18 @@ for l in "${loads[@]}"; do
     done
 done
 ((have_fiu)) || echo "(fiu-run not installed: no fiu case)"
+
+echo
+echo "| disk.delay (1-byte pread, 100 %) | ns/call | added ns/call | system CPU ns/call | CPU ÷ added |"
+echo "|---|---:|---:|---:|---:|"
+base=$(measure read 1)
+printf '| none | %.0f | — | %.0f | — |\n' ${base}
+for d in 1ms 10ms 50ms; do
+    start_fl "$CG/$TAG-self" "disk.delay=$d@100%,op=read,path=$WORK"
+    v=$(FLB_BATCH=1 measure read 1)
+    stop_fl
+    read -r t c <<<"$v"
+    read -r bt bc <<<"$base"
+    awk -v d="$d" -v t="$t" -v c="$c" -v bt="$bt" -v bc="$bc" \
+        'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.3f |\n", d, t, t - bt, c - bc, (c - bc) / (t - bt) }'
+done

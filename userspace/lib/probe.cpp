@@ -121,19 +121,23 @@ FaultSupport support_of(const std::string& f) {
                    "5.7 + clsact (6.6: tcx)", m.tc_ingress());
     if (f == "mem.enomem")
         return row("fmod_ret on security_vm_enough_memory_mm (mmap, brk, mremap, fork accounting fail with ENOMEM)",
-                   "5.7 + BTF + ftrace direct calls", m.vm_enough());
+                   "5.17 + BTF + ftrace direct calls", m.vm_enough());
     if (f == "disk.eio" || f == "disk.errno")
         return row("fmod_ret on security_file_open (open, exec) and security_file_permission (read, write, "
                    "fallocate ...)",
-                   "5.7 + BTF + ftrace direct calls", m.file_ops());
+                   "5.17 + BTF + ftrace direct calls", m.file_ops());
     if (f == "disk.full")
-        return row("fmod_ret on security_file_permission: writes fail with ENOSPC", "5.7 + BTF + ftrace direct calls",
+        return row("fmod_ret on security_file_permission: writes fail with ENOSPC", "5.17 + BTF + ftrace direct calls",
                    m.file_ops());
     if (f == disk_fsync_row)
         return row("fmod_ret on __x64_sys_fsync and __x64_sys_fdatasync (no security hook runs for fsync; system "
                    "calls take fmod_ret only with CONFIG_FUNCTION_ERROR_INJECTION, which Debian's kernels lack)",
                    "5.7 + CONFIG_FUNCTION_ERROR_INJECTION, x86-64", m.fsync());
-    if (f == "disk.delay" || f == "mem.slab")
+    if (f == "disk.delay")
+        return row("fmod_ret on security_file_open and security_file_permission; the calling thread waits on its CPU "
+                   "(bpf_loop on bpf_ktime_get_ns, at most 50ms per call)",
+                   "5.17 + BTF + ftrace direct calls", m.file_ops());
+    if (f == "mem.slab")
         return row("", "", "not implemented in this version of faultline");
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
 }

@@ -87,7 +87,10 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
     }
     case FaultKind::disk_err:
     case FaultKind::disk_full:
-        e.kind = FL_KIND_DISK_ERR;
+    case FaultKind::disk_delay:
+        e.kind = f.kind == FaultKind::disk_delay ? FL_KIND_DISK_DELAY : FL_KIND_DISK_ERR;
+        e.delay_ns = static_cast<uint64_t>(f.delay.count());
+        e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
         e.err = f.err;
         e.ops = f.ops;
         e.any_file = f.any_file ? 1 : 0;

@@ -180,13 +180,16 @@ std::string FaultSpec::name() const {
         return err == EIO ? "disk.eio" : "disk.errno";
     case FaultKind::disk_full:
         return "disk.full";
+    case FaultKind::disk_delay:
+        return "disk.delay";
     }
     return "?";
 }
 
 std::string known_faults_help() {
     return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%, dns.nxdomain@P%, "
-           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%, disk.eio@P%, disk.errno=ERRNO@P%, disk.full@P%";
+           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%, disk.eio@P%, disk.errno=ERRNO@P%, disk.full@P%, "
+           "disk.delay=DUR@P%";
 }
 
 Nanos parse_duration(std::string_view text, std::string_view what) {
@@ -443,6 +446,15 @@ FaultSpec parse_fault(std::string_view text) {
         f.err = ENOSPC;
         f.dir_mask = 0;
         f.ops = FL_OP_WRITE;
+    } else if (act == "disk.delay") {
+        f.kind = FaultKind::disk_delay;
+        if (!has_value)
+            bad("disk.delay needs a duration, e.g. disk.delay=10ms@5%", grammar);
+        f.delay = parse_duration(value, "delay");
+        if (f.delay.count() <= 0)
+            bad("disk.delay must be longer than 0", grammar);
+        f.dir_mask = 0;
+        f.ops = FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE;
     } else if (act == "net.connect") {
         f.kind = FaultKind::net_connect;
         if (!has_value)
@@ -484,7 +496,7 @@ FaultSpec parse_fault(std::string_view text) {
         }
         if (f.is_disk()) {
             const char* disk_hint = "disk faults take op=open+read+write+fsync, path=/abs/dir-or-file (repeatable), "
-                                    "files=regular|all and limit=N";
+                                    "files=regular|all and limit=N; disk.delay also jitter=DUR";
             if (key == "op" || key == "ops") {
                 f.ops = 0;
                 for (auto o : split(val, '+')) {
@@ -522,6 +534,10 @@ FaultSpec parse_fault(std::string_view text) {
                         "files=regular (the default) fails regular files only, so that pipes, sockets and "
                         "terminals keep working; files=all fails them too");
                 f.any_file = v == "all";
+                continue;
+            }
+            if (f.kind == FaultKind::disk_delay && key == "jitter") {
+                f.jitter = parse_duration(val, "jitter");
                 continue;
             }
             if (key != "limit")
@@ -635,6 +651,17 @@ FaultSpec parse_fault(std::string_view text) {
         }
     }
 
+    if (f.kind == FaultKind::disk_delay) {
+        if (f.jitter > f.delay)
+            bad(fmt::format("jitter {} is larger than the delay {}", format_duration(f.jitter),
+                            format_duration(f.delay)),
+                "the delay is uniform in [delay-jitter, delay+jitter], so jitter must not exceed delay");
+        if (f.delay + f.jitter > disk_max_delay)
+            bad(fmt::format("disk.delay {} is longer than {}", format_duration(f.delay + f.jitter),
+                            format_duration(disk_max_delay)),
+                "the delayed thread waits on its CPU in the kernel (BPF cannot sleep there), so each call is held "
+                "at most 50ms; for a slower disk, throttle the cgroup's block I/O (cgroup v2 io.max)");
+    }
     if (f.is_delay()) {
         if (f.jitter > f.delay)
             bad(fmt::format("jitter {} is larger than the delay {}", format_duration(f.jitter),

@@ -25,7 +25,8 @@ enum class FaultKind {
     dns_rcode,
     mem_enomem,
     disk_err,
-    disk_full
+    disk_full,
+    disk_delay
 };
 
 struct PortRange {
@@ -71,7 +72,9 @@ struct FaultSpec {
     bool is_dns() const {
         return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay || kind == FaultKind::dns_rcode;
     }
-    bool is_disk() const { return kind == FaultKind::disk_err || kind == FaultKind::disk_full; }
+    bool is_disk() const {
+        return kind == FaultKind::disk_err || kind == FaultKind::disk_full || kind == FaultKind::disk_delay;
+    }
     // holds packets: needs sch_fq where they leave
     bool is_delay() const { return kind == FaultKind::net_delay || kind == FaultKind::dns_delay; }
 
@@ -97,6 +100,10 @@ inline constexpr int dns_rcode_refused = 5;
 // loader, stacks and malloc's heap grow in steps well below it), small
 // enough that a malloc of a few MiB (glibc: mmap from 128 KiB) is covered.
 inline constexpr uint64_t mem_default_min = 1ull << 20;
+
+// disk.delay's longest wait per call (delay + jitter): the caller's thread
+// waits on its CPU, in the kernel.
+inline constexpr Nanos disk_max_delay{FL_DISK_MAX_DELAY_NS};
 
 // path= filters of one disk fault.
 inline constexpr size_t disk_max_paths = 8;
