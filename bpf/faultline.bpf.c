@@ -430,6 +430,27 @@ int BPF_PROG(fl_vm_enough, struct mm_struct *mm, long pages, int ret)
 	return -fl_task_err(FL_HOOK_MEM, 0, pages > 0 ? (__u64)pages : 0, ctx, -1);
 }
 
+/* mem.slab: should_failslab() is the kernel's own fault-injection point of
+ * every slab allocation (kmalloc, kmem_cache_alloc); -ENOMEM there makes the
+ * allocation return NULL, and the system call that needed it fail (ENOMEM,
+ * mostly). fmod_ret on it needs it in the error-injection list
+ * (CONFIG_FUNCTION_ERROR_INJECTION, not in Debian's kernels). Only
+ * allocations that may sleep (__GFP_DIRECT_RECLAIM: process context, so the
+ * current task's cgroup is the one that asked) and may fail (no
+ * __GFP_NOFAIL). */
+struct kmem_cache;
+
+#define FL_GFP_DIRECT_RECLAIM 0x400u
+#define FL_GFP_NOFAIL 0x8000u
+
+SEC("fmod_ret/should_failslab")
+int BPF_PROG(fl_failslab, struct kmem_cache *cache, unsigned int gfp, int ret)
+{
+	if (ret || !(gfp & FL_GFP_DIRECT_RECLAIM) || (gfp & FL_GFP_NOFAIL))
+		return ret;
+	return -fl_task_err(FL_HOOK_SLAB, 0, 0, ctx, -1);
+}
+
 /* disk.*: security_file_open() runs for every open of a file (open, openat,
  * exec, the dynamic loader's libraries) once the file exists (O_CREAT has
  * created it); security_file_permission() for every read and write through

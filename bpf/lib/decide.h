@@ -91,6 +91,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		break;
 	case FL_KIND_NET_CONNECT:
 	case FL_KIND_MEM_ENOMEM:
+	case FL_KIND_MEM_SLAB:
 	case FL_KIND_DISK_ERR:
 		v->err = e->err;
 		break;

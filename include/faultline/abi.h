@@ -51,6 +51,7 @@ enum fl_kind {
 	FL_KIND_DISK_ERR = 8,    /* a file operation fails with err (EIO, ENOSPC ...) */
 	FL_KIND_DISK_DELAY = 9,  /* a file operation starts delay_ns late (the
 				  * calling thread waits on its CPU, bounded) */
+	FL_KIND_MEM_SLAB = 10,   /* a kernel slab allocation fails (err: ENOMEM) */
 };
 
 /* The longest a disk.delay holds one call (delay + jitter): the wait runs
@@ -65,6 +66,7 @@ enum fl_hook {
 	FL_HOOK_MEM = 4,     /* fmod_ret/security_vm_enough_memory_mm */
 	FL_HOOK_FILE = 5,    /* fmod_ret/security_file_open, _file_permission,
 			      * __x64_sys_fsync, __x64_sys_fdatasync */
+	FL_HOOK_SLAB = 6,    /* fmod_ret/should_failslab */
 };
 
 /* File operations of FL_KIND_DISK_ERR (experiment.ops, event.op). */

@@ -3,6 +3,8 @@
 // and malloc loops, bash) in a target cgroup and a sibling cgroup.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "../support/stats.hpp"
 #include "../support/target_sibling.hpp"
 
@@ -78,4 +80,44 @@ TEST_F(Mem, AKilledLoaderLeavesNoFaultBehind) {
     inj->wait(5s);
     EXPECT_EQ(run(target_->path(), {traffic, "mmap", "10", std::to_string(2 << 20)})["ok"], 10);
     EXPECT_EQ(sh(fl + " status").status, 0);
+}
+
+TEST_F(Mem, SlabIsRefusedWithAReasonWhereTheKernelCannot) {
+    if (support("mem.slab").available)
+        GTEST_SKIP() << "this kernel can fail slab allocations: the refusal path does not apply";
+    auto r = sh(fl + " exec --fault mem.slab@1% -- true 2>&1");
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("mem.slab is not available"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("should_failslab"), std::string::npos) << r.out; // what was tried
+}
+
+TEST_F(Mem, SlabFailsTheTargetsKernelAllocationsOnly) {
+    REQUIRE_FAULT("mem.slab");
+    // Every system call allocates: the program starts before the fault is
+    // armed (so that its exec and loader are spared) and waits for a gate
+    // file; then 2000 opens, each of which allocates a struct file and a
+    // name buffer from the slab.
+    const std::string gate = "/tmp/faultline-it-slab-gate-" + std::to_string(getpid());
+    const std::string file = "/tmp/faultline-it-slab-file-" + std::to_string(getpid());
+    std::remove(gate.c_str());
+    { std::ofstream(file) << "x"; }
+    setenv("FL_FILEIO_GATE", gate.c_str(), 1);
+    Proc target({fileio, "open", "2000", file}, target_->path(), true);
+    Proc sibling({fileio, "open", "2000", file}, sibling_->path(), true);
+    unsetenv("FL_FILEIO_GATE");
+    auto inj = inject("mem.slab@2%");
+    { std::ofstream(gate) << "go"; }
+    EXPECT_EQ(target.wait(120s), 0) << target.out();
+    EXPECT_EQ(sibling.wait(120s), 0) << sibling.out();
+    auto c = stop(inj);
+    std::remove(gate.c_str());
+    std::remove(file.c_str());
+    auto t = fields(target.out()), s = fields(sibling.out());
+    EXPECT_EQ(t["calls"], 2000);
+    EXPECT_GT(t["ENOMEM"], 0) << target.out();
+    EXPECT_EQ(t["ok"] + t["ENOMEM"], 2000) << "an open failed other than with ENOMEM: " << target.out();
+    // Several allocations per open, and the loop's own calls: at least one
+    // injection per failed open.
+    EXPECT_GE(c["injected"].get<long>(), t["ENOMEM"]);
+    EXPECT_EQ(s["ok"], 2000) << "the sibling's opens failed: " << sibling.out();
 }

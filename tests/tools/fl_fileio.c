@@ -14,7 +14,9 @@
 // (2 if the one open of read/write/fallocate fails: "setup ERRNAME"), and
 // "stime_us T": the system CPU time the process used. With
 // FL_FILEIO_SLOW_US=U in the environment, also "slow K": the calls that took
-// U microseconds or more.
+// U microseconds or more. With FL_FILEIO_GATE=FILE, the loop starts once
+// FILE exists (so that a fault armed after the program started spares its
+// start-up).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +67,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	const char *gate = getenv("FL_FILEIO_GATE");
+
+	while (gate && access(gate, F_OK) != 0)
+		usleep(10000);
 	for (long i = 0; i < n; i++) {
 		long long t0 = now_ns();
 		long r;

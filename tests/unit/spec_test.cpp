@@ -286,6 +286,13 @@ TEST(Fault, MemEnomemTakesAMinimumSizeAndALimit) {
     expect_usage_error("mem.enomem@1%,min=99999999G", "too large");
     expect_usage_error("mem.enomem@1%,proto=tcp", "does not apply to mem.enomem");
     expect_usage_error("mem.enomem@1%,dev=eth0", "does not apply to mem.enomem");
+    f = parse_fault("mem.slab@0.5%,limit=10");
+    EXPECT_EQ(f.kind, FaultKind::mem_slab);
+    EXPECT_EQ(f.name(), "mem.slab");
+    EXPECT_EQ(f.err, ENOMEM);
+    EXPECT_EQ(f.limit, 10u);
+    expect_usage_error("mem.slab=1@1%", "takes no value");
+    expect_usage_error("mem.slab@1%,min=1M", "does not apply to mem.slab");
 }
 
 TEST(Fault, DiskFaultsTakeOperationsPathsAndFileTypes) {

@@ -93,7 +93,9 @@ struct FaultArgs {
                         "                         1MiB) fail with ENOMEM: malloc of large blocks returns NULL\n"
                         "  disk.eio@P%            the target's file operations fail with EIO;\n"
                         "  disk.errno=ERRNO@P%    ... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...);\n"
-                        "  disk.full@P%           writes fail with ENOSPC. Filters: op=open+read+write[+fsync]\n"
+                        "  disk.full@P%           writes fail with ENOSPC;\n"
+                        "  disk.delay=DUR@P%      file operations start DUR late (<= 50ms; the thread waits\n"
+                        "                         on its CPU). Filters: op=open+read+write[+fsync]\n"
                         "                         path=/DIR-OR-FILE (repeatable, up to 8)  files=regular|all\n"
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
                         "       dns.drop@5%,domain=*.example.com,qtype=AAAA   disk.full@1%,path=/var/lib/db")

@@ -91,6 +91,8 @@ bpf_program* prog_of(fl_bpf* s, Program p) {
         return s->progs.fl_fsync;
     case Program::fdatasync:
         return s->progs.fl_fdatasync;
+    case Program::failslab:
+        return s->progs.fl_failslab;
     }
     return nullptr;
 }
@@ -151,6 +153,8 @@ const char* program_name(Program p) {
         return "fmod_ret/__x64_sys_fsync";
     case Program::fdatasync:
         return "fmod_ret/__x64_sys_fdatasync";
+    case Program::failslab:
+        return "fmod_ret/should_failslab";
     }
     return "?";
 }
@@ -207,10 +211,17 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         throw_errno("open the embedded BPF object", errno);
     o->impl_->skel = s;
     check_abi(s->obj);
-    for (Program p :
-         {Program::skb_egress, Program::skb_ingress, Program::connect4, Program::connect6, Program::tc_ingress,
-          Program::vm_enough, Program::file_open, Program::file_perm, Program::fsync, Program::fdatasync})
-        bpf_program__set_autoload(prog_of(s, p), programs.count(p) > 0);
+    // Only the programs asked for: every other one is left out of the load.
+    for (int i = 0; i <= static_cast<int>(Program::last); i++)
+        bpf_program__set_autoload(prog_of(s, static_cast<Program>(i)), programs.count(static_cast<Program>(i)) > 0);
+    // A program of the object the enum does not name would load with every
+    // command (and fail where its hook cannot load): refuse that build.
+    // fl_clock (the deadline clock sample) always loads.
+    size_t autoloaded = 0;
+    bpf_program* bp = nullptr;
+    bpf_object__for_each_program(bp, s->obj) autoloaded += bp != s->progs.fl_clock && bpf_program__autoload(bp);
+    if (autoloaded != programs.size())
+        throw Error(ErrorKind::system, "the embedded BPF object has a program faultline::bpf::Program does not name");
     std::string log;
     g_capture = &log;
     int err = fl_bpf__load(s);
@@ -220,9 +231,13 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         for (Program p : programs)
             names += fmt::format("{}{}", names.empty() ? "" : ", ", program_name(p));
         std::string why = verifier_reason(log);
+        // libbpf's ESRCH: a tracing program's kernel function is not in the
+        // kernel's BTF (renamed, inlined, or absent from this build).
+        std::string detail = !why.empty()    ? fmt::format(" (verifier: {})", why)
+                             : err == -ESRCH ? " (no such kernel function in its BTF)"
+                                             : "";
         throw Error(err == -EPERM || err == -EACCES ? ErrorKind::permission : ErrorKind::unsupported,
-                    fmt::format("the kernel refused to load {}: {}{}", names, std::strerror(-err),
-                                why.empty() ? "" : fmt::format(" (verifier: {})", why)),
+                    fmt::format("the kernel refused to load {}: {}{}", names, std::strerror(-err), detail),
                     load_hint(-err));
     }
     return o;
@@ -356,6 +371,25 @@ TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns)
     f.handle = opts.handle;
     f.priority = opts.priority;
     return TcAttachment(f, -1);
+}
+
+bool Object::is_trace(Program p) {
+    switch (p) { // no default: a new program must be sorted here
+    case Program::skb_egress:
+    case Program::skb_ingress:
+    case Program::connect4:
+    case Program::connect6:
+    case Program::tc_ingress:
+        return false;
+    case Program::vm_enough:
+    case Program::file_open:
+    case Program::file_perm:
+    case Program::fsync:
+    case Program::fdatasync:
+    case Program::failslab:
+        return true;
+    }
+    return false;
 }
 
 Link Object::attach_trace(Program p) {

@@ -32,7 +32,7 @@ std::string try_programs(const std::set<bpf::Program>& progs) {
 
 // Each mechanism is tried at most once per process, when a fault needs it.
 struct Mechanisms {
-    std::optional<std::string> skb, conn, fq, tc, mem, file, sync;
+    std::optional<std::string> skb, conn, fq, tc, mem, file, sync, slab;
 
     const std::string& cgroup_skb() {
         if (!skb)
@@ -80,6 +80,11 @@ struct Mechanisms {
             file = try_trace({bpf::Program::file_open, bpf::Program::file_perm});
         return *file;
     }
+    const std::string& failslab() {
+        if (!slab)
+            slab = try_trace({bpf::Program::failslab});
+        return *slab;
+    }
     const std::string& fsync() {
         if (!sync)
             sync = try_trace({bpf::Program::fsync, bpf::Program::fdatasync});
@@ -92,9 +97,10 @@ Mechanisms& mechanisms() {
     return m;
 }
 
-const char* const all_faults[] = {"net.drop",     "net.delay",       "net.connect", "dns.drop",   "dns.delay",
-                                  "dns.nxdomain", "dns.servfail",    "dns.refused", "disk.eio",   "disk.errno",
-                                  "disk.full",    "disk.*,op=fsync", "disk.delay",  "mem.enomem", "mem.slab"};
+const char* const all_faults[] = {"net.drop",   "net.delay",    "net.connect",  "dns.drop",
+                                  "dns.delay",  "dns.nxdomain", "dns.servfail", "dns.refused",
+                                  "disk.eio",   "disk.errno",   "disk.full",    "disk.*,op=fsync",
+                                  "disk.delay", "mem.enomem",   "mem.slab",     "disk.bio"};
 
 FaultSupport support_of(const std::string& f) {
     Mechanisms& m = mechanisms();
@@ -138,6 +144,11 @@ FaultSupport support_of(const std::string& f) {
                    "(bpf_loop on bpf_ktime_get_ns, at most 50ms per call)",
                    "5.17 + BTF + ftrace direct calls", m.file_ops());
     if (f == "mem.slab")
+        return row("fmod_ret on should_failslab (kernel slab allocations that may sleep, in the target's tasks; the "
+                   "kernel's fault-injection point takes fmod_ret only with CONFIG_FUNCTION_ERROR_INJECTION, which "
+                   "Debian's kernels lack)",
+                   "5.17 + CONFIG_FUNCTION_ERROR_INJECTION", m.failslab());
+    if (f == "disk.bio")
         return row("", "", "not implemented in this version of faultline");
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
 }

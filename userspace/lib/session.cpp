@@ -85,6 +85,10 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
         e.min_pages = (f.min_bytes + page - 1) / page;
         break;
     }
+    case FaultKind::mem_slab:
+        e.kind = FL_KIND_MEM_SLAB;
+        e.err = f.err;
+        break;
     case FaultKind::disk_err:
     case FaultKind::disk_full:
     case FaultKind::disk_delay:
@@ -116,6 +120,8 @@ std::vector<fl_hook> hooks_of(const FaultSpec& f) {
         return {FL_HOOK_CONNECT};
     if (f.kind == FaultKind::mem_enomem)
         return {FL_HOOK_MEM};
+    if (f.kind == FaultKind::mem_slab)
+        return {FL_HOOK_SLAB};
     if (f.is_disk())
         return {FL_HOOK_FILE};
     std::vector<fl_hook> h;
@@ -205,6 +211,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         }
         if (f.kind == FaultKind::mem_enomem)
             progs.insert(bpf::Program::vm_enough);
+        if (f.kind == FaultKind::mem_slab)
+            progs.insert(bpf::Program::failslab);
         if (f.is_disk() && (f.ops & FL_OP_OPEN))
             progs.insert(bpf::Program::file_open);
         if (f.is_disk() && (f.ops & (FL_OP_READ | FL_OP_WRITE)))

@@ -182,13 +182,16 @@ std::string FaultSpec::name() const {
         return "disk.full";
     case FaultKind::disk_delay:
         return "disk.delay";
+    case FaultKind::mem_slab:
+        return "mem.slab";
     }
     return "?";
 }
 
 std::string known_faults_help() {
     return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%, dns.nxdomain@P%, "
-           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%, disk.eio@P%, disk.errno=ERRNO@P%, disk.full@P%, "
+           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%, mem.slab@P%, disk.eio@P%, disk.errno=ERRNO@P%, "
+           "disk.full@P%, "
            "disk.delay=DUR@P%";
 }
 
@@ -446,6 +449,12 @@ FaultSpec parse_fault(std::string_view text) {
         f.err = ENOSPC;
         f.dir_mask = 0;
         f.ops = FL_OP_WRITE;
+    } else if (act == "mem.slab") {
+        f.kind = FaultKind::mem_slab;
+        if (has_value)
+            bad(fmt::format("mem.slab takes no value (got '={}')", value), grammar);
+        f.err = ENOMEM;
+        f.dir_mask = 0;
     } else if (act == "disk.delay") {
         f.kind = FaultKind::disk_delay;
         if (!has_value)
@@ -485,6 +494,8 @@ FaultSpec parse_fault(std::string_view text) {
             bad(fmt::format("filter '{}' in '{}' is not key=value", kv, text), grammar);
         std::string key = lower(kv.substr(0, eq));
         std::string_view val = kv.substr(eq + 1);
+        if (f.kind == FaultKind::mem_slab && key != "limit")
+            bad(fmt::format("filter '{}' does not apply to mem.slab", key), "mem.slab takes limit=N");
         if (f.kind == FaultKind::mem_enomem) {
             if (key == "min") {
                 f.min_bytes = parse_size(val, "min");

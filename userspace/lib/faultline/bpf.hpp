@@ -23,7 +23,9 @@ enum class Program {
     file_open,
     file_perm,
     fsync,
-    fdatasync
+    fdatasync,
+    failslab,
+    last = failslab // keep last: Object::load walks every program
 };
 
 const char* program_name(Program p);
@@ -112,10 +114,7 @@ class Object {
     TcAttachment attach_tc(const std::string& dev, const std::string& netns);
     // A tracing program (fmod_ret): attached to its kernel function for
     // every task; the programs pick their tasks by cgroup.
-    static bool is_trace(Program p) {
-        return p == Program::vm_enough || p == Program::file_open || p == Program::file_perm || p == Program::fsync ||
-               p == Program::fdatasync;
-    }
+    static bool is_trace(Program p);
     Link attach_trace(Program p);
     // How long a dns error-answer rewrite waits for its answer.
     void set_answer_wait(uint64_t ns);

@@ -26,7 +26,8 @@ enum class FaultKind {
     mem_enomem,
     disk_err,
     disk_full,
-    disk_delay
+    disk_delay,
+    mem_slab
 };
 
 struct PortRange {
