@@ -508,6 +508,91 @@ long fl_fdatasync(unsigned long long *ctx)
 	return fl_sync_err(ctx);
 }
 
+/* disk.bio: should_fail_bio() is the block layer's fault-injection point,
+ * called as each bio is submitted (submit_bio_noacct); failing it ends the
+ * bio with BLK_STS_IOERR, which the reader or writer sees as EIO. The bio
+ * is attributed by its blkcg, the cgroup the io controller charges it to
+ * (the issuer's for reads and direct I/O; for buffered writes the cgroup
+ * that dirtied the pages, at writeback), not by the task that happens to
+ * submit it. Needs should_fail_bio in the error-injection list. */
+struct kernfs_node___fl {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup___fl;
+
+struct cgroup_subsys_state___fl {
+	struct cgroup___fl *cgroup;
+	struct cgroup_subsys_state___fl *parent;
+} __attribute__((preserve_access_index));
+
+struct cgroup___fl {
+	struct cgroup_subsys_state___fl self;
+	int level;
+	struct kernfs_node___fl *kn;
+} __attribute__((preserve_access_index));
+
+struct blkcg___fl {
+	struct cgroup_subsys_state___fl css;
+} __attribute__((preserve_access_index));
+
+struct blkcg_gq___fl {
+	struct blkcg___fl *blkcg;
+} __attribute__((preserve_access_index));
+
+struct bio___fl {
+	unsigned int bi_opf;
+	struct blkcg_gq___fl *bi_blkg;
+} __attribute__((preserve_access_index));
+
+#define FL_REQ_OP_MASK 0xffu
+#define FL_REQ_OP_READ 0u
+#define FL_REQ_OP_WRITE 1u
+
+struct bio;
+
+SEC("fmod_ret/should_fail_bio")
+int BPF_PROG(fl_fail_bio, struct bio *bio_arg, int ret)
+{
+	struct bio___fl *bio = (struct bio___fl *)bio_arg;
+	struct fl_event ev = {};
+	struct fl_verdict v = {};
+	struct cgroup___fl *c;
+	__u32 levels = fl_levels, op;
+	int i;
+
+	if (ret || !levels)
+		return ret;
+	op = BPF_CORE_READ(bio, bi_opf) & FL_REQ_OP_MASK;
+	if (op == FL_REQ_OP_READ)
+		ev.op = FL_OP_READ;
+	else if (op == FL_REQ_OP_WRITE)
+		ev.op = FL_OP_WRITE;
+	else
+		return 0; /* flush, discard, zone commands ... */
+	c = BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup);
+	ev.now = bpf_jiffies64();
+	ev.proto = FL_PROTO_ANY;
+	/* from the bio's cgroup up: each targeted depth's cgroup */
+	for (i = 0; i < FL_MAX_LEVELS && c; i++) {
+		const struct fl_index_entry *ie;
+		int level = BPF_CORE_READ(c, level);
+
+		if (level >= 0 && level < FL_MAX_LEVELS && (levels & (1u << level))) {
+			__u64 cg = BPF_CORE_READ(c, kn, id);
+
+			ie = fl_target(cg, FL_HOOK_BIO);
+			if (ie) {
+				fl_eval_from(ie, 0, cg, &ev, &v);
+				if (v.err)
+					break;
+			}
+		}
+		c = BPF_CORE_READ(c, self.parent, cgroup);
+	}
+	return v.err ? -v.err : 0;
+}
+
 /* Answers to rewrite (rewrite.h). Attached to the devices of the target's
  * network namespace while a dns.nxdomain/servfail/refused experiment runs
  * (tcx on 6.6+, clsact before). Returns "next"/unspecified: never ends the

@@ -52,6 +52,7 @@ enum fl_kind {
 	FL_KIND_DISK_DELAY = 9,  /* a file operation starts delay_ns late (the
 				  * calling thread waits on its CPU, bounded) */
 	FL_KIND_MEM_SLAB = 10,   /* a kernel slab allocation fails (err: ENOMEM) */
+	FL_KIND_DISK_BIO = 11,   /* a block I/O request fails (BLK_STS_IOERR: EIO) */
 };
 
 /* The longest a disk.delay holds one call (delay + jitter): the wait runs
@@ -67,6 +68,7 @@ enum fl_hook {
 	FL_HOOK_FILE = 5,    /* fmod_ret/security_file_open, _file_permission,
 			      * __x64_sys_fsync, __x64_sys_fdatasync */
 	FL_HOOK_SLAB = 6,    /* fmod_ret/should_failslab */
+	FL_HOOK_BIO = 7,     /* fmod_ret/should_fail_bio: by the bio's cgroup */
 };
 
 /* File operations of FL_KIND_DISK_ERR (experiment.ops, event.op). */

@@ -247,3 +247,81 @@ TEST_F(Disk, AMissingPathIsRefusedBeforeAnythingIsAttached) {
     EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_NE(r.out.find("No such file or directory"), std::string::npos) << r.out;
 }
+
+// disk.bio: block I/O of the target fails where the block layer submits it.
+// The VM's fl-override kernel has null_blk built in (/dev/nullb0, no
+// backing memory); a bio is the target's when the io controller charges it
+// to the target's cgroup, so the controller is turned on below the root.
+class DiskBio : public TargetAndSibling {
+  protected:
+    void SetUp() override {
+        TargetAndSibling::SetUp();
+        if (IsSkipped())
+            return;
+        // cgroups made before the controller is on lack it: make them again
+        const std::string st = root_ + "/cgroup.subtree_control";
+        std::ifstream in(st);
+        std::string line;
+        std::getline(in, line);
+        if (line.find("io") == std::string::npos) {
+            target_.reset();
+            sibling_.reset();
+            enabled_io_ = sh("echo +io > " + st).status == 0;
+            const std::string t = std::to_string(getpid());
+            target_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-target-" + t);
+            sibling_ = std::make_unique<ScratchCgroup>(root_, "faultline-it-sibling-" + t);
+        }
+    }
+    void TearDown() override {
+        TargetAndSibling::TearDown(); // removes the cgroups first
+        if (enabled_io_)
+            sh("echo -io > " + root_ + "/cgroup.subtree_control");
+    }
+    bool enabled_io_ = false;
+};
+
+TEST_F(DiskBio, BlockReadsOfTheTargetFailAtTheRate) {
+    REQUIRE_FAULT("disk.bio");
+    if (access("/dev/nullb0", R_OK) != 0)
+        GTEST_SKIP() << "no /dev/nullb0 (null_blk) to submit bios to";
+    auto inj = inject("disk.bio@5%,op=read");
+    setenv("FL_FILEIO_DIRECT", "1", 1);
+    // 4000 direct reads of 4 KiB: one bio each, one draw each. The binomial
+    // check (alpha 1e-6) accepts about 150..255 at 5 %.
+    const long n = 4000;
+    Proc t({fileio, "read", std::to_string(n), "/dev/nullb0", "4096"}, target_->path(), true);
+    Proc s({fileio, "read", "1000", "/dev/nullb0", "4096"}, sibling_->path(), true);
+    EXPECT_EQ(t.wait(120s), 0) << t.out();
+    EXPECT_EQ(s.wait(120s), 0) << s.out();
+    Proc w({fileio, "write", "200", "/dev/nullb0", "4096"}, target_->path(), true); // op=read only
+    EXPECT_EQ(w.wait(120s), 0) << w.out();
+    unsetenv("FL_FILEIO_DIRECT");
+    auto c = stop(inj);
+    auto tf = fields(t.out()), sf = fields(s.out()), wf = fields(w.out());
+    EXPECT_EQ(tf["ok"] + tf["EIO"], n) << t.out();
+    expect_binomial(static_cast<uint64_t>(tf["EIO"]), static_cast<uint64_t>(n), 0.05);
+    EXPECT_EQ(c["injected"].get<long>(), tf["EIO"]) << "a read failed other than by faultline";
+    EXPECT_EQ(sf["ok"], 1000) << "the sibling's reads failed";
+    EXPECT_EQ(wf["ok"], 200) << "a write failed under op=read";
+}
+
+TEST_F(Disk, BioIsRefusedWithAReasonWhereTheKernelCannot) {
+    if (support("disk.bio").available)
+        GTEST_SKIP() << "this kernel can fail bios: the refusal path does not apply";
+    auto r = sh(fl + " exec --fault disk.bio@1% -- true 2>&1");
+    EXPECT_EQ(r.status, 3) << r.out;
+    EXPECT_NE(r.out.find("disk.bio is not available"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("should_fail_bio"), std::string::npos) << r.out;
+}
+
+TEST_F(Disk, BioNeedsTheIoControllerOnTheTarget) {
+    REQUIRE_FAULT("disk.bio");
+    std::ifstream in(target_->path() + "/cgroup.controllers");
+    std::string controllers((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (controllers.find("io") != std::string::npos)
+        GTEST_SKIP() << "the io controller is on for the scratch cgroups here: the refusal does not apply";
+    auto r = sh(fl + " inject --cgroup " + target_->path() + " --fault disk.bio@1% --for 1s 2>&1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("io controller is not enabled"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("+io"), std::string::npos) << r.out; // the hint
+}

@@ -91,12 +91,17 @@ struct FaultArgs {
                         "                         dev=IFACE[+IFACE] (where answers arrive; default: all)\n"
                         "  mem.enomem@P%          the target's mmap/brk/mremap of min=SIZE or more (default\n"
                         "                         1MiB) fail with ENOMEM: malloc of large blocks returns NULL\n"
+                        "  mem.slab@P%            the target's kernel slab allocations fail (needs\n"
+                        "                         CONFIG_FUNCTION_ERROR_INJECTION)\n"
                         "  disk.eio@P%            the target's file operations fail with EIO;\n"
                         "  disk.errno=ERRNO@P%    ... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...);\n"
                         "  disk.full@P%           writes fail with ENOSPC;\n"
                         "  disk.delay=DUR@P%      file operations start DUR late (<= 50ms; the thread waits\n"
                         "                         on its CPU). Filters: op=open+read+write[+fsync]\n"
                         "                         path=/DIR-OR-FILE (repeatable, up to 8)  files=regular|all\n"
+                        "                         jitter=DUR (disk.delay)\n"
+                        "  disk.bio@P%            the target's block I/O fails with EIO (io controller on;\n"
+                        "                         needs CONFIG_FUNCTION_ERROR_INJECTION); op=read+write\n"
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
                         "       dns.drop@5%,domain=*.example.com,qtype=AAAA   disk.full@1%,path=/var/lib/db")
             ->required()

@@ -93,6 +93,8 @@ bpf_program* prog_of(fl_bpf* s, Program p) {
         return s->progs.fl_fdatasync;
     case Program::failslab:
         return s->progs.fl_failslab;
+    case Program::fail_bio:
+        return s->progs.fl_fail_bio;
     }
     return nullptr;
 }
@@ -155,6 +157,8 @@ const char* program_name(Program p) {
         return "fmod_ret/__x64_sys_fdatasync";
     case Program::failslab:
         return "fmod_ret/should_failslab";
+    case Program::fail_bio:
+        return "fmod_ret/should_fail_bio";
     }
     return "?";
 }
@@ -387,6 +391,7 @@ bool Object::is_trace(Program p) {
     case Program::fsync:
     case Program::fdatasync:
     case Program::failslab:
+    case Program::fail_bio:
         return true;
     }
     return false;

@@ -32,7 +32,7 @@ std::string try_programs(const std::set<bpf::Program>& progs) {
 
 // Each mechanism is tried at most once per process, when a fault needs it.
 struct Mechanisms {
-    std::optional<std::string> skb, conn, fq, tc, mem, file, sync, slab;
+    std::optional<std::string> skb, conn, fq, tc, mem, file, sync, slab, bio;
 
     const std::string& cgroup_skb() {
         if (!skb)
@@ -84,6 +84,11 @@ struct Mechanisms {
         if (!slab)
             slab = try_trace({bpf::Program::failslab});
         return *slab;
+    }
+    const std::string& fail_bio() {
+        if (!bio)
+            bio = try_trace({bpf::Program::fail_bio});
+        return *bio;
     }
     const std::string& fsync() {
         if (!sync)
@@ -149,7 +154,10 @@ FaultSupport support_of(const std::string& f) {
                    "Debian's kernels lack)",
                    "5.17 + CONFIG_FUNCTION_ERROR_INJECTION", m.failslab());
     if (f == "disk.bio")
-        return row("", "", "not implemented in this version of faultline");
+        return row("fmod_ret on should_fail_bio (block I/O charged to the target's cgroup by the io controller fails "
+                   "with EIO; the block layer's fault-injection point takes fmod_ret only with "
+                   "CONFIG_FUNCTION_ERROR_INJECTION, which Debian's kernels lack)",
+                   "5.17 + CONFIG_FUNCTION_ERROR_INJECTION + BLK_CGROUP", m.fail_bio());
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sys/stat.h>
@@ -89,6 +90,11 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
         e.kind = FL_KIND_MEM_SLAB;
         e.err = f.err;
         break;
+    case FaultKind::disk_bio:
+        e.kind = FL_KIND_DISK_BIO;
+        e.err = f.err;
+        e.ops = f.ops;
+        break;
     case FaultKind::disk_err:
     case FaultKind::disk_full:
     case FaultKind::disk_delay:
@@ -122,6 +128,8 @@ std::vector<fl_hook> hooks_of(const FaultSpec& f) {
         return {FL_HOOK_MEM};
     if (f.kind == FaultKind::mem_slab)
         return {FL_HOOK_SLAB};
+    if (f.kind == FaultKind::disk_bio)
+        return {FL_HOOK_BIO};
     if (f.is_disk())
         return {FL_HOOK_FILE};
     std::vector<fl_hook> h;
@@ -130,6 +138,23 @@ std::vector<fl_hook> hooks_of(const FaultSpec& f) {
     if (f.dir_mask & FL_DIR_INGRESS)
         h.push_back(FL_HOOK_INGRESS);
     return h;
+}
+
+// disk.bio finds a bio's cgroup through the io controller (blkcg): without
+// the controller on the target, its I/O is charged to an ancestor and no
+// bio would ever be the target's.
+void require_io_controller(const CgroupRef& target) {
+    std::ifstream in(target.path + "/cgroup.controllers");
+    std::string c;
+    while (in >> c)
+        if (c == "io")
+            return;
+    throw Error(
+        ErrorKind::usage,
+        fmt::format("disk.bio: the io controller is not enabled for {}: its block I/O is charged to an ancestor",
+                    target.path),
+        fmt::format("enable it: echo +io > {}/cgroup.subtree_control (and so on up from the root)",
+                    target.path.substr(0, target.path.rfind('/'))));
 }
 
 // The inodes of a disk fault's path= filters, as the kernel names them
@@ -213,6 +238,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             progs.insert(bpf::Program::vm_enough);
         if (f.kind == FaultKind::mem_slab)
             progs.insert(bpf::Program::failslab);
+        if (f.kind == FaultKind::disk_bio)
+            progs.insert(bpf::Program::fail_bio);
         if (f.is_disk() && (f.ops & FL_OP_OPEN))
             progs.insert(bpf::Program::file_open);
         if (f.is_disk() && (f.ops & (FL_OP_READ | FL_OP_WRITE)))
@@ -266,6 +293,9 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);
+    for (const auto& f : faults)
+        if (f.kind == FaultKind::disk_bio)
+            require_io_controller(s.opts.target);
 
     s.obj = bpf::Object::load(progs);
     for (const auto& k : paths)

@@ -184,6 +184,8 @@ std::string FaultSpec::name() const {
         return "disk.delay";
     case FaultKind::mem_slab:
         return "mem.slab";
+    case FaultKind::disk_bio:
+        return "disk.bio";
     }
     return "?";
 }
@@ -192,7 +194,7 @@ std::string known_faults_help() {
     return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%, dns.nxdomain@P%, "
            "dns.servfail@P%, dns.refused@P%, mem.enomem@P%, mem.slab@P%, disk.eio@P%, disk.errno=ERRNO@P%, "
            "disk.full@P%, "
-           "disk.delay=DUR@P%";
+           "disk.delay=DUR@P%, disk.bio@P%";
 }
 
 Nanos parse_duration(std::string_view text, std::string_view what) {
@@ -449,6 +451,14 @@ FaultSpec parse_fault(std::string_view text) {
         f.err = ENOSPC;
         f.dir_mask = 0;
         f.ops = FL_OP_WRITE;
+    } else if (act == "disk.bio") {
+        f.kind = FaultKind::disk_bio;
+        if (has_value)
+            bad(fmt::format("disk.bio takes no value (got '={}')", value),
+                "a failed bio always ends as EIO; for another errno use disk.errno=ERRNO");
+        f.err = EIO;
+        f.dir_mask = 0;
+        f.ops = FL_OP_READ | FL_OP_WRITE;
     } else if (act == "mem.slab") {
         f.kind = FaultKind::mem_slab;
         if (has_value)
@@ -494,6 +504,25 @@ FaultSpec parse_fault(std::string_view text) {
             bad(fmt::format("filter '{}' in '{}' is not key=value", kv, text), grammar);
         std::string key = lower(kv.substr(0, eq));
         std::string_view val = kv.substr(eq + 1);
+        if (f.kind == FaultKind::disk_bio) {
+            if (key == "op" || key == "ops") {
+                f.ops = 0;
+                for (auto o : split(val, '+')) {
+                    std::string lo = lower(o);
+                    if (lo == "read")
+                        f.ops |= FL_OP_READ;
+                    else if (lo == "write")
+                        f.ops |= FL_OP_WRITE;
+                    else
+                        bad(fmt::format("disk.bio has no operation '{}'", o),
+                            "disk.bio fails block reads and writes: op=read, write or read+write");
+                }
+                continue;
+            }
+            if (key != "limit")
+                bad(fmt::format("filter '{}' does not apply to disk.bio", key),
+                    "disk.bio takes op=read+write and limit=N (bios have no path: use disk.eio for files)");
+        }
         if (f.kind == FaultKind::mem_slab && key != "limit")
             bad(fmt::format("filter '{}' does not apply to mem.slab", key), "mem.slab takes limit=N");
         if (f.kind == FaultKind::mem_enomem) {

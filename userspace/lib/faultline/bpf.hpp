@@ -25,7 +25,8 @@ enum class Program {
     fsync,
     fdatasync,
     failslab,
-    last = failslab // keep last: Object::load walks every program
+    fail_bio,
+    last = fail_bio // keep last: Object::load walks every program
 };
 
 const char* program_name(Program p);

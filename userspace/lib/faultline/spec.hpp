@@ -27,7 +27,8 @@ enum class FaultKind {
     disk_err,
     disk_full,
     disk_delay,
-    mem_slab
+    mem_slab,
+    disk_bio
 };
 
 struct PortRange {
