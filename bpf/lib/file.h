@@ -97,12 +97,10 @@ static __always_inline int fl_is_regular(const struct file___fl *f)
 
 /* Is the file a regular one (or any_file), and, if the experiment has
  * path= filters, is it or a directory above it one of slot's path= inodes?
- * Walks
- * dentries up to the root of each filesystem and on through the mount
- * points of the file's mount namespace: at most FL_PATH_DEPTH steps, so a
- * file deeper than that below the named directory is not matched
- * (documented). Only targets with a path= filter get here. Global: verified
- * once. */
+ * Walks dentries up to the root of each file system and on through the
+ * mount points of the file's mount namespace: at most FL_PATH_DEPTH steps,
+ * so a file deeper than that below the named directory is not matched
+ * (README says so). Only a target's events get here. Global: verified once. */
 __noinline int fl_file_g(__u64 file, __u32 any_file, __u32 slot, __u32 n_paths)
 {
 	const struct file___fl *f = (const struct file___fl *)file;
