@@ -372,6 +372,26 @@ std::string format_percent(double percent) {
     return s + "%";
 }
 
+// op=NAME[+NAME...] of a disk fault, among the operations it can fail.
+static uint8_t parse_ops(std::string_view val, uint8_t allowed, const std::string& fault, const char* hint) {
+    uint8_t ops = 0;
+    for (auto o : split(val, '+')) {
+        std::string lo = lower(o);
+        uint8_t bit = lo == "open"    ? FL_OP_OPEN
+                      : lo == "read"  ? FL_OP_READ
+                      : lo == "write" ? FL_OP_WRITE
+                      : lo == "fsync" ? FL_OP_FSYNC // and fdatasync
+                                      : 0;
+        if (!bit)
+            bad(fmt::format("unknown operation '{}'", o),
+                "op= takes open, read, write, fsync (fsync and fdatasync), or several joined by '+'");
+        if (!(bit & allowed))
+            bad(fmt::format("{} has no operation '{}'", fault, o), hint);
+        ops = static_cast<uint8_t>(ops | bit);
+    }
+    return ops;
+}
+
 FaultSpec parse_fault(std::string_view text) {
     FaultSpec f;
     f.text = std::string(text);
@@ -506,17 +526,8 @@ FaultSpec parse_fault(std::string_view text) {
         std::string_view val = kv.substr(eq + 1);
         if (f.kind == FaultKind::disk_bio) {
             if (key == "op" || key == "ops") {
-                f.ops = 0;
-                for (auto o : split(val, '+')) {
-                    std::string lo = lower(o);
-                    if (lo == "read")
-                        f.ops |= FL_OP_READ;
-                    else if (lo == "write")
-                        f.ops |= FL_OP_WRITE;
-                    else
-                        bad(fmt::format("disk.bio has no operation '{}'", o),
-                            "disk.bio fails block reads and writes: op=read, write or read+write");
-                }
+                f.ops = parse_ops(val, FL_OP_READ | FL_OP_WRITE, "disk.bio",
+                                  "disk.bio fails block reads and writes: op=read, write or read+write");
                 continue;
             }
             if (key != "limit")
@@ -538,21 +549,7 @@ FaultSpec parse_fault(std::string_view text) {
             const char* disk_hint = "disk faults take op=open+read+write+fsync, path=/abs/dir-or-file (repeatable), "
                                     "files=regular|all and limit=N; disk.delay also jitter=DUR";
             if (key == "op" || key == "ops") {
-                f.ops = 0;
-                for (auto o : split(val, '+')) {
-                    std::string lo = lower(o);
-                    if (lo == "open")
-                        f.ops |= FL_OP_OPEN;
-                    else if (lo == "read")
-                        f.ops |= FL_OP_READ;
-                    else if (lo == "write")
-                        f.ops |= FL_OP_WRITE;
-                    else if (lo == "fsync")
-                        f.ops |= FL_OP_FSYNC; // and fdatasync
-                    else
-                        bad(fmt::format("unknown operation '{}'", o), "op= takes open, read, write, fsync (fsync and "
-                                                                      "fdatasync), or several joined by '+'");
-                }
+                f.ops = parse_ops(val, FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE | FL_OP_FSYNC, f.name(), disk_hint);
                 if (f.kind == FaultKind::disk_full && f.ops != FL_OP_WRITE)
                     bad("disk.full fails writes only (op=write)",
                         "a full disk fails writes with ENOSPC; for other operations use disk.errno=ENOSPC");
