@@ -355,7 +355,8 @@ struct DelayCase {
 // real machine. Under QEMU TCG (the VM matrix sets FL_VM_TCG) the emulated
 // timers fire late — the kernel's own netem measured on the same path shows
 // p50 +0.2 ms and occasional +1..4 ms (README, "VM kernel matrix") — so there
-// the p99 bounds allow 5 ms instead of 1 ms; the p50 bound stays +-5%.
+// the p99 bounds allow 5 ms instead of 1 ms. The p50 bound stays +-5%, plus
+// what netem itself adds beyond its delay at p50 in the same run (NetDelay).
 double p99_slack_us() {
     return getenv("FL_VM_TCG") ? 5000 : 1000;
 }
@@ -373,34 +374,51 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
     const bool udp = c.proto == "udp";
     const std::string n = std::to_string(c.requests);
     std::set<size_t> stalled;
-    auto run = [&](bool fault) {
+    // plain: the flow as it is; netem: the kernel's own netem delaying every
+    // packet the client sends by 10 ms; faultline: the fault under test.
+    enum class Path { plain, netem, faultline };
+    auto run = [&](Path path, long requests) {
+        const std::string dev = lab_->dev_a();
+        if (path == Path::netem &&
+            sh("ip netns exec " + lab_->a + " tc qdisc replace dev " + dev + " root netem delay 10ms 2>&1").status != 0)
+            return std::vector<double>{}; // no sch_netem here
         Proc echo(lab_->in(lab_->b, udp ? std::vector<std::string>{traffic, "udp-echo", "9200", "2000", "120000"}
                                         : std::vector<std::string>{traffic, "tcp-echo", "9200", "120000"}));
         EXPECT_TRUE(echo.wait_for("ready", 5s));
         std::vector<std::string> argv;
-        if (fault) // --netns: sch_fq goes where the client's packets leave
+        if (path == Path::faultline) // --netns: sch_fq goes where the client's packets leave
             argv = {fl,        "exec",    "--quiet",
                     "--netns", lab_->a,   "--stats-json",
                     stats_,    "--fault", "net.delay=10ms@" + std::to_string(c.percent) + "%,proto=" + c.proto,
                     "--"};
         else
             argv = {"ip", "netns", "exec", lab_->a};
-        for (auto& a : std::vector<std::string>{traffic, c.proto + "-ping", "198.18.0.2", "9200", n, "2000"})
+        for (auto& a : std::vector<std::string>{traffic, c.proto + "-ping", "198.18.0.2", "9200",
+                                                std::to_string(requests), "2000"})
             argv.push_back(a);
-        Proc ping(argv, fault ? "" : target_->path());
+        Proc ping(argv, path == Path::faultline ? "" : target_->path());
         EXPECT_EQ(ping.wait(), 0) << ping.out();
         EXPECT_NE(ping.out().find(" lost 0"), std::string::npos) << ping.out();
-        if (fault) { // requests whose sender was held up (see fl_traffic)
+        if (path == Path::faultline) { // requests whose sender was held up (see fl_traffic)
             std::istringstream in(ping.out().substr(ping.out().find("stalled") + 7));
             for (long i; in >> i;)
                 stalled.insert(static_cast<size_t>(i));
         }
         EXPECT_EQ(echo.wait(), 0);
+        if (path == Path::netem)
+            EXPECT_EQ(sh("ip netns exec " + lab_->a + " tc qdisc del dev " + dev + " root 2>&1").status, 0);
         return latencies(echo.out());
     };
-    auto base = run(false);
+    auto base = run(Path::plain, c.requests);
     ASSERT_EQ(base.size(), static_cast<size_t>(c.requests));
-    auto with = run(true);
+    // The platform's own lateness on this path, measured in the same run just
+    // before the fault: the kernel's netem delaying the same flow by 10 ms
+    // (its timer and the same softirq path as sch_fq). What it adds beyond
+    // 10 ms at p50 — tens of microseconds on real hardware, 0.2..0.5 ms under
+    // QEMU TCG and more on a busier host — is allowed on top of the +5 %
+    // bound below, so the bound tracks the machine, not the fault.
+    auto reference = run(Path::netem, std::min(c.requests, 300L));
+    auto with = run(Path::faultline, c.requests);
     ASSERT_EQ(with.size(), static_cast<size_t>(c.requests));
     const double b50 = quantile(base, 0.5);
     // A request counts as delayed when it took more than half the delay;
@@ -431,15 +449,27 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
     } else { // TCP: injected also counts the client's ACKs, SYN and FIN
         EXPECT_LE(added.size() - added_stalled, injected) << "stalled: " << stalled.size();
     }
-    // Added latency of the delayed requests: p50 within +-5% of 10 ms, p99
-    // within +1 ms (+5 ms under TCG, above).
+    // Added latency of the delayed requests: p50 within -5% .. +5% of 10 ms
+    // plus the platform's excess that netem showed (above), p99 within +1 ms
+    // (+5 ms under TCG, above).
     auto us = [](double v) { return std::to_string(std::lround(v)) + " us"; };
+    double platform_us = 0;
+    std::string netem = "netem not available (no sch_netem): no platform allowance";
+    if (!reference.empty()) {
+        ASSERT_EQ(reference.size(), std::min(static_cast<size_t>(c.requests), size_t{300}));
+        for (auto& v : reference)
+            v -= b50;
+        platform_us = std::max(0.0, quantile(reference, 0.5) - 10000);
+        netem = "netem added p50 " + us(quantile(reference, 0.5)) + ", p99 " + us(quantile(reference, 0.99)) +
+                ", max " + us(quantile(reference, 1)) + " over " + std::to_string(reference.size());
+    }
     const std::string seen = "baseline one-way p50 " + us(b50) + ", max " + us(quantile(base, 1)) + "; added p50 " +
                              us(quantile(added, 0.5)) + ", p99 " + us(quantile(added, 0.99)) + ", max " +
-                             us(quantile(added, 1)) + " over " + std::to_string(added.size()) + "; over 11 ms:" + late;
+                             us(quantile(added, 1)) + " over " + std::to_string(added.size()) + "; over 11 ms:" + late +
+                             "; " + netem;
     std::cout << "[ figures  ] " << c.proto << " " << c.percent << "%: " << seen << "\n";
     EXPECT_GE(quantile(added, 0.5), 10000 * 0.95) << seen;
-    EXPECT_LE(quantile(added, 0.5), 10000 * 1.05) << seen;
+    EXPECT_LE(quantile(added, 0.5), 10000 * 1.05 + platform_us) << seen;
     EXPECT_LE(quantile(added, 0.99), 10000 + p99_slack_us()) << seen;
 }
 

@@ -155,6 +155,8 @@ class NetLab {
         return v;
     }
     std::string a, b;
+    // the veth end in namespace a
+    std::string dev_a() const { return "fla" + tag_; }
 
   private:
     std::string tag_;

@@ -147,7 +147,7 @@ modules_cpio() { # EXTRACTED_DIR OUT
     esac
     echo "$name" >>"$mr/modules/load.list"
   }
-  for m in veth sch_fq sch_ingress cls_bpf; do
+  for m in veth sch_fq sch_netem sch_ingress cls_bpf; do
     local p
     p=$(awk -F: -v m="/$m.ko" 'index($1, m) { print $1; exit }' "$moddir/modules.dep")
     [ -n "$p" ] && add "$p"
@@ -253,6 +253,16 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   jq -r '.faults[] | "    probe: \(.fault) " + (if .available then "yes (\(.mechanism))" else "no (\(.reason))" end)' \
     "$out/probe.json" | tee -a "$summary" || echo "    probe: no valid JSON in $out/probe.json" | tee -a "$summary"
   { grep -E '^(FAIL|SKIP)' "$out/results.txt" || true; } | sed 's/^/    /' | tee -a "$summary"
+  # What each failed test printed (its assertions, figures), at most 40
+  # lines of it: CI keeps this summary, not the console log.
+  for t in $(sed -n 's/^FAIL //p' "$out/results.txt"); do
+    echo "    --- $t printed:" | tee -a "$summary"
+    awk -v t="$t" '
+      $0 == "[ RUN      ] " t { on = 1; n = 0; next }
+      on && index($0, "[  FAILED  ] " t) == 1 { on = 0; for (i = (n > 40 ? n - 39 : 1); i <= n; i++) print buf[i] }
+      on { buf[++n] = $0 }
+    ' "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
+  done
   [ "$f" -eq 0 ] || echo 1 >"$work/failed"
 done
 if [ -f "$work/failed" ]; then rm -f "$work/failed"; exit 1; fi
