@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/experiment.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 #include <yaml-cpp/yaml.h>
 
 #include "faultline/error.hpp"
@@ -165,19 +167,30 @@ Nanos Experiment::planned_duration() const {
     return total;
 }
 
-std::vector<FaultKind> Experiment::kinds() const {
-    std::vector<FaultKind> out;
-    auto add = [&](FaultKind k) {
-        if (std::find(out.begin(), out.end(), k) == out.end())
-            out.push_back(k);
+namespace {
+// Every fault of every step, the ramps' included, each once by key(fault).
+template <class Key> auto each_fault_once(const Experiment& x, Key key) {
+    std::vector<decltype(key(std::declval<const FaultSpec&>()))> out;
+    auto add = [&](const FaultSpec& f) {
+        if (std::find(out.begin(), out.end(), key(f)) == out.end())
+            out.push_back(key(f));
     };
-    for (const auto& s : steps) {
+    for (const auto& s : x.steps) {
         for (const auto& f : s.faults)
-            add(f.kind);
+            add(f);
         if (s.ramp)
-            add(s.ramp->fault.kind);
+            add(s.ramp->fault);
     }
     return out;
+}
+} // namespace
+
+std::vector<FaultKind> Experiment::kinds() const {
+    return each_fault_once(*this, [](const FaultSpec& f) { return f.kind; });
+}
+
+std::vector<std::string> Experiment::fault_names() const {
+    return each_fault_once(*this, [](const FaultSpec& f) { return f.name(); });
 }
 
 Experiment parse_experiment(const std::string& text, const std::string& name) {

@@ -219,9 +219,9 @@ std::string plan_text(const Experiment& x) {
     if (!x.netns.empty())
         out += fmt::format("network namespace: {}\n", resolve_netns(x.netns));
     out += "kernel:\n";
-    for (auto k : x.kinds()) {
-        require_support(k); // throws with the reason
-        const auto& f = probe_fault(FaultSpec{.kind = k, .err = dns_rcode_nxdomain}.name());
+    for (const auto& name : x.fault_names()) {
+        require_support(name); // throws with the reason
+        const auto& f = probe_fault(name);
         out += fmt::format("  {}: {}\n", f.fault, f.mechanism);
     }
     Nanos at{0};
@@ -256,8 +256,12 @@ std::string plan_text(const Experiment& x) {
 RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     RunResult res;
     res.journal = opts.journal.empty() ? default_journal_path(x.file) : opts.journal;
-    for (auto k : x.kinds())
-        require_support(opts.shadow ? shadow_kind(k) : k); // before anything starts
+    if (opts.shadow) // before anything starts
+        for (auto k : x.kinds())
+            require_support(shadow_kind(k));
+    else
+        for (const auto& name : x.fault_names())
+            require_support(name);
     std::optional<CgroupRef> cgroup_target;
     if (!x.cgroup.empty())
         cgroup_target = resolve_cgroup(x.cgroup);

@@ -223,13 +223,10 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         throw Error(ErrorKind::usage, "duration out of range", "--for takes 1ms to 7 days");
 
     // Mechanisms, chosen before anything is loaded.
-    std::set<FaultKind> kinds;
     std::set<bpf::Program> progs;
     std::set<std::string> fq_devs, tc_devs;
     Nanos hold{0}; // the longest a packet can be held: how long fq may need to drain
     for (const auto& f : faults) {
-        // A shadow delay holds nothing: it needs cgroup_skb, not sch_fq.
-        kinds.insert(s.opts.shadow ? shadow_kind(f.kind) : f.kind);
         if (f.kind == FaultKind::net_connect) {
             progs.insert(bpf::Program::connect4);
             progs.insert(bpf::Program::connect6);
@@ -288,8 +285,12 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     for (uint32_t slot = 0; slot < faults.size(); slot++)
         for (const auto& k : path_keys(faults[slot], slot))
             paths.push_back(k);
-    for (auto k : kinds)
-        require_support(k);
+    for (const auto& f : faults) {
+        if (s.opts.shadow) // a shadow delay holds nothing: it needs cgroup_skb, not sch_fq
+            require_support(shadow_kind(f.kind));
+        else // by the name the user gave (disk.errno, not the disk.eio whose mechanism it shares)
+            require_support(f.name());
+    }
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);

@@ -60,6 +60,9 @@ struct Experiment {
 
     Nanos planned_duration() const;
     std::vector<FaultKind> kinds() const;
+    // The faults of every step, each once, by the name a user gives them
+    // (disk.errno, dns.servfail: names that share a kind and a mechanism).
+    std::vector<std::string> fault_names() const;
 };
 
 // Throws Error(usage): "FILE:LINE: FIELD: what is wrong" with a hint.
