@@ -4,8 +4,10 @@
 // on files in a scratch directory, and libfiu's fiu-run beside faultline.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "../support/stats.hpp"
@@ -34,9 +36,19 @@ class Disk : public TargetAndSibling {
             std::ofstream(f) << "faultline disk test data\n";
     }
     void TearDown() override {
+        for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) // before their directories go
+            EXPECT_EQ(::umount2(it->c_str(), MNT_DETACH), 0) << *it << ": " << strerror(errno);
         if (!base_.empty())
             fs::remove_all(base_);
         TargetAndSibling::TearDown();
+    }
+    // mount(2) onto dir (created), unmounted by TearDown
+    bool mount_at(const char* source, const char* type, unsigned long flags, const fs::path& dir) {
+        fs::create_directories(dir);
+        if (::mount(source, dir.c_str(), type, flags, nullptr) != 0)
+            return false;
+        mounts_.push_back(dir);
+        return true;
     }
     std::map<std::string, long> io(const std::string& cgroup, const std::string& op, long n, const fs::path& p,
                                    const std::string& bin = fileio, bool raw = false) {
@@ -47,6 +59,7 @@ class Disk : public TargetAndSibling {
     }
 
     fs::path base_, in_, out_;
+    std::vector<fs::path> mounts_;
 };
 
 } // namespace
@@ -60,6 +73,39 @@ TEST_F(Disk, FaultsAreRefusedWithAReasonWhereTheKernelCannot) {
         // named as asked (disk.errno shares disk.eio's mechanism, not its name)
         EXPECT_NE(r.out.find(f.substr(0, f.find_first_of("@=")) + " is not available"), std::string::npos) << r.out;
         EXPECT_NE(r.out.find("fmod_ret on security_file"), std::string::npos) << r.out; // what was tried
+    }
+}
+
+// path= is matched on the path the program opened, walking up through mount
+// points: a file on a file system mounted below path=, and a file reached
+// through a bind mount below path=, are under it; the bind-mounted file
+// opened by its own name, outside path=, is not (same inode, other path).
+TEST_F(Disk, PathMatchesAcrossMountPointsAsTheProgramNamesTheFile) {
+    REQUIRE_FAULT("disk.eio");
+    const fs::path mnt = in_ / "mnt", bind = in_ / "bind";
+    ASSERT_TRUE(mount_at("faultline-it", "tmpfs", 0, mnt)) << strerror(errno);
+    ASSERT_TRUE(mount_at(out_.c_str(), nullptr, MS_BIND, bind)) << strerror(errno);
+    fs::create_directories(mnt / "deep");
+    std::ofstream(mnt / "deep" / "data") << "on a tmpfs mounted under path=\n";
+    {
+        auto inj = inject("disk.eio@100%,op=read,path=" + in_.string());
+        auto on_mount = io(target_->path(), "read", 100, mnt / "deep" / "data");
+        auto via_bind = io(target_->path(), "read", 100, bind / "data");
+        auto own_name = io(target_->path(), "read", 100, out_ / "data");
+        auto c = stop(inj);
+        EXPECT_EQ(on_mount["EIO"], 100) << "the walk did not cross the tmpfs's mount point";
+        EXPECT_EQ(via_bind["EIO"], 100) << "the walk did not cross the bind mount's mount point";
+        EXPECT_EQ(own_name["ok"], 100) << "a file outside path= failed";
+        EXPECT_EQ(c["injected"].get<long>(), 200);
+    }
+    { // path= naming the mount point itself: the mounted file system's root
+        auto inj = inject("disk.eio@100%,op=read,path=" + mnt.string());
+        auto on_mount = io(target_->path(), "read", 100, mnt / "deep" / "data");
+        auto beside = io(target_->path(), "read", 100, in_ / "sub" / "data");
+        auto c = stop(inj);
+        EXPECT_EQ(on_mount["EIO"], 100);
+        EXPECT_EQ(beside["ok"], 100) << "a file beside the mount point failed";
+        EXPECT_EQ(c["injected"].get<long>(), 100);
     }
 }
 
