@@ -205,9 +205,10 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   # FL_VM_ACCEL=tcg,thread=single (one host thread; slower, and its vCPU
   # time slices skew the latency tests).
   # softlockup_panic: a hang ends the run with a trace instead of the timeout.
+  case ${FL_VM_ACCEL:-tcg} in *thread=single*) mttcg= ;; *) mttcg=fl.mttcg=1 ;; esac
   timeout 1800 qemu-system-x86_64 -accel ${FL_VM_ACCEL:-tcg} -cpu max -m 2048 -smp 2 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras fl.filter=$filter ${bench:+fl.bench=$bench} ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
+    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras $mttcg fl.filter=$filter ${bench:+fl.bench=$bench} ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
     tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
   secs=$(( $(date +%s) - start ))
   sed -n '/FL-VM: probe-begin/,/FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
