@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 tools/build.sh
 # The static binary (for initramfs-only kernels) must keep linking.
-BUILD_DIR=build-static tools/build.sh -DFAULTLINE_STATIC=ON -DFAULTLINE_TESTS=OFF -DFAULTLINE_BENCH=OFF
+# It is what the VMs run: with the test-only crash points (kill at every step).
+BUILD_DIR=build-static tools/build.sh -DFAULTLINE_STATIC=ON -DFAULTLINE_TESTS=OFF -DFAULTLINE_BENCH=OFF \
+  -DFAULTLINE_CRASHPOINTS=ON
 build-static/faultline --version
 tools/check-format.sh
 # cgroup v2 must be mounted somewhere (faultline finds it in mountinfo).

@@ -164,9 +164,12 @@ class NetLab {
 };
 
 // Everything faultline could leave behind, one line per item: cgroups it
-// names faultline-*, session records, and BPF links and programs named fl_*.
-// Tests compare a snapshot taken before with one taken after, so that other
-// faultline users on the machine do not count against them.
+// names faultline-* and the processes in the ones it makes, session records
+// and half-written ones, BPF links and programs named fl_*, faultline's fq
+// root qdiscs (handle f17e:), clsact qdiscs and BPF tc filters named fl_* in
+// this and every named network namespace, and sentinels whose loader is
+// gone. Tests compare a snapshot taken before with one taken after, so that
+// other faultline users on the machine do not count against them.
 inline std::set<std::string> faultline_objects() {
     std::string root = cgroup2_mount();
     std::set<std::string> items;
@@ -178,10 +181,35 @@ inline std::set<std::string> faultline_objects() {
                 items.insert(prefix + line);
     };
     add_lines("cgroup ", sh(fmt::format("find {} -maxdepth 3 -type d -name 'faultline-*' 2>/dev/null", root)).out);
-    add_lines("record ", sh("ls /run/faultline 2>/dev/null").out);
-    add_lines("link ", sh("bpftool link list 2>/dev/null | grep -E 'fl_(skb|connect)' || true").out);
-    add_lines("prog ", sh("bpftool prog list 2>/dev/null | grep -E 'name fl_(skb|connect|clock)' || true").out);
+    add_lines(
+        "process ",
+        sh(fmt::format(
+               "for c in $(find {} -maxdepth 3 -type d -regex '.*/faultline-\\(exec\\|run\\|demo\\|probe\\)-[0-9]*' "
+               "2>/dev/null); do sed \"s|^|$c |\" $c/cgroup.procs; done",
+               root))
+            .out);
+    add_lines("record ", sh("ls -A /run/faultline 2>/dev/null | grep -v '^.lock$'").out);
+    add_lines("link ", sh("bpftool link list 2>/dev/null | grep -E 'fl_' || true").out);
+    add_lines("prog ", sh("bpftool prog list 2>/dev/null | grep -E 'name fl_' || true").out);
     add_lines("netns ", sh("ip netns list 2>/dev/null | grep -E '^fl-' || true").out);
+    // qdiscs and filters, here and in each named namespace ("-" = ours)
+    add_lines("tc ",
+              sh("for ns in - $(ip netns list 2>/dev/null | cut -d' ' -f1); do "
+                 "  if [ \"$ns\" = - ]; then n=; else n=\"-n $ns\"; fi; "
+                 "  tc $n qdisc show 2>/dev/null | grep -E 'qdisc (fq f17e:|clsact)' | sed \"s|^|$ns |\"; "
+                 "  for d in $(ip $n -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do "
+                 "    tc $n filter show dev $d ingress 2>/dev/null | grep -o 'fl_[a-z_]*' | sed \"s|^|$ns $d |\"; "
+                 "  done; "
+                 "done")
+                  .out);
+    // a sentinel outlives its loader only while it cleans up (milliseconds)
+    add_lines(
+        "sentinel ",
+        sh("{ for d in /proc/[0-9]*; do read -r c < $d/comm; [ \"$c\" = fl-sentinel ] || continue; p=${d#/proc/}; "
+           "  pp=$(awk '{print $4}' /proc/$p/stat 2>/dev/null); st=$(awk '{print $3}' /proc/$p/stat 2>/dev/null); "
+           "  [ \"$st\" != Z ] && { [ \"$pp\" = 1 ] || ! kill -0 \"$pp\" 2>/dev/null; } && echo $p; "
+           "done; } 2>/dev/null; true")
+            .out);
     return items;
 }
 

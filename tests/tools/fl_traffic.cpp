@@ -7,6 +7,9 @@
 //   fl_traffic udp-send ADDR PORT N TAG PPS   send N tagged datagrams at PPS
 //   fl_traffic tcp-listen PORT MAX_MS          accept and close
 //   fl_traffic tcp-connect ADDR PORT N         N connects, results by errno
+//   fl_traffic udp-connect-every ADDR PORT TOTAL_MS INTERVAL_MS
+//                                             a UDP connect() every INTERVAL_MS
+//                                             for TOTAL_MS: "at MS ok|ERRNO" each
 //   fl_traffic udp-echo PORT IDLE_MS MAX_MS    echo datagrams back
 //   fl_traffic udp-ping ADDR PORT N TIMEOUT_MS one request at a time; RTTs:
 //                                             p50 p99 (us), lost; then
@@ -256,6 +259,25 @@ int tcp_connect(const char* ip, int port, long n) {
     }
     for (auto& [k, v] : results)
         printf("%s %ld\n", k.c_str(), v);
+    return 0;
+}
+
+// A UDP connect() needs no peer: it only runs the connect hooks and a route
+// lookup, so it shows from moment to moment whether net.connect is live.
+int udp_connect_every(const char* ip, int port, int total_ms, int interval_ms) {
+    socklen_t len;
+    auto dst = addr_of(ip, port, &len);
+    auto start = clock_type::now();
+    while (ms_since(start) < total_ms) {
+        double at = ms_since(start);
+        int fd = socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        bool ok = connect(fd, reinterpret_cast<sockaddr*>(&dst), len) == 0;
+        const char* name = ok ? "ok" : strerrorname_np(errno) ? strerrorname_np(errno) : "E?";
+        close(fd);
+        printf("at %.0f %s\n", at, name);
+        fflush(stdout);
+        usleep(static_cast<useconds_t>(interval_ms) * 1000);
+    }
     return 0;
 }
 
@@ -531,6 +553,8 @@ int main(int argc, char** argv) {
         return tcp_listen(atoi(arg(2)), atoi(arg(3)));
     if (mode == "tcp-connect" && argc == 5)
         return tcp_connect(arg(2), atoi(arg(3)), atol(arg(4)));
+    if (mode == "udp-connect-every" && argc == 6)
+        return udp_connect_every(arg(2), atoi(arg(3)), atoi(arg(4)), atoi(arg(5)));
     if (mode == "udp-echo" && argc == 5)
         return udp_echo(atoi(arg(2)), atoi(arg(3)), atoi(arg(4)));
     if (mode == "udp-ping" && argc == 6)

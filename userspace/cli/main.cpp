@@ -16,6 +16,7 @@
 
 #include "faultline/bpf.hpp"
 #include "faultline/cgroup.hpp"
+#include "faultline/crashpoint.hpp"
 #include "faultline/demo.hpp"
 #include "faultline/error.hpp"
 #include "faultline/experiment.hpp"
@@ -25,6 +26,7 @@
 #include "faultline/qdisc.hpp"
 #include "faultline/report.hpp"
 #include "faultline/runner.hpp"
+#include "faultline/sentinel.hpp"
 #include "faultline/session.hpp"
 #include "faultline/spec.hpp"
 #include "faultline/state.hpp"
@@ -39,6 +41,9 @@ constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_unsupported = 3;
 constexpr int exit_permission = 4;
+
+// `inject` without --for: every session ends by itself.
+constexpr Nanos default_inject_duration = std::chrono::minutes(10);
 
 int exit_code(ErrorKind k) {
     switch (k) {
@@ -69,6 +74,7 @@ struct FaultArgs {
     std::string netns;
     std::string metrics;
     bool quiet = false;
+    bool allow_host_wide = false;
 
     void add_to(CLI::App* app) {
         app->add_option("--fault,-f", faults,
@@ -110,8 +116,13 @@ struct FaultArgs {
                         "Make the draws reproducible: the n-th event of an experiment always gets "
                         "the same draw");
         app->add_option("--for", duration,
-                        "Stop injecting after DURATION (e.g. 30s, 5m); enforced in the kernel. Default: until "
-                        "stopped");
+                        "Stop injecting after DURATION (e.g. 30s, 5m; 1ms to 7d), enforced in the kernel. Default: "
+                        "inject 10m, exec the command's lifetime. `forever` (until stopped) only with "
+                        "--allow-host-wide");
+        app->add_flag("--allow-host-wide", allow_host_wide,
+                      "Allow a target that reaches beyond one service: the cgroup v2 root, or a cgroup containing "
+                      "faultline, the shell/sudo/sshd it was started from, or PID 1 (refused otherwise); also "
+                      "allows --for forever");
         app->add_option("--stats-json", stats_json, "Write the final counters as JSON to FILE");
         app->add_option("--netns", netns,
                         "Network namespace (name from `ip netns`, or a path like /proc/PID/ns/net) where the "
@@ -129,9 +140,17 @@ struct FaultArgs {
         return out;
     }
 
-    std::optional<Nanos> parsed_duration() const {
+    // nullopt: until stopped (exec: until the command ends).
+    std::optional<Nanos> parsed_duration(std::optional<Nanos> fallback) const {
         if (duration.empty())
+            return fallback;
+        if (duration == "forever") {
+            if (!allow_host_wide)
+                throw Error(ErrorKind::usage, "--for forever needs --allow-host-wide",
+                            "every session has a bounded lifetime unless you say otherwise: give a duration (1ms "
+                            "to 7d), or add --allow-host-wide to run until stopped");
             return std::nullopt;
+        }
         Nanos d = parse_duration(duration, "--for");
         if (d.count() <= 0 || d > max_duration)
             throw Error(ErrorKind::usage, fmt::format("--for {} is out of range", duration),
@@ -176,14 +195,24 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
     require_root();
     reap_stale_sessions();
     auto faults = a.parsed();
-    auto duration = a.parsed_duration();
+    auto duration = a.parsed_duration(default_inject_duration);
     CgroupRef target = resolve_cgroup(cgroup);
+    refuse_host_wide(target, a.allow_host_wide);
+    for (const auto& why : host_wide_reasons(target))
+        fmt::print(stderr, "faultline: warning: host-wide target ({}): every process in {} is hit\n", why, target.path);
+    ensure_sentinel();
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    Session s(
-        {.target = target, .faults = faults, .seed = a.seed, .duration = duration, .netns = resolve_netns(a.netns)});
+    Session s({.target = target,
+               .faults = faults,
+               .seed = a.seed,
+               .duration = duration,
+               .netns = resolve_netns(a.netns),
+               .allow_host_wide = a.allow_host_wide});
     fmt::print(stderr, "faultline: session {} on {} ({}); Ctrl-C stops it\n", s.id(), target.path,
-               duration ? "for " + format_duration(*duration) : "until stopped");
+               !duration            ? "until stopped"
+               : a.duration.empty() ? "for " + format_duration(*duration) + ": the default; --for sets it"
+                                    : "for " + format_duration(*duration));
     std::unique_ptr<MetricsServer> metrics;
     if (!a.metrics.empty()) {
         metrics = std::make_unique<MetricsServer>(a.metrics);
@@ -219,20 +248,15 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     if (cmd.empty())
         throw Error(ErrorKind::usage, "no command given", "usage: faultline exec --fault SPEC -- CMD [ARGS...]");
     auto faults = a.parsed();
-    auto duration = a.parsed_duration();
+    auto duration = a.parsed_duration(std::nullopt);
     std::string parent = parent_opt.empty() ? cgroup2_mount() : resolve_cgroup(parent_opt).path;
     std::string netns = resolve_netns(a.netns);
-    std::string name = fmt::format("faultline-exec-{}", getpid());
-    ScratchCgroup cg(parent, name);
+    ensure_sentinel();
+    OwnedCgroup cg(parent, "exec");
 
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    Session s({.target = cg.ref(),
-               .faults = faults,
-               .seed = a.seed,
-               .duration = duration,
-               .created_cgroup = cg.path(),
-               .netns = netns});
+    Session s({.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .netns = netns});
     if (!a.quiet)
         fmt::print(stderr, "faultline: session {} on {}\n", s.id(), cg.path());
     std::unique_ptr<MetricsServer> metrics;
@@ -243,13 +267,15 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
             fmt::print(stderr, "faultline: metrics on http://{}/metrics\n", metrics->address());
     }
 
+    pid_t self = getpid();
     pid_t child = fork();
     if (child < 0)
         throw_errno("fork", errno);
     if (child == 0) {
         sigprocmask(SIG_UNBLOCK, &set, nullptr);
-        exec_in_cgroup(cg.path(), netns, cmd);
+        exec_in_cgroup(cg.path(), netns, cmd, self);
     }
+    crashpoint("exec-forked");
 
     int status = 0;
     for (;;) {
@@ -271,45 +297,72 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     return 128 + WTERMSIG(status);
 }
 
+// Reads only: a dead session is shown as such, never cleaned up here.
 int cmd_status(bool json) {
     require_root();
-    reap_stale_sessions();
-    auto recs = list_records();
+    std::vector<std::string> rejected;
+    auto recs = list_records(&rejected);
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : recs) {
+        if (!r.is_session())
+            continue;
+        bool alive = record_alive(r);
         nlohmann::json exps = nlohmann::json::array();
         for (const auto& e : r.experiments) {
             ExperimentStats st{.id = e.id, .spec = e.spec};
             try {
                 st.percent = parse_fault(e.spec).percent;
-                st.counters = bpf::read_counters(r.counters_map_id, e.slot);
+                if (alive)
+                    st.counters = bpf::read_counters(r.counters_map_id, e.slot);
             } catch (const Error&) {
             }
             exps.push_back(stats_json(st));
         }
         out.push_back({{"session", r.id},
                        {"pid", r.pid},
+                       {"alive", alive},
                        {"cgroup", r.cgroup},
                        {"started_unix", r.started_unix},
                        {"ends_unix", r.ends_unix},
                        {"experiments", exps}});
     }
+    for (const auto& why : rejected)
+        fmt::print(stderr, "faultline: warning: ignored {}\n", why);
     if (json) {
         std::cout << out.dump(2) << std::endl;
         return exit_ok;
     }
-    if (recs.empty()) {
+    if (out.empty()) {
         fmt::print("no active faultline sessions\n");
         return exit_ok;
     }
     for (const auto& s : out) {
-        fmt::print("session {}  pid {}  cgroup {}\n", s["session"].get<std::string>(), s["pid"].get<int>(),
-                   s["cgroup"].get<std::string>());
+        bool alive = s["alive"].get<bool>();
+        fmt::print("session {}  pid {}{}  cgroup {}\n", s["session"].get<std::string>(), s["pid"].get<int>(),
+                   alive ? "" : " (dead: `faultline gc` removes what it left)", s["cgroup"].get<std::string>());
+        if (!alive)
+            continue;
         for (const auto& e : s["experiments"])
             fmt::print("  {}  {}  evaluated {} matched {} injected {} ({})\n", e["id"].get<std::string>(),
                        e["spec"].get<std::string>(), e["evaluated"].get<uint64_t>(), e["matched"].get<uint64_t>(),
                        e["injected"].get<uint64_t>(), format_percent(e["achieved_percent"].get<double>()));
     }
+    return exit_ok;
+}
+
+// Removes what dead loaders left (their sentinels normally do it at once):
+// after an older faultline, a killed sentinel, or a crash of both.
+int cmd_gc() {
+    require_root();
+    std::vector<std::string> rejected;
+    list_records(&rejected);
+    auto done = reap_stale_sessions();
+    for (const auto& d : done)
+        fmt::print("removed {}\n", d);
+    for (const auto& why : rejected)
+        fmt::print(stderr, "faultline: warning: left alone {}\n", why);
+    if (done.empty())
+        fmt::print("nothing to remove\n");
     return exit_ok;
 }
 
@@ -320,8 +373,12 @@ int cmd_stop(const std::string& id, bool all) {
     auto recs = list_records();
     int stopped = 0;
     for (const auto& r : recs) {
-        if (!all && r.id != id)
+        if (!r.is_session() || (!all && r.id != id))
             continue;
+        if (!record_alive(r)) {
+            fmt::print("session {} is dead (pid {} gone): `faultline gc` removes what it left\n", r.id, r.pid);
+            continue;
+        }
         // Disable in the kernel first (immediate), then ask the owner to
         // detach and clean up.
         for (const auto& e : r.experiments) {
@@ -330,12 +387,10 @@ int cmd_stop(const std::string& id, bool all) {
             } catch (const Error&) {
             }
         }
-        if (record_alive(r))
-            kill(r.pid, SIGTERM);
+        kill(r.pid, SIGTERM);
         fmt::print("stopped session {} (pid {}, {})\n", r.id, r.pid, r.cgroup);
         stopped++;
     }
-    reap_stale_sessions();
     if (!all && stopped == 0)
         throw Error(ErrorKind::usage, fmt::format("no session '{}'", id), "`faultline status` lists the sessions");
     return exit_ok;
@@ -366,15 +421,23 @@ int cmd_probe(bool json) {
 }
 
 int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool shadow, bool quiet,
-            const std::string& metrics) {
+            const std::string& metrics, bool allow_host_wide) {
     Experiment x = load_experiment(file); // validated before anything else
     require_root();
+    x.allow_host_wide = x.allow_host_wide || allow_host_wide;
+    if (!x.cgroup.empty()) {
+        CgroupRef t = resolve_cgroup(x.cgroup);
+        refuse_host_wide(t, x.allow_host_wide);
+        for (const auto& why : host_wide_reasons(t))
+            fmt::print(stderr, "faultline: warning: host-wide target ({}): every process in {} is hit\n", why, t.path);
+    }
     if (dry_run && !shadow) {
         fmt::print("{}", plan_text(x));
         fmt::print("dry run: the file is valid and this kernel supports every fault; nothing was attached\n");
         return exit_ok;
     }
     reap_stale_sessions();
+    ensure_sentinel(); // before the metrics and probe threads exist
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
     RunResult r = run_experiment(x, {.journal = journal, .quiet = quiet, .shadow = shadow, .metrics = metrics});
@@ -439,6 +502,9 @@ int main(int argc, char** argv) {
     stop->add_option("id", stop_id, "Session id (from status)");
     stop->add_flag("--all", stop_all, "Stop every session");
 
+    auto* gc = app.add_subcommand("gc", "Remove what dead faultline processes left (qdiscs, tc filters, cgroups, "
+                                        "records); their sentinels normally do this at once");
+
     bool probe_json = false;
     auto* probe = app.add_subcommand("probe", "Show, per fault, the mechanism this kernel allows or why none");
     probe->add_flag("--json", probe_json, "JSON output");
@@ -450,7 +516,7 @@ int main(int argc, char** argv) {
     demo->add_flag("--json", demo_opts.json, "JSON output");
 
     std::string run_file, run_journal, run_metrics;
-    bool run_dry = false, run_quiet = false, run_shadow = false;
+    bool run_dry = false, run_quiet = false, run_shadow = false, run_allow_host_wide = false;
     auto* run = app.add_subcommand(
         "run", "Run an experiment file: steps, ramps, a steady-state probe that aborts it, a journal of everything");
     run->add_option("file", run_file, "Experiment file (YAML; see examples/ and README)")->required();
@@ -466,9 +532,12 @@ int main(int argc, char** argv) {
                     "Serve live counters, the step and the probe's results for Prometheus on [ADDR:]PORT, "
                     "GET /metrics (ADDR defaults to 127.0.0.1)");
     run->add_flag("--quiet,-q", run_quiet, "No progress lines");
+    run->add_flag("--allow-host-wide", run_allow_host_wide,
+                  "Allow a target cgroup that reaches beyond one service (the v2 root, or one containing faultline, "
+                  "its invoking session or PID 1); same as `allow_host_wide: true` in the file");
     run->footer("The file (YAML; full description in README, examples in examples/):\n"
                 "  title: TEXT                      hypothesis: TEXT\n"
-                "  target: {cgroup: PATH} | {exec: COMMAND}   netns: NAME   seed: N\n"
+                "  target: {cgroup: PATH} | {exec: COMMAND}   netns: NAME   seed: N   allow_host_wide: BOOL\n"
                 "  steps: - {name: TEXT, faults: [SPEC...], duration: DUR}\n"
                 "         - {ramp: {fault: SPEC-without-@P%, from: P%, to: P%, steps: N, over: DUR}}\n"
                 "  steady_state: {http: http://127.0.0.1:PORT/PATH | command: COMMAND,\n"
@@ -492,7 +561,7 @@ int main(int argc, char** argv) {
     if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
         fmt::print(
             stderr,
-            "error: unknown command '{}'\nhint: commands are exec, inject, run, report, status, stop, probe, demo "
+            "error: unknown command '{}'\nhint: commands are exec, inject, run, report, status, stop, gc, probe, demo "
             "(see `faultline --help`)\n",
             argv[1]);
         return exit_usage;
@@ -519,13 +588,16 @@ int main(int argc, char** argv) {
             return cmd_stop(stop_id, stop_all);
         if (*probe)
             return cmd_probe(probe_json);
+        if (*gc)
+            return cmd_gc();
         if (*run)
-            return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet, run_metrics);
+            return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet, run_metrics, run_allow_host_wide);
         if (*report)
             return cmd_report(report_journal_file, report_plot);
         if (*demo) {
             require_root();
             reap_stale_sessions();
+            ensure_sentinel();
             return run_demo(demo_opts);
         }
     } catch (const Error& e) {

@@ -541,11 +541,21 @@ uint64_t Object::tick_ns() {
 // where e, the edge at which jiffies became j, lies in
 // (ns_before - tick, ns_after]. So J(t) <= j + 1 + floor((t - ns_before) / tick)
 // for t < T when D below is one more than that bound at T: the deadline
-// never passes early, and passes by T + 2 ticks + (ns_after - ns_before).
+// never passes early, and passes by T + 2 ticks + (ns_after - u0).
+//
+// The caller's T is on its CLOCK_MONOTONIC, which a time namespace shifts
+// by a constant (unshare -T --monotonic N) while the kernel's clock
+// (bpf_ktime_get_ns, jiffies) is not shifted. So only a difference of two
+// readings of the caller's clock is used: T - u0, with u0 read just before
+// the kernel's sample. The kernel's time at u0 is at most ns_before, so
+// T - u0 is at least what is left until T on the kernel's clock: never early.
 uint64_t Object::deadline_jiffies(uint64_t monotonic_ns) {
     uint64_t tick = tick_ns();
+    timespec u0{};
+    clock_gettime(CLOCK_MONOTONIC, &u0);
     fl_clock_sample s = impl_->clock();
-    auto ahead = static_cast<int64_t>(monotonic_ns - s.ns_before);
+    auto ahead = static_cast<int64_t>(
+        monotonic_ns - (static_cast<uint64_t>(u0.tv_sec) * 1000000000ull + static_cast<uint64_t>(u0.tv_nsec)));
     int64_t ticks = ahead >= 0 ? ahead / static_cast<int64_t>(tick)
                                : -((-ahead + static_cast<int64_t>(tick) - 1) / static_cast<int64_t>(tick));
     return static_cast<uint64_t>(static_cast<int64_t>(s.jiffies) + ticks + 2);
@@ -574,10 +584,26 @@ TestRun Object::test_run(Program p, const std::vector<uint8_t>& packet, uint32_t
     return {.retval = opts.retval, .duration_ns = opts.duration, .tstamp = ctx_out.tstamp, .packet = std::move(out)};
 }
 
-fl_counters read_counters(uint32_t counters_map_id, uint32_t slot) {
-    int fd = bpf_map_get_fd_by_id(counters_map_id);
+// A map id from a session record opened only if it still is what the
+// record says: an id the kernel reused for another map must not be read
+// into (or written from) a buffer sized for ours.
+static int open_map_checked(uint32_t id, uint32_t type, uint32_t value_size, const char* name) {
+    int fd = bpf_map_get_fd_by_id(id);
     if (fd < 0)
-        throw_errno(fmt::format("open counters map {}", counters_map_id), errno);
+        throw_errno(fmt::format("open {} map {}", name, id), errno);
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != type || info.key_size != sizeof(uint32_t) ||
+        info.value_size != value_size || info.max_entries != FL_MAX_EXPERIMENTS ||
+        std::string_view(info.name) != name) {
+        close(fd);
+        throw Error(ErrorKind::system, fmt::format("map {} is not faultline's {} map (the record is stale)", id, name));
+    }
+    return fd;
+}
+
+fl_counters read_counters(uint32_t counters_map_id, uint32_t slot) {
+    int fd = open_map_checked(counters_map_id, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(fl_counters), "fl_counters");
     try {
         auto c = sum_counters(fd, slot);
         close(fd);
@@ -589,9 +615,7 @@ fl_counters read_counters(uint32_t counters_map_id, uint32_t slot) {
 }
 
 void disable_experiment(uint32_t config_map_id, uint32_t slot) {
-    int fd = bpf_map_get_fd_by_id(config_map_id);
-    if (fd < 0)
-        throw_errno(fmt::format("open config map {}", config_map_id), errno);
+    int fd = open_map_checked(config_map_id, BPF_MAP_TYPE_ARRAY, sizeof(fl_experiment), "fl_config");
     fl_experiment e{};
     int rc = bpf_map_lookup_elem(fd, &slot, &e);
     if (rc == 0) {

@@ -11,6 +11,7 @@
 #include <linux/magic.h>
 #include <sched.h>
 #include <sstream>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <thread>
@@ -132,8 +133,83 @@ std::string cgroup_of(pid_t pid) {
     return {};
 }
 
-void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path,
-                    const std::vector<std::string>& argv) {
+namespace {
+
+// comm and parent of a process, from /proc/PID/stat ("" / 0 when gone).
+std::pair<std::string, pid_t> comm_and_parent(pid_t pid) {
+    std::ifstream in(fmt::format("/proc/{}/stat", pid));
+    std::string s;
+    std::getline(in, s);
+    auto lp = s.find('('), rp = s.rfind(')');
+    if (lp == std::string::npos || rp == std::string::npos || rp + 4 >= s.size())
+        return {"", 0};
+    std::istringstream rest(s.substr(rp + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    return {s.substr(lp + 1, rp - lp - 1), ppid};
+}
+
+} // namespace
+
+std::vector<std::string> host_wide_reasons(const CgroupRef& target) {
+    std::string root = normalize(cgroup2_mount());
+    std::vector<std::string> out;
+    if (target.level == 0 || target.path == root) {
+        out.push_back("it is the root of the cgroup v2 hierarchy: every task of the host, kernel threads included");
+        return out;
+    }
+    std::string rel = target.path.substr(root.size()); // "/a/b"
+    auto contains = [&](pid_t pid) {
+        std::string cg = cgroup_of(pid);
+        return !cg.empty() && (cg == rel || cg.rfind(rel + "/", 0) == 0);
+    };
+    // faultline, then each process it was started from, up to PID 1.
+    pid_t self = getpid();
+    bool saw_init = false;
+    for (pid_t p = self, hops = 0; p > 0 && hops < 64; hops++) {
+        auto [comm, parent] = comm_and_parent(p);
+        if (comm.empty())
+            break;
+        if (contains(p)) {
+            if (p == self)
+                out.push_back(fmt::format("it contains faultline itself (pid {})", p));
+            else if (p == 1)
+                out.push_back(fmt::format("it contains PID 1 ({})", comm));
+            else
+                out.push_back(fmt::format("it contains {} (pid {}), which faultline was started from", comm, p));
+        }
+        if (p == 1) {
+            saw_init = true;
+            break;
+        }
+        p = parent;
+    }
+    if (!saw_init && contains(1)) // the chain ended early (a PID namespace)
+        out.push_back(fmt::format("it contains PID 1 ({})", comm_and_parent(1).first));
+    return out;
+}
+
+void refuse_host_wide(const CgroupRef& target, bool allow) {
+    auto why = host_wide_reasons(target);
+    if (why.empty() || allow)
+        return;
+    std::string all;
+    for (const auto& w : why)
+        all += (all.empty() ? "" : "; ") + w;
+    throw Error(ErrorKind::usage, fmt::format("refusing to target {}: {}", target.path, all),
+                "a fault there reaches beyond one service; target the service's own cgroup (e.g. "
+                "system.slice/api.service, or faultline exec), or say --allow-host-wide (allow_host_wide: true in a "
+                "file) if you mean every process in it");
+}
+
+void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path, const std::vector<std::string>& argv,
+                    pid_t parent) {
+    // The command dies with its loader (SIGKILL included); the sentinel
+    // then removes its cgroup and whatever it started.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(126); // the loader died before the request took effect
     try {
         cgroup_move(cgroup_path, getpid());
         if (!netns_path.empty()) {

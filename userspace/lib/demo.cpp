@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "faultline/probe.hpp"
 #include "faultline/report.hpp"
 #include "faultline/session.hpp"
+#include "faultline/state.hpp"
 
 namespace faultline {
 namespace {
@@ -105,6 +107,7 @@ ClientResult client_in(const std::string& cgroup, const DemoOptions& o, Session*
     if (pid < 0)
         throw_errno("fork", errno);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); // dies with the demo
         close(pfd[0]);
         try {
             cgroup_move(cgroup, getpid());
@@ -153,8 +156,10 @@ int run_demo(const DemoOptions& o) {
     if (srv < 0 || bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof a))
         throw_errno("bind the demo server", errno);
     pid_t server = fork();
-    if (server == 0)
+    if (server == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         serve(srv);
+    }
     close(srv);
     struct ServerGuard {
         pid_t pid;
@@ -164,7 +169,7 @@ int run_demo(const DemoOptions& o) {
         }
     } server_guard{server};
 
-    ScratchCgroup target(cgroup2_mount(), fmt::format("faultline-demo-{}", getpid()));
+    OwnedCgroup target(cgroup2_mount(), "demo");
 
     struct Phase {
         std::string name;
@@ -188,11 +193,8 @@ int run_demo(const DemoOptions& o) {
             FaultSpec f = parse_fault(*ph.fault);
             row["fault"] = *ph.fault;
             try {
-                session.emplace(SessionOptions{.target = target.ref(),
-                                               .faults = {f},
-                                               .seed = std::nullopt,
-                                               .duration = std::chrono::minutes(5),
-                                               .created_cgroup = {}});
+                session.emplace(SessionOptions{
+                    .target = target.ref(), .faults = {f}, .seed = std::nullopt, .duration = std::chrono::minutes(5)});
             } catch (const Error& e) {
                 if (e.kind() != ErrorKind::unsupported)
                     throw;

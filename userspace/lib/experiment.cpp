@@ -205,7 +205,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
     if (!root.IsMap())
         throw Error(ErrorKind::usage,
                     fmt::format("{}: not an experiment (expected `title:`, `target:`, `steps:` ...)", name), file_hint);
-    r.keys(root, "", {"title", "hypothesis", "target", "netns", "seed", "steps", "steady_state", "limits"});
+    r.keys(root, "",
+           {"title", "hypothesis", "target", "netns", "seed", "allow_host_wide", "steps", "steady_state", "limits"});
     Experiment x;
     x.file = name;
     for (const char* k : {"title", "target", "steps"})
@@ -238,6 +239,14 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             if (used != s.size() || s.empty() || s[0] == '-')
                 throw Error(ErrorKind::usage, fmt::format("`{}` is not an unsigned number", s));
             return v;
+        });
+    if (root["allow_host_wide"])
+        x.allow_host_wide = r.parsed(root["allow_host_wide"], "allow_host_wide", [](const std::string& s) {
+            if (s == "true")
+                return true;
+            if (s == "false")
+                return false;
+            throw Error(ErrorKind::usage, fmt::format("`{}` is not true or false", s));
         });
 
     const YAML::Node steps = root["steps"];

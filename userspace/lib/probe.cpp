@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/probe.hpp"
+#include "faultline/state.hpp"
 
 #include <cerrno>
 #include <fmt/format.h>
@@ -20,7 +21,7 @@ namespace {
 std::string try_programs(const std::set<bpf::Program>& progs) {
     try {
         auto obj = bpf::Object::load(progs);
-        ScratchCgroup cg(cgroup2_mount(), fmt::format("faultline-probe-{}", getpid()));
+        OwnedCgroup cg(cgroup2_mount(), "probe");
         std::vector<bpf::Link> links;
         for (auto p : progs)
             links.push_back(obj->attach_cgroup(p, cg.path()));

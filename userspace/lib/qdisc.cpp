@@ -53,7 +53,7 @@ int add_fq(nl_sock* sk, int ifindex, int flags) {
     t.tcm_family = AF_UNSPEC;
     t.tcm_ifindex = ifindex;
     t.tcm_parent = TC_H_ROOT;
-    t.tcm_handle = 0;
+    t.tcm_handle = fl_fq_handle; // says "faultline's" to whoever removes it
     nl_msg* msg = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | flags);
     if (!msg)
         return -NLE_NOMEM;
@@ -319,14 +319,24 @@ std::vector<std::string> up_devices(const std::string& netns_path) {
     return out;
 }
 
-FqGuard::FqGuard(const std::string& ifname, const std::string& netns_path, std::chrono::nanoseconds drain)
-    : ifname_(ifname), netns_(netns_path), drain_(drain) {
-    NetnsScope in(netns_);
+FqUse ensure_root_fq(const std::string& ifname, const std::string& netns_path) {
+    NetnsScope in(netns_path);
     int idx = ifindex_of(ifname);
     Sock s = route_socket();
     RootInfo r = root_qdisc(s.get(), idx);
     if (r.exists && r.kind == "fq")
-        return; // already there: used as is, left as is
+        return r.handle == fl_fq_handle ? FqUse::faultlines : FqUse::admins; // used as is
+    // A multiqueue device's mq root (default or not) has a qdisc per TX
+    // queue, which one fq would replace and not give back: refused until
+    // faultline grafts fq per queue.
+    if (r.exists && r.kind == "mq")
+        throw Error(ErrorKind::usage,
+                    fmt::format("device {} is multiqueue (root qdisc mq): faultline does not replace its per-queue "
+                                "qdiscs",
+                                ifname),
+                    "install fq under each queue yourself (tc qdisc replace dev " + ifname +
+                        " parent :1 fq flow_limit 10000, :2, ...) and faultline uses them, or name another device with "
+                        "dev=");
     if (r.exists && r.handle != 0 && r.kind != "noqueue")
         throw Error(ErrorKind::usage,
                     fmt::format("device {} has a configured root qdisc ({} {:x}:) that faultline will not replace",
@@ -339,32 +349,33 @@ FqGuard::FqGuard(const std::string& ifname, const std::string& netns_path, std::
         throw Error(err == -NLE_PERM ? ErrorKind::permission : ErrorKind::unsupported,
                     fmt::format("cannot install sch_fq on {}: {}", ifname, nl_geterror(err)),
                     "net.delay needs sch_fq (CONFIG_NET_SCH_FQ); `faultline probe` tells whether this kernel has it");
-    installed_ = true;
+    return FqUse::installed;
 }
 
-FqGuard::~FqGuard() {
-    if (!installed_)
-        return;
-    try {
-        remove_root_fq(ifname_, netns_, drain_);
-    } catch (...) {
-    }
-}
-
-void remove_root_fq(const std::string& ifname, const std::string& netns_path, std::chrono::nanoseconds drain) {
+bool root_is_fq(const std::string& ifname, const std::string& netns_path) {
     NetnsScope in(netns_path);
     unsigned idx = if_nametoindex(ifname.c_str());
     if (!idx)
-        return;
+        return false;
     Sock s = route_socket();
     RootInfo r = root_qdisc(s.get(), static_cast<int>(idx));
+    return r.exists && r.kind == "fq";
+}
+
+bool remove_root_fq(const std::string& ifname, const std::string& netns_path, std::chrono::nanoseconds drain) {
+    NetnsScope in(netns_path);
+    unsigned idx = if_nametoindex(ifname.c_str());
+    if (!idx)
+        return false;
+    Sock s = route_socket();
+    auto ours = [](const RootInfo& r) { return r.exists && r.kind == "fq" && r.handle == fl_fq_handle; };
+    RootInfo r = root_qdisc(s.get(), static_cast<int>(idx));
     auto until = std::chrono::steady_clock::now() + drain;
-    while (r.exists && r.kind == "fq" && r.qlen > 0 && std::chrono::steady_clock::now() < until) {
+    while (ours(r) && r.qlen > 0 && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         r = root_qdisc(s.get(), static_cast<int>(idx));
     }
-    if (r.exists && r.kind == "fq")
-        delete_root(s.get(), static_cast<int>(idx));
+    return ours(r) && delete_root(s.get(), static_cast<int>(idx)) >= 0;
 }
 
 } // namespace faultline

@@ -21,12 +21,14 @@
 #include <unistd.h>
 
 #include "faultline/cgroup.hpp"
+#include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
 #include "faultline/metrics.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/probe_check.hpp"
 #include "faultline/qdisc.hpp"
 #include "faultline/report.hpp"
+#include "faultline/sentinel.hpp"
 #include "faultline/session.hpp"
 #include "faultline/state.hpp"
 
@@ -134,8 +136,8 @@ class ProbeLoop {
 // at the end of the run.
 class ExecTarget {
   public:
-    ExecTarget(const std::vector<std::string>& argv, const std::string& netns)
-        : cg_(cgroup2_mount(), fmt::format("faultline-run-{}", getpid())) {
+    ExecTarget(const std::vector<std::string>& argv, const std::string& netns) : cg_(cgroup2_mount(), "run") {
+        pid_t parent = getpid();
         pid_ = fork();
         if (pid_ < 0)
             throw_errno("fork", errno);
@@ -143,8 +145,9 @@ class ExecTarget {
             sigset_t all;
             sigfillset(&all);
             sigprocmask(SIG_UNBLOCK, &all, nullptr);
-            exec_in_cgroup(cg_.path(), netns, argv);
+            exec_in_cgroup(cg_.path(), netns, argv, parent);
         }
+        crashpoint("exec-forked");
     }
     ~ExecTarget() {
         if (pid_ > 0 && !exited_) {
@@ -171,7 +174,7 @@ class ExecTarget {
     pid_t pid() const { return pid_; }
 
   private:
-    ScratchCgroup cg_;
+    OwnedCgroup cg_; // recorded before it is made: removed by the sentinel if the run is killed
     pid_t pid_ = -1;
     bool exited_ = false;
     std::string status_;
@@ -263,8 +266,10 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
         for (const auto& name : x.fault_names())
             require_support(name);
     std::optional<CgroupRef> cgroup_target;
-    if (!x.cgroup.empty())
+    if (!x.cgroup.empty()) {
         cgroup_target = resolve_cgroup(x.cgroup);
+        refuse_host_wide(*cgroup_target, x.allow_host_wide);
+    }
     const std::string netns = resolve_netns(x.netns);
     // A bad --metrics address fails here, before a journal or a target exists.
     std::unique_ptr<MetricsServer> metrics;
@@ -342,6 +347,7 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
 
     // Everything the loop watches, once per tick; throws Abort.
     auto watch = [&](Session* s, uint64_t& injected_now) {
+        check_sentinel(); // in pauses too: the exec target's cgroup needs it
         timespec ts{.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
         int sig = sigtimedwait(&set, nullptr, &ts);
         if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
@@ -393,10 +399,9 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                                                              .faults = faults,
                                                              .seed = x.seed,
                                                              .duration = step.duration,
-                                                             // removed by the next faultline if this one dies
-                                                             .created_cgroup = exec ? exec->ref().path : "",
                                                              .netns = netns,
-                                                             .shadow = opts.shadow});
+                                                             .shadow = opts.shadow,
+                                                             .allow_host_wide = x.allow_host_wide});
             // Printed once the faults are live (tests wait for this line).
             say(fmt::format("{}: {} for {}", step.name, faults.empty() ? "no faults" : spec_list(faults).dump(),
                             format_duration(step.duration)));

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "faultline/bpf.hpp"
+#include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/qdisc.hpp"
+#include "faultline/sentinel.hpp"
 #include "faultline/state.hpp"
 
 namespace faultline {
@@ -183,10 +185,11 @@ struct Session::Impl {
     std::string id;
     uint64_t start_ns = 0;
     std::optional<uint64_t> end_ns;
+    Nanos hold{0}; // the longest a packet can be held: how long an fq may need to drain
     // Destruction order matters: links go first (members are destroyed in
-    // reverse), then qdiscs, then the maps.
+    // reverse), then tc filters, then (in the destructor) the fq qdiscs no
+    // other session uses, then the record; the maps last.
     std::unique_ptr<bpf::Object> obj;
-    std::vector<std::unique_ptr<FqGuard>> fq;
     std::vector<bpf::TcAttachment> tc;
     std::vector<bpf::Link> links;
     SessionRecord rec; // as published for `faultline status`
@@ -199,10 +202,27 @@ struct Session::Impl {
 
     ~Impl() {
         links.clear();
+        crashpoint("teardown-links");
         tc.clear();
-        fq.clear();
-        if (published)
+        if (!published)
+            return;
+        try {
+            // Under the lock: the last live session that lists a device
+            // removes faultline's fq there (an administrator's stays).
+            StateLock lock;
+            for (const auto& dev : rec.fq_devices) {
+                if (fq_in_use_by_others(dev, rec.netns_ino, rec.id))
+                    continue;
+                try {
+                    remove_root_fq(dev, opts.netns, hold + std::chrono::milliseconds(100));
+                } catch (const Error&) {
+                }
+                crashpoint("teardown-fq");
+            }
             remove_record(id);
+        } catch (const Error&) {
+            // The state directory is unusable: the sentinel or gc retries.
+        }
     }
 };
 
@@ -219,13 +239,14 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     if (s.opts.target.level >= FL_MAX_LEVELS)
         throw Error(ErrorKind::usage, fmt::format("cgroup {} is {} levels deep; faultline targets up to depth {}",
                                                   s.opts.target.path, s.opts.target.level, FL_MAX_LEVELS - 1));
+    refuse_host_wide(s.opts.target, s.opts.allow_host_wide);
     if (s.opts.duration && (s.opts.duration->count() <= 0 || *s.opts.duration > max_duration))
         throw Error(ErrorKind::usage, "duration out of range", "--for takes 1ms to 7 days");
 
     // Mechanisms, chosen before anything is loaded.
     std::set<bpf::Program> progs;
     std::set<std::string> fq_devs, tc_devs;
-    Nanos hold{0}; // the longest a packet can be held: how long fq may need to drain
+    Nanos& hold = s.hold;
     for (const auto& f : faults) {
         if (f.kind == FaultKind::net_connect) {
             progs.insert(bpf::Program::connect4);
@@ -291,6 +312,19 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         else // by the name the user gave (disk.errno, not the disk.eio whose mechanism it shares)
             require_support(f.name());
     }
+    // In the host's network namespace a delay goes only on the devices the
+    // user names: fq on every device would re-queue every tenant's traffic
+    // (and replace a NIC's multiqueue root). A container's namespace
+    // (--netns) is the container's own: all of its devices are its.
+    bool host_ns = netns_ino(s.opts.netns) == netns_ino("/proc/1/ns/net");
+    for (const auto& f : faults)
+        if (f.is_delay() && !s.opts.shadow && f.devices.empty() && host_ns)
+            throw Error(ErrorKind::usage,
+                        fmt::format("{}: in the host's network namespace faultline installs sch_fq only on devices "
+                                    "you name",
+                                    f.name()),
+                        "add dev=IFACE[+IFACE] (the devices the target's packets leave by: `ip route get ADDR` "
+                        "names it; dev=lo for loopback), or give the container's namespace with --netns");
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);
@@ -298,6 +332,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         if (f.kind == FaultKind::disk_bio)
             require_io_controller(s.opts.target);
 
+    ensure_sentinel(); // before anything that outlives this process
     s.obj = bpf::Object::load(progs);
     for (const auto& k : paths)
         s.obj->add_path(k);
@@ -327,8 +362,9 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     s.obj->set_levels(1u << s.opts.target.level);
 
     // Publish the session before touching anything that can outlive this
-    // process (qdiscs), and again after each qdisc, so that a loader killed
-    // at any point leaves a record the next faultline command cleans up.
+    // process (qdiscs, tc filters), listing each device before it is
+    // touched, so that its sentinel (or gc) knows what to undo whenever the
+    // loader dies.
     SessionRecord& rec = s.rec;
     rec.id = s.id;
     rec.pid = getpid();
@@ -346,21 +382,25 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         rec.experiments.push_back({fmt::format("{}.{}", s.id, slot), faults[slot].text, slot});
     rec.netns = s.opts.netns;
     rec.netns_ino = netns_ino(s.opts.netns);
-    rec.created_cgroup = s.opts.created_cgroup;
     write_record(rec);
     s.published = true;
+    crashpoint("session-recorded");
 
-    for (const auto& dev : fq_devs) {
-        s.fq.push_back(std::make_unique<FqGuard>(dev, s.opts.netns, hold + std::chrono::milliseconds(100)));
-        if (s.fq.back()->installed()) {
+    if (!fq_devs.empty()) {
+        StateLock lock; // no other session decides to remove an fq meanwhile
+        for (const auto& dev : fq_devs) {
             rec.fq_devices.push_back(dev);
             write_record(rec);
+            crashpoint("fq-recorded");
+            ensure_root_fq(dev, s.opts.netns);
+            crashpoint("fq-added");
         }
     }
     // The rewriting program before the deciding one: it acts only on what
     // the cgroup program tells it.
     for (const auto& dev : tc_devs) {
         s.tc.push_back(s.obj->attach_tc(dev, s.opts.netns));
+        crashpoint("tc-attached");
         const auto& f = s.tc.back().filter();
         if (!s.tc.back().is_link()) {
             rec.tc_filters.push_back({f.dev, f.handle, f.priority, f.created_clsact});
@@ -373,6 +413,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         else if (p != bpf::Program::tc_ingress)
             s.links.push_back(s.obj->attach_cgroup(p, s.opts.target.path));
     }
+    crashpoint("attached");
 }
 
 Session::~Session() = default;
@@ -386,6 +427,18 @@ const CgroupRef& Session::target() const {
 
 void Session::renew() {
     Impl& s = *impl_;
+    check_sentinel();
+    // A delay is held only while fq is the root (sch_fq honours the
+    // departure time; the kernel's default qdiscs ignore it): an fq that
+    // somebody removed ends the session rather than let it count delays
+    // that do not happen.
+    for (const auto& dev : s.rec.fq_devices)
+        if (!root_is_fq(dev, s.opts.netns))
+            throw Error(ErrorKind::system,
+                        fmt::format("the fq qdisc on {}{} was removed while session {} used it: its delays are no "
+                                    "longer held, so the session ends",
+                                    dev, s.opts.netns.empty() ? "" : " (netns " + s.opts.netns + ")", s.id),
+                        "something replaced the root qdisc (tc qdisc del/replace); start the experiment again");
     uint64_t now = monotonic_ns();
     for (uint32_t slot = 0; slot < s.opts.faults.size(); slot++) {
         // The map is the state: `faultline stop` may have disabled the

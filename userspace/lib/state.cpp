@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/state.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <dirent.h>
@@ -9,19 +10,25 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <sstream>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "faultline/bpf.hpp"
 #include "faultline/cgroup.hpp"
+#include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
 #include "faultline/qdisc.hpp"
+#include "faultline/sentinel.hpp"
 
 namespace faultline {
 namespace {
 
 using nlohmann::json;
+
+constexpr off_t max_record_size = 64 * 1024;
 
 json to_json(const SessionRecord& r) {
     json ex = json::array();
@@ -45,142 +52,393 @@ json to_json(const SessionRecord& r) {
             {"netns", r.netns},
             {"netns_ino", r.netns_ino},
             {"created_cgroup", r.created_cgroup},
+            {"created_cgroup_ino", r.created_cgroup_ino},
             {"tc_filters", tc}};
 }
 
+bool valid_id(const std::string& id) {
+    return id.size() == 8 &&
+           std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// A device name as the kernel allows it (IFNAMSIZ, no '/', no space).
+bool valid_ifname(const std::string& d) {
+    return !d.empty() && d.size() < 16 && d != "." && d != ".." &&
+           std::none_of(d.begin(), d.end(), [](char c) { return c == '/' || c == ' ' || c == ':' || c < 33; });
+}
+
+// Types are checked by nlohmann's get<> (throws on a mismatch).
 SessionRecord from_json(const json& j) {
     SessionRecord r;
-    r.id = j.at("id");
-    r.pid = j.at("pid");
-    r.pid_start = j.at("pid_start");
-    r.cgroup = j.at("cgroup");
-    r.cgroup_id = j.at("cgroup_id");
-    r.config_map_id = j.at("config_map_id");
-    r.counters_map_id = j.at("counters_map_id");
-    r.started_unix = j.at("started_unix");
-    r.ends_unix = j.at("ends_unix");
+    r.id = j.at("id").get<std::string>();
+    if (!valid_id(r.id))
+        throw std::runtime_error("bad id");
+    r.pid = j.at("pid").get<pid_t>();
+    r.pid_start = j.at("pid_start").get<uint64_t>();
+    r.cgroup = j.at("cgroup").get<std::string>();
+    r.cgroup_id = j.at("cgroup_id").get<uint64_t>();
+    r.config_map_id = j.at("config_map_id").get<uint32_t>();
+    r.counters_map_id = j.at("counters_map_id").get<uint32_t>();
+    r.started_unix = j.at("started_unix").get<int64_t>();
+    r.ends_unix = j.at("ends_unix").get<int64_t>();
     for (const auto& e : j.at("experiments"))
-        r.experiments.push_back({e.at("id"), e.at("spec"), e.at("slot")});
+        r.experiments.push_back(
+            {e.at("id").get<std::string>(), e.at("spec").get<std::string>(), e.at("slot").get<uint32_t>()});
     r.fq_devices = j.at("fq_devices").get<std::vector<std::string>>();
     r.netns = j.value("netns", "");
-    r.netns_ino = j.at("netns_ino");
-    r.created_cgroup = j.at("created_cgroup");
+    r.netns_ino = j.at("netns_ino").get<uint64_t>();
+    r.created_cgroup = j.at("created_cgroup").get<std::string>();
+    r.created_cgroup_ino = j.value("created_cgroup_ino", uint64_t{0});
     if (j.contains("tc_filters"))
         for (const auto& f : j.at("tc_filters"))
-            r.tc_filters.push_back({f.at("dev"), f.at("handle"), f.at("priority"), f.at("created_clsact")});
+            r.tc_filters.push_back({f.at("dev").get<std::string>(), f.at("handle").get<uint32_t>(),
+                                    f.at("priority").get<uint32_t>(), f.at("created_clsact").get<bool>()});
+    if (r.pid <= 0 || r.experiments.size() > FL_MAX_PER_TARGET)
+        throw std::runtime_error("bad pid or experiments");
+    for (const auto& e : r.experiments)
+        if (e.slot >= FL_MAX_PER_TARGET)
+            throw std::runtime_error("bad slot");
+    for (const auto& d : r.fq_devices)
+        if (!valid_ifname(d))
+            throw std::runtime_error("bad device");
+    for (const auto& f : r.tc_filters)
+        if (!valid_ifname(f.dev))
+            throw std::runtime_error("bad device");
+    if (!r.netns.empty() && r.netns.rfind("/run/netns/", 0) != 0 && r.netns.rfind("/proc/", 0) != 0)
+        throw std::runtime_error("bad netns");
     return r;
+}
+
+std::string record_path(const std::string& dir, const std::string& id) {
+    return fmt::format("{}/{}.json", dir, id);
+}
+
+// Reads a record without following a symlink or blocking on a FIFO, and
+// only if it is a regular file of root's, closed to others, of sane size.
+std::optional<SessionRecord> read_record(int dirfd, const std::string& name, std::string* why) {
+    int fd = openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *why = fmt::format("cannot open: {}", strerror(errno));
+        return std::nullopt;
+    }
+    struct stat st {};
+    std::string text;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077) != 0 ||
+        st.st_size > max_record_size) {
+        *why = "not a regular file of root's, mode 0600, of at most 64 KiB";
+        close(fd);
+        return std::nullopt;
+    }
+    text.resize(static_cast<size_t>(st.st_size));
+    ssize_t n = read(fd, text.data(), text.size());
+    close(fd);
+    if (n != st.st_size) {
+        *why = "short read";
+        return std::nullopt;
+    }
+    try {
+        SessionRecord r = from_json(json::parse(text));
+        if (name != r.id + ".json") {
+            *why = "its id is not its name";
+            return std::nullopt;
+        }
+        return r;
+    } catch (const std::exception& e) {
+        *why = fmt::format("not a faultline record ({})", e.what());
+        return std::nullopt;
+    }
+}
+
+// The cgroup a record may remove: faultline-KIND-PID (PID the record's),
+// inside the v2 hierarchy, not a symlink, and the recorded inode if known.
+bool removable_cgroup(const SessionRecord& r, std::string* why) {
+    static const std::regex name("faultline-(exec|run|demo|probe)-([0-9]+)");
+    const std::string& p = r.created_cgroup;
+    std::string root = cgroup2_mount();
+    std::smatch m;
+    std::string base = p.substr(p.rfind('/') + 1);
+    if (p.rfind(root + "/", 0) != 0 || p.find("/../") != std::string::npos || p.find("/./") != std::string::npos ||
+        !std::regex_match(base, m, name) || m[2] != std::to_string(r.pid)) {
+        *why = fmt::format("{} is not a faultline cgroup of pid {}", p, r.pid);
+        return false;
+    }
+    struct stat st {};
+    if (lstat(p.c_str(), &st) != 0)
+        return false; // gone already: nothing to do
+    if (!S_ISDIR(st.st_mode) || (r.created_cgroup_ino && st.st_ino != r.created_cgroup_ino)) {
+        *why = fmt::format("{} is not the cgroup the record made (inode {})", p, r.created_cgroup_ino);
+        return false;
+    }
+    return true;
 }
 
 } // namespace
 
 std::string state_dir() {
-    if (const char* d = getenv("FAULTLINE_STATE_DIR"); d && *d)
-        return d;
-    return "/run/faultline";
+    static const std::string dir = "/run/faultline";
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        throw_errno("create " + dir, errno);
+    struct stat st {};
+    if (lstat(dir.c_str(), &st) != 0)
+        throw_errno("stat " + dir, errno);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0)
+        throw Error(ErrorKind::system, fmt::format("{} is not a directory owned by root that only root can write", dir),
+                    fmt::format("faultline keeps its session records there; remove it (rm -r {}) or fix its owner "
+                                "and mode (chown root: {}; chmod 0700 {})",
+                                dir, dir, dir));
+    return dir;
 }
 
 void write_record(const SessionRecord& r) {
+    if (!valid_id(r.id))
+        throw Error(ErrorKind::system, fmt::format("bad session id '{}'", r.id));
     std::string dir = state_dir();
-    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-        throw_errno("create " + dir, errno);
-    std::string tmp = fmt::format("{}/.{}.tmp", dir, r.id);
-    {
-        std::ofstream out(tmp);
-        out << to_json(r).dump(2) << "\n";
-        if (!out)
-            throw_errno("write " + tmp, errno);
+    // The writer's pid is in the name: its sentinel, or gc, removes the
+    // file of a writer killed between open and rename.
+    std::string tmp = fmt::format("{}/.{}.{}.tmp", dir, r.id, getpid());
+    std::string text = to_json(r).dump(2) + "\n";
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        throw_errno("write " + tmp, errno);
+    ssize_t n = write(fd, text.data(), text.size());
+    int err = errno;
+    if (close(fd) != 0 && n >= 0)
+        err = errno, n = -1;
+    if (n != static_cast<ssize_t>(text.size())) {
+        unlink(tmp.c_str());
+        throw_errno("write " + tmp, n < 0 ? err : ENOSPC);
     }
-    if (rename(tmp.c_str(), fmt::format("{}/{}.json", dir, r.id).c_str()))
-        throw_errno("publish session record", errno);
+    if (rename(tmp.c_str(), record_path(dir, r.id).c_str())) {
+        err = errno;
+        unlink(tmp.c_str());
+        throw_errno("publish session record", err);
+    }
 }
 
 void remove_record(const std::string& id) {
-    unlink(fmt::format("{}/{}.json", state_dir(), id).c_str());
+    if (valid_id(id))
+        unlink(record_path(state_dir(), id).c_str());
 }
 
-std::vector<SessionRecord> list_records() {
+std::vector<SessionRecord> list_records(std::vector<std::string>* rejected) {
     std::vector<SessionRecord> out;
-    DIR* d = opendir(state_dir().c_str());
+    std::string dir;
+    try {
+        dir = state_dir();
+    } catch (const Error&) {
+        return out;
+    }
+    DIR* d = opendir(dir.c_str());
     if (!d)
         return out;
     while (dirent* e = readdir(d)) {
         std::string name = e->d_name;
         if (name.size() < 6 || name[0] == '.' || name.substr(name.size() - 5) != ".json")
             continue;
-        try {
-            std::ifstream in(state_dir() + "/" + name);
-            out.push_back(from_json(json::parse(in)));
-        } catch (const std::exception&) {
-            // A half-written or foreign file: not ours to interpret.
-        }
+        std::string why;
+        if (auto r = read_record(dirfd(d), name, &why))
+            out.push_back(std::move(*r));
+        else if (rejected)
+            rejected->push_back(fmt::format("{}/{}: {}", dir, name, why));
     }
     closedir(d);
     std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.started_unix < b.started_unix; });
     return out;
 }
 
-uint64_t process_start_time(pid_t pid) {
+// starttime (field 22) and state (field 3) of /proc/PID/stat.
+static bool stat_fields(pid_t pid, uint64_t* start, char* state) {
     std::ifstream in(fmt::format("/proc/{}/stat", pid));
     std::string s;
     std::getline(in, s);
     auto rp = s.rfind(')');
-    if (rp == std::string::npos)
-        return 0;
+    if (rp == std::string::npos || rp + 2 >= s.size())
+        return false;
     std::istringstream rest(s.substr(rp + 2));
     std::string field;
-    // fields after comm: state(3) ... starttime is field 22 overall
     for (int i = 3; i <= 22; i++) {
         if (!(rest >> field))
-            return 0;
+            return false;
+        if (i == 3)
+            *state = field.empty() ? '?' : field[0];
     }
-    return std::stoull(field);
+    try {
+        *start = std::stoull(field);
+    } catch (const std::exception&) {
+        return false;
+    }
+    return true;
+}
+
+uint64_t process_start_time(pid_t pid) {
+    uint64_t start = 0;
+    char state = 0;
+    return stat_fields(pid, &start, &state) ? start : 0;
+}
+
+bool process_alive(pid_t pid, uint64_t start_time) {
+    uint64_t start = 0;
+    char state = 0;
+    if (pid <= 0 || !stat_fields(pid, &start, &state))
+        return false;
+    // A zombie has closed its files: its links and pipes are gone.
+    return start == start_time && state != 'Z' && state != 'X';
 }
 
 bool record_alive(const SessionRecord& r) {
-    if (r.pid <= 0 || (kill(r.pid, 0) != 0 && errno == ESRCH))
-        return false;
-    return process_start_time(r.pid) == r.pid_start;
+    return process_alive(r.pid, r.pid_start);
+}
+
+// flock locks belong to an open file: one per process, taken once however
+// deeply StateLocks nest (a reaper that calls another reaper).
+static int g_lock_fd = -1;
+static int g_lock_depth = 0;
+
+StateLock::StateLock() {
+    if (g_lock_depth > 0 && g_lock_fd >= 0) {
+        g_lock_depth++;
+        fd_ = g_lock_fd;
+        return;
+    }
+    std::string path = state_dir() + "/.lock";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        throw_errno("open " + path, errno);
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int err = errno;
+            close(fd);
+            throw_errno("lock " + path, err);
+        }
+    }
+    fd_ = g_lock_fd = fd;
+    g_lock_depth = 1;
+}
+
+StateLock::~StateLock() {
+    if (--g_lock_depth == 0) {
+        close(g_lock_fd); // releases the lock
+        g_lock_fd = -1;
+    }
+}
+
+bool fq_in_use_by_others(const std::string& dev, uint64_t netns_ino, const std::string& except_id) {
+    for (const auto& o : list_records()) {
+        if (o.id == except_id || o.netns_ino != netns_ino || !record_alive(o))
+            continue;
+        if (std::find(o.fq_devices.begin(), o.fq_devices.end(), dev) != o.fq_devices.end())
+            return true;
+    }
+    return false;
+}
+
+std::vector<std::string> reap_record(const SessionRecord& r) {
+    std::vector<std::string> done;
+    // The programs went with the process (links die with their fds); what
+    // can survive it are fq qdiscs, clsact filters (kernels without tcx;
+    // inert, as nothing tells them to rewrite, but removed) and cgroups.
+    // Only in the very namespace it used (a path can be reused).
+    if (r.netns_ino && r.netns_ino == netns_ino(r.netns)) {
+        for (const auto& dev : r.fq_devices) {
+            if (fq_in_use_by_others(dev, r.netns_ino, r.id))
+                continue;
+            try {
+                if (remove_root_fq(dev, r.netns))
+                    done.push_back(fmt::format("fq qdisc on {}{}", dev, r.netns.empty() ? "" : " in " + r.netns));
+            } catch (const Error&) {
+            }
+        }
+        for (const auto& f : r.tc_filters) {
+            try {
+                bpf::remove_tc_filter({.dev = f.dev,
+                                       .netns = r.netns,
+                                       .handle = f.handle,
+                                       .priority = f.priority,
+                                       .created_clsact = f.created_clsact});
+                done.push_back(fmt::format("tc filter on {}{}", f.dev, r.netns.empty() ? "" : " in " + r.netns));
+            } catch (const Error&) {
+            }
+        }
+    }
+    if (!r.created_cgroup.empty()) {
+        std::string why;
+        if (removable_cgroup(r, &why)) {
+            if (remove_cgroup(r.created_cgroup))
+                done.push_back("cgroup " + r.created_cgroup + " and its processes");
+            else
+                return done; // keep the record: the next reaper tries again
+        }
+    }
+    remove_record(r.id);
+    done.push_back("record " + r.id);
+    return done;
 }
 
 std::vector<std::string> reap_stale_sessions() {
-    std::vector<std::string> cleaned;
+    std::vector<std::string> done;
+    StateLock lock;
     for (const auto& r : list_records()) {
         if (record_alive(r))
             continue;
-        // The programs went with the process (links die with their fds);
-        // what can survive it are qdiscs, clsact filters (kernels without
-        // tcx; inert, as nothing tells them to rewrite, but removed) and
-        // the exec cgroup. Only in the very namespace it used (a path can
-        // be reused).
-        if (r.netns_ino && r.netns_ino == netns_ino(r.netns)) {
-            for (const auto& dev : r.fq_devices) {
-                try {
-                    remove_root_fq(dev, r.netns);
-                } catch (const Error&) {
-                }
-            }
-            for (const auto& f : r.tc_filters) {
-                try {
-                    bpf::remove_tc_filter({.dev = f.dev,
-                                           .netns = r.netns,
-                                           .handle = f.handle,
-                                           .priority = f.priority,
-                                           .created_clsact = f.created_clsact});
-                } catch (const Error&) {
-                }
+        for (auto& d : reap_record(r))
+            done.push_back(std::move(d));
+    }
+    // Temporary files of writers that died between open and rename.
+    std::string dir = state_dir();
+    if (DIR* d = opendir(dir.c_str())) {
+        static const std::regex tmp(R"(\.[0-9a-f]{8}\.([0-9]+)\.tmp)");
+        while (dirent* e = readdir(d)) {
+            std::smatch m;
+            std::string name = e->d_name;
+            if (std::regex_match(name, m, tmp) && kill(std::stoi(m[1]), 0) != 0 && errno == ESRCH) {
+                unlinkat(dirfd(d), name.c_str(), 0);
+                done.push_back(dir + "/" + name);
             }
         }
-        if (!r.created_cgroup.empty())
-            remove_cgroup(r.created_cgroup);
-        remove_record(r.id);
-        cleaned.push_back(r.id);
+        closedir(d);
     }
-    return cleaned;
+    return done;
 }
 
 std::string new_session_id() {
     std::random_device rd;
     return fmt::format("{:08x}", rd());
+}
+
+OwnedCgroup::OwnedCgroup(const std::string& parent, const std::string& kind) {
+    ensure_sentinel(); // before the first side effect
+    std::string name = fmt::format("faultline-{}-{}", kind, getpid());
+    rec_.id = new_session_id();
+    rec_.pid = getpid();
+    rec_.pid_start = process_start_time(rec_.pid);
+    rec_.started_unix = time(nullptr);
+    std::string p = parent;
+    while (p.size() > 1 && p.back() == '/')
+        p.pop_back();
+    rec_.created_cgroup = p + "/" + name;
+    write_record(rec_); // the intent, before mkdir
+    crashpoint("cgroup-recorded");
+    try {
+        cg_.emplace(p, name);
+    } catch (...) {
+        remove_record(rec_.id);
+        throw;
+    }
+    crashpoint("cgroup-made");
+    rec_.created_cgroup = cg_->path();
+    rec_.created_cgroup_ino = cg_->ref().id;
+    write_record(rec_);
+}
+
+OwnedCgroup::~OwnedCgroup() {
+    std::string path = cg_->path();
+    cg_.reset(); // kills what is left in it, then rmdir
+    crashpoint("cgroup-removed");
+    if (access(path.c_str(), F_OK) != 0)
+        try {
+            remove_record(rec_.id);
+        } catch (...) {
+        }
 }
 
 } // namespace faultline

@@ -135,7 +135,8 @@ class Object {
     void set_levels(uint32_t mask);
 
     // The jiffies value the programs' deadline check must reach so that an
-    // experiment stops at CLOCK_MONOTONIC time `monotonic_ns`: never
+    // experiment stops at the caller's CLOCK_MONOTONIC time `monotonic_ns` (in
+    // any time namespace: only its difference to now is used): never
     // earlier, at most two ticks (+ a few us) later: one run of fl_clock.
     uint64_t deadline_jiffies(uint64_t monotonic_ns);
     uint64_t tick_ns(); // TICK_NSEC, i.e. 10^9 / CONFIG_HZ

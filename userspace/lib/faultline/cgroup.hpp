@@ -30,15 +30,27 @@ CgroupRef resolve_cgroup(std::string_view user_path);
 // The cgroup v2 the process pid is in ("/" = root), from /proc/PID/cgroup.
 std::string cgroup_of(pid_t pid);
 
+// Why a fault on `target` would reach beyond one service: it is the
+// hierarchy's root (every task, kernel threads included), or it contains
+// faultline's own process, one of the processes it was started from (the
+// shell, sudo, tmux, sshd of the invoking session) or PID 1. Each reason
+// names the process. Empty when none applies.
+std::vector<std::string> host_wide_reasons(const CgroupRef& target);
+
+// Throws Error(usage) with the reasons and a hint unless they are empty or
+// the user said --allow-host-wide (allow).
+void refuse_host_wide(const CgroupRef& target, bool allow);
+
 // Moves pid into the cgroup (writes cgroup.procs).
 void cgroup_move(const std::string& cgroup_path, pid_t pid);
 
-// For a forked child: moves itself into the cgroup (so that faults apply
-// from exec on), enters the network namespace (a path; "" = stays), and
-// execs argv. Never returns: exit 126 if it cannot get there or run argv[0],
-// 127 if argv[0] does not exist, each with a message on stderr.
+// For a forked child: asks to be killed when `parent` (the loader that
+// forked it) dies, moves itself into the cgroup (so that faults apply from
+// exec on), enters the network namespace (a path; "" = stays), and execs
+// argv. Never returns: exit 126 if it cannot get there or run argv[0], 127
+// if argv[0] does not exist, each with a message on stderr.
 [[noreturn]] void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path,
-                                 const std::vector<std::string>& argv);
+                                 const std::vector<std::string>& argv, pid_t parent);
 
 // Kills every process left in the cgroup (cgroup.kill where the kernel has
 // it, else SIGKILL to each pid listed) and waits briefly for it to empty.

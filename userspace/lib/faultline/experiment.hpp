@@ -54,6 +54,7 @@ struct Experiment {
     std::vector<std::string> exec; // ... or a command started in a fresh one
     std::string netns;             // where the target's packets leave (net.delay)
     std::optional<uint64_t> seed;
+    bool allow_host_wide = false; // a target beyond one service (host_wide_reasons) is allowed
     std::vector<Step> steps;
     std::optional<SteadyState> steady_state;
     Limits limits;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -51,34 +52,31 @@ std::vector<std::string> clsact_filters(int ifindex);
 // Devices that are up (including lo), in netns_path ("" = our own).
 std::vector<std::string> up_devices(const std::string& netns_path = {});
 
-// Makes fq the root qdisc of a device for as long as it lives, then removes
-// it so the kernel's default comes back. Refuses (Error) to replace a root
-// qdisc somebody configured (non-zero handle), which it could not restore.
-// A root that already is fq is left alone. On destruction (after the
-// programs are detached, so nothing new is held) it waits up to `drain` for
-// the packets fq still holds to leave — removing a qdisc drops its queue, so
-// the last `delay` worth of a delayed flow would otherwise be lost.
-class FqGuard {
-  public:
-    FqGuard(const std::string& ifname, const std::string& netns_path = {},
-            std::chrono::nanoseconds drain = std::chrono::nanoseconds{0});
-    ~FqGuard();
-    FqGuard(const FqGuard&) = delete;
-    FqGuard& operator=(const FqGuard&) = delete;
+// The handle of the fq root qdisc faultline installs (f17e:): what tells
+// its own fq from one an administrator installed, which it never removes.
+constexpr uint32_t fl_fq_handle = 0xF17E0000;
 
-    const std::string& ifname() const { return ifname_; }
-    bool installed() const { return installed_; }
-
-  private:
-    std::string ifname_;
-    std::string netns_;
-    std::chrono::nanoseconds drain_;
-    bool installed_ = false;
+enum class FqUse {
+    installed,  // it was the kernel's default (handle 0, or noqueue): now faultline's fq
+    faultlines, // faultline's fq already (another session's): shared
+    admins,     // an fq somebody configured: used as is, never removed
 };
 
-// Deletes the root qdisc of ifname if it is fq (stale-session cleanup).
-// With `drain`, first waits up to that long for its queue to empty.
-void remove_root_fq(const std::string& ifname, const std::string& netns_path = {},
+// Makes sure the root qdisc of a device is fq (in netns_path; "" = ours),
+// installing faultline's own (handle f17e:, raised limits) in place of the
+// kernel's default. Refuses (Error) to replace a root qdisc somebody
+// configured (non-zero handle), which it could not restore.
+FqUse ensure_root_fq(const std::string& ifname, const std::string& netns_path = {});
+
+// Is the root qdisc of the device an fq (anyone's)? false if it is gone.
+bool root_is_fq(const std::string& ifname, const std::string& netns_path = {});
+
+// Deletes the root qdisc of ifname if it is faultline's fq (handle f17e:),
+// so the kernel's default comes back; first waits up to `drain` for the
+// packets it still holds to leave (removing a qdisc drops its queue: the last
+// `delay` worth of a delayed flow would be lost). The caller has decided,
+// under a StateLock, that no live session uses it. true if it was deleted.
+bool remove_root_fq(const std::string& ifname, const std::string& netns_path = {},
                     std::chrono::nanoseconds drain = std::chrono::nanoseconds{0});
 
 } // namespace faultline

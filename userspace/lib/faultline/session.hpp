@@ -25,7 +25,6 @@ struct SessionOptions {
     // renewed by renew(); a loader that stops renewing (SIGSTOP, hang)
     // loses its faults after one lease.
     Nanos lease = std::chrono::seconds(3);
-    std::string created_cgroup; // recorded so a stale session's cgroup is removed
     // Network namespace whose devices get sch_fq for net.delay ("" = ours):
     // where the target's packets leave.
     std::string netns;
@@ -33,6 +32,9 @@ struct SessionOptions {
     // `injected` counts what would have been injected, but nothing is
     // (no qdisc is installed either).
     bool shadow = false;
+    // The target may be the hierarchy's root or contain faultline, its
+    // invoking session or PID 1 (refused otherwise: host_wide_reasons()).
+    bool allow_host_wide = false;
 };
 
 struct ExperimentStats {
@@ -59,7 +61,9 @@ class Session {
     const std::string& id() const;
     const CgroupRef& target() const;
 
-    // Pushes the kernel deadlines forward (never past the duration).
+    // Pushes the kernel deadlines forward (never past the duration). Throws
+    // Error(system) when the session cannot go on safely: its sentinel died,
+    // or an fq its delays need was removed.
     void renew();
     // Changes experiment `slot`'s percentage in place: one map update,
     // nothing re-attached (ramps).
