@@ -540,10 +540,27 @@ struct blkcg_gq___fl {
 	struct blkcg___fl *blkcg;
 } __attribute__((preserve_access_index));
 
+struct block_device___fl {
+	unsigned int bd_dev; /* dev_t */
+} __attribute__((preserve_access_index));
+
 struct bio___fl {
 	unsigned int bi_opf;
+	struct block_device___fl *bi_bdev; /* 5.12+ */
 	struct blkcg_gq___fl *bi_blkg;
 } __attribute__((preserve_access_index));
+
+/* Request flags whose bios are never failed: file-system metadata and
+ * priority reads (an error there makes ext4 remount read-only for everyone),
+ * cache flushes and forced-unit-access writes (journal commits). Their bit
+ * positions move between kernels: read from the kernel's BTF (CO-RE enum
+ * value relocations), names as in include/linux/blk_types.h. */
+enum req_flag_bits___fl {
+	__REQ_META = 1,
+	__REQ_PRIO = 2,
+	__REQ_FUA = 3,
+	__REQ_PREFLUSH = 4,
+};
 
 #define FL_REQ_OP_MASK 0xffu
 #define FL_REQ_OP_READ 0u
@@ -558,12 +575,27 @@ int BPF_PROG(fl_fail_bio, struct bio *bio_arg, int ret)
 	struct fl_event ev = {};
 	struct fl_verdict v = {};
 	struct cgroup___fl *c;
-	__u32 levels = fl_levels, op;
+	__u32 levels = fl_levels, op, opf, skip = 0;
 	int i;
 
 	if (ret || !levels)
 		return ret;
-	op = BPF_CORE_READ(bio, bi_opf) & FL_REQ_OP_MASK;
+	opf = BPF_CORE_READ(bio, bi_opf);
+	if (bpf_core_enum_value_exists(enum req_flag_bits___fl, __REQ_META))
+		skip |= 1u << bpf_core_enum_value(enum req_flag_bits___fl, __REQ_META);
+	if (bpf_core_enum_value_exists(enum req_flag_bits___fl, __REQ_PRIO))
+		skip |= 1u << bpf_core_enum_value(enum req_flag_bits___fl, __REQ_PRIO);
+	if (bpf_core_enum_value_exists(enum req_flag_bits___fl, __REQ_FUA))
+		skip |= 1u << bpf_core_enum_value(enum req_flag_bits___fl, __REQ_FUA);
+	if (bpf_core_enum_value_exists(enum req_flag_bits___fl, __REQ_PREFLUSH))
+		skip |= 1u << bpf_core_enum_value(enum req_flag_bits___fl, __REQ_PREFLUSH);
+	if (opf & skip)
+		return 0;
+	/* Without bi_bdev (before 5.12) no bio names its device: none matches. */
+	if (!bpf_core_field_exists(bio->bi_bdev))
+		return 0;
+	ev.dev = BPF_CORE_READ(bio, bi_bdev, bd_dev);
+	op = opf & FL_REQ_OP_MASK;
 	if (op == FL_REQ_OP_READ)
 		ev.op = FL_OP_READ;
 	else if (op == FL_REQ_OP_WRITE)

@@ -59,7 +59,7 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 		return;
 	if ((e->kind == FL_KIND_DISK_ERR || e->kind == FL_KIND_DISK_DELAY) && !fl_file_match(e, slot, ev))
 		return;
-	if (e->kind == FL_KIND_DISK_BIO && !(e->ops & ev->op))
+	if (e->kind == FL_KIND_DISK_BIO && (!(e->ops & ev->op) || e->dev != ev->dev))
 		return;
 	c->matched++;
 	if ((e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW))

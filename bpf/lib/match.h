@@ -26,6 +26,7 @@ struct fl_event {
 	__u64 pages;    /* memory hook: pages the request would add */
 	__u64 file;     /* file hooks: the struct file's address */
 	__u8 op;        /* file hooks: one enum fl_op_bits */
+	__u32 dev;      /* bio hook: the bio's block device (dev_t) */
 };
 
 static __always_inline int fl_match_addr(const struct fl_experiment *e,

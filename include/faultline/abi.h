@@ -154,6 +154,10 @@ struct fl_experiment {
 	__u16 n_paths;
 	/* FL_KIND_MEM_ENOMEM: only requests of at least this many pages */
 	__u64 min_pages;
+	/* FL_KIND_DISK_BIO: only bios of this block device (the kernel's dev_t,
+	 * MAJOR << 20 | MINOR; a partition is its own device) */
+	__u32 dev;
+	__u32 pad1;
 };
 
 /* Per-CPU counters, fl_counters array indexed by slot. */
@@ -255,7 +259,7 @@ static inline __u64 fl_dns_hash_step(__u64 h, __u8 c)
 }
 
 #ifdef __cplusplus
-static_assert(sizeof(struct fl_experiment) == 160, "fl_experiment layout");
+static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
@@ -263,7 +267,7 @@ static_assert(sizeof(struct fl_path_key) == 16, "fl_path_key layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
-_Static_assert(sizeof(struct fl_experiment) == 160, "fl_experiment layout");
+_Static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
 _Static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 _Static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");

@@ -331,7 +331,7 @@ TEST_F(DiskBio, BlockReadsOfTheTargetFailAtTheRate) {
     REQUIRE_FAULT("disk.bio");
     if (access("/dev/nullb0", R_OK) != 0)
         GTEST_SKIP() << "no /dev/nullb0 (null_blk) to submit bios to";
-    auto inj = inject("disk.bio@5%,op=read");
+    auto inj = inject("disk.bio@5%,op=read,dev=/dev/nullb0");
     setenv("FL_FILEIO_DIRECT", "1", 1);
     // 4000 direct reads of 4 KiB: one bio each, one draw each. The binomial
     // check (alpha 1e-6) accepts about 150..255 at 5 %.
@@ -355,7 +355,7 @@ TEST_F(DiskBio, BlockReadsOfTheTargetFailAtTheRate) {
 TEST_F(Disk, BioIsRefusedWithAReasonWhereTheKernelCannot) {
     if (support("disk.bio").available)
         GTEST_SKIP() << "this kernel can fail bios: the refusal path does not apply";
-    auto r = sh(fl + " exec --fault disk.bio@1% -- true 2>&1");
+    auto r = sh(fl + " exec --fault disk.bio@1%,dev=1:3 -- true 2>&1");
     EXPECT_EQ(r.status, 3) << r.out;
     EXPECT_NE(r.out.find("disk.bio is not available"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("should_fail_bio"), std::string::npos) << r.out;
@@ -367,7 +367,7 @@ TEST_F(Disk, BioNeedsTheIoControllerOnTheTarget) {
     std::string controllers((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (controllers.find("io") != std::string::npos)
         GTEST_SKIP() << "the io controller is on for the scratch cgroups here: the refusal does not apply";
-    auto r = sh(fl + " inject --cgroup " + target_->path() + " --fault disk.bio@1% --for 1s 2>&1");
+    auto r = sh(fl + " inject --cgroup " + target_->path() + " --fault disk.bio@1%,dev=1:3 --for 1s 2>&1");
     EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_NE(r.out.find("io controller is not enabled"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("+io"), std::string::npos) << r.out; // the hint

@@ -292,15 +292,19 @@ TEST(Fault, MemEnomemTakesAMinimumSizeAndALimit) {
     EXPECT_EQ(f.err, ENOMEM);
     EXPECT_EQ(f.limit, 10u);
     expect_usage_error("mem.slab=1@1%", "takes no value");
-    f = parse_fault("disk.bio@1%,op=write,limit=5");
+    f = parse_fault("disk.bio@1%,op=write,limit=5,dev=7:0");
     EXPECT_EQ(f.kind, FaultKind::disk_bio);
     EXPECT_EQ(f.name(), "disk.bio");
     EXPECT_EQ(f.err, EIO);
     EXPECT_EQ(f.ops, FL_OP_WRITE);
-    EXPECT_EQ(parse_fault("disk.bio@1%").ops, FL_OP_READ | FL_OP_WRITE);
-    expect_usage_error("disk.bio=EROFS@1%", "takes no value");
-    expect_usage_error("disk.bio@1%,op=open", "no operation 'open'");
-    expect_usage_error("disk.bio@1%,path=/x", "does not apply to disk.bio");
+    EXPECT_EQ(f.bio_dev, "7:0");
+    EXPECT_EQ(parse_fault("disk.bio@1%,dev=/dev/nullb0").ops, FL_OP_READ | FL_OP_WRITE);
+    EXPECT_EQ(parse_fault("disk.bio@1%,dev=/dev/nullb0").bio_dev, "/dev/nullb0");
+    expect_usage_error("disk.bio@1%", "needs dev=");
+    expect_usage_error("disk.bio@1%,dev=nullb0", "neither MAJOR:MINOR nor a device path");
+    expect_usage_error("disk.bio=EROFS@1%,dev=7:0", "takes no value");
+    expect_usage_error("disk.bio@1%,op=open,dev=7:0", "no operation 'open'");
+    expect_usage_error("disk.bio@1%,path=/x,dev=7:0", "does not apply to disk.bio");
     expect_usage_error("mem.slab@1%,min=1M", "does not apply to mem.slab");
 }
 

@@ -45,7 +45,7 @@ root=$work/root
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,fl,modules}
 cp "$(command -v busybox)" "$root/bin/busybox"
-for a in mount mkdir sleep cat echo poweroff ls grep sed awk head tail wc uname tr rm sync insmod cut; do
+for a in mount mkdir sleep cat echo poweroff ls grep sed awk head tail wc uname tr rm sync insmod cut timeout; do
   ln -sf busybox "$root/bin/$a"
 done
 copy() { # FILE DEST: a binary and every shared library it loads

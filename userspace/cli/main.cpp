@@ -75,6 +75,7 @@ struct FaultArgs {
     std::string metrics;
     bool quiet = false;
     bool allow_host_wide = false;
+    bool force = false;
 
     void add_to(CLI::App* app) {
         app->add_option("--fault,-f", faults,
@@ -106,8 +107,9 @@ struct FaultArgs {
                         "                         on its CPU). Filters: op=open+read+write[+fsync]\n"
                         "                         path=/DIR-OR-FILE (repeatable, up to 8)  files=regular|all\n"
                         "                         jitter=DUR (disk.delay)\n"
-                        "  disk.bio@P%            the target's block I/O fails with EIO (io controller on;\n"
-                        "                         needs CONFIG_FUNCTION_ERROR_INJECTION); op=read+write\n"
+                        "  disk.bio@P%,dev=D      the target's block I/O to device D (MAJ:MIN or /dev/NAME) fails\n"
+                        "                         with EIO; metadata, flush and FUA bios never (io controller\n"
+                        "                         on; needs CONFIG_FUNCTION_ERROR_INJECTION); op=read+write\n"
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
                         "       dns.drop@5%,domain=*.example.com,qtype=AAAA   disk.full@1%,path=/var/lib/db")
             ->required()
@@ -131,6 +133,9 @@ struct FaultArgs {
                         "Serve live counters for Prometheus on [ADDR:]PORT, GET /metrics (ADDR defaults to "
                         "127.0.0.1)");
         app->add_flag("--quiet,-q", quiet, "No live counters");
+        app->add_flag("--force", force,
+                      "disk.bio: allow a device that backs a mounted file system (its metadata, flush and FUA bios "
+                      "are never failed, but its data reads and writes are)");
     }
 
     std::vector<FaultSpec> parsed() const {
@@ -208,7 +213,8 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
                .seed = a.seed,
                .duration = duration,
                .netns = resolve_netns(a.netns),
-               .allow_host_wide = a.allow_host_wide});
+               .allow_host_wide = a.allow_host_wide,
+               .force = a.force});
     fmt::print(stderr, "faultline: session {} on {} ({}); Ctrl-C stops it\n", s.id(), target.path,
                !duration            ? "until stopped"
                : a.duration.empty() ? "for " + format_duration(*duration) + ": the default; --for sets it"

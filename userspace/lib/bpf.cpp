@@ -303,11 +303,23 @@ void remove_tc_filter(const TcFilter& f) {
     if (!idx)
         return; // the device is gone, and its filters with it
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(idx), .attach_point = BPF_TC_INGRESS);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f.handle, .priority = f.priority);
-    (void)bpf_tc_detach(&hook, &opts);
+    // By program (this session's, whatever priority the kernel gave it),
+    // else by handle and priority (records of older versions).
+    std::vector<std::pair<uint32_t, uint32_t>> mine;
+    if (f.prog_id) {
+        for (const auto& c : clsact_filters(static_cast<int>(idx)))
+            if (c.prog_id == f.prog_id && c.handle == f.handle)
+                mine.emplace_back(c.handle, c.priority);
+    } else if (f.priority) {
+        mine.emplace_back(f.handle, f.priority);
+    }
+    for (auto [handle, prio] : mine) {
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = prio);
+        (void)bpf_tc_detach(&hook, &opts);
+    }
     // The qdisc faultline added goes too, unless someone (another session)
     // put filters on it meanwhile.
-    if (f.created_clsact && clsact_filters(static_cast<int>(idx)).empty()) {
+    if (f.created_clsact && has_clsact(static_cast<int>(idx)) && clsact_filters(static_cast<int>(idx)).empty()) {
         hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
         (void)bpf_tc_hook_destroy(&hook);
     }
@@ -329,11 +341,34 @@ bool has_ethernet_framing(const std::string& dev, const std::string& netns) {
     return ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER || ifr.ifr_hwaddr.sa_family == ARPHRD_LOOPBACK;
 }
 
-TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns) {
+TcFilter Object::tc_intent(const std::string& dev, const std::string& netns) {
     NetnsScope in(netns);
     int idx = ifindex_of(dev);
+    TcFilter f{.dev = dev, .netns = netns, .handle = tc_handle};
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog_of(impl_->skel, Program::tc_ingress)), &info, &len))
+        throw_errno("read the tc program's id", errno);
+    f.prog_id = info.id;
+    // A clsact that holds only faultline's filters (another session's) is
+    // faultline's too: whichever session ends last removes it.
+    if (!has_clsact(idx)) {
+        f.created_clsact = true;
+    } else {
+        auto filters = clsact_filters(idx);
+        f.created_clsact = !filters.empty() && std::all_of(filters.begin(), filters.end(), [](const auto& c) {
+            return c.name.rfind("fl_tc_ingress", 0) == 0;
+        });
+    }
+    return f;
+}
+
+TcAttachment Object::attach_tc(const TcFilter& intent) {
+    NetnsScope in(intent.netns);
+    const std::string& dev = intent.dev;
+    int idx = ifindex_of(dev);
     int fd = bpf_program__fd(prog_of(impl_->skel, Program::tc_ingress));
-    TcFilter f{.dev = dev, .netns = netns};
+    TcFilter f = intent;
     // tcx first: a link, gone with the process.
     int link = bpf_link_create(fd, idx, static_cast<bpf_attach_type>(tcx_ingress), nullptr);
     if (link >= 0) {
@@ -342,6 +377,8 @@ TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns)
         close(link);
         if (own < 0)
             throw_errno("dup link fd", err);
+        f.handle = 0;
+        f.created_clsact = false;
         return TcAttachment(f, own);
     }
     // Before 6.6: a clsact filter (direct action).
@@ -353,19 +390,12 @@ TcAttachment Object::attach_tc(const std::string& dev, const std::string& netns)
                                 std::strerror(-link)),
                     "dns error answers need tc ingress: tcx (Linux 6.6+) or the clsact qdisc "
                     "(CONFIG_NET_SCH_INGRESS)");
-    // A clsact that holds only faultline's filters (another session's) is
-    // faultline's too: whichever session ends last removes it.
-    f.created_clsact = err == 0;
-    if (err == -EEXIST) {
-        auto names = clsact_filters(idx);
-        f.created_clsact = !names.empty() && std::all_of(names.begin(), names.end(), [](const std::string& n) {
-            return n.rfind("fl_tc_ingress", 0) == 0;
-        });
-    }
+    if (err == 0)
+        f.created_clsact = true;
     LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .handle = tc_handle);
     err = bpf_tc_attach(&hook, &opts);
     if (err) {
-        if (f.created_clsact) {
+        if (f.created_clsact && clsact_filters(idx).empty()) {
             hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
             (void)bpf_tc_hook_destroy(&hook);
         }
@@ -420,7 +450,7 @@ void Object::set_answer_wait(uint64_t ns) {
 std::string tc_ingress_problem() {
     return in_scratch_netns([] {
         auto obj = Object::load({Program::tc_ingress});
-        auto a = obj->attach_tc("lo", "");
+        auto a = obj->attach_tc(obj->tc_intent("lo", ""));
         return std::string{};
     });
 }

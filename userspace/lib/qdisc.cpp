@@ -265,23 +265,65 @@ int on_filter(nl_msg* msg, void* arg) {
     const auto* t = static_cast<const tcmsg*>(nlmsg_data(h));
     if (t->tcm_handle == 0)
         return NL_OK; // the chain's head entry, not a filter
-    auto* out = static_cast<std::vector<std::string>*>(arg);
+    auto* out = static_cast<std::vector<ClsactFilter>*>(arg);
     nlattr* tb[TCA_MAX + 1] = {};
     nlattr* opt[TCA_BPF_MAX + 1] = {};
-    std::string name;
+    ClsactFilter f{.handle = t->tcm_handle, .priority = TC_H_MAJ(t->tcm_info) >> 16};
     if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) >= 0 && tb[TCA_KIND] &&
         std::string(nla_get_string(tb[TCA_KIND])) == "bpf" && tb[TCA_OPTIONS] &&
-        nla_parse_nested(opt, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) >= 0 && opt[TCA_BPF_NAME])
-        name = nla_get_string(opt[TCA_BPF_NAME]);
-    out->push_back(name);
+        nla_parse_nested(opt, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) >= 0) {
+        if (opt[TCA_BPF_NAME])
+            f.name = nla_get_string(opt[TCA_BPF_NAME]);
+        if (opt[TCA_BPF_ID])
+            f.prog_id = nla_get_u32(opt[TCA_BPF_ID]);
+    }
+    out->push_back(std::move(f));
+    return NL_OK;
+}
+
+struct ClsactQuery {
+    int ifindex;
+    bool found = false;
+};
+
+int on_clsact(nl_msg* msg, void* arg) {
+    auto* q = static_cast<ClsactQuery*>(arg);
+    nlmsghdr* h = nlmsg_hdr(msg);
+    if (h->nlmsg_type != RTM_NEWQDISC || !nlmsg_valid_hdr(h, sizeof(tcmsg)))
+        return NL_OK;
+    const auto* t = static_cast<const tcmsg*>(nlmsg_data(h));
+    nlattr* tb[TCA_MAX + 1] = {};
+    if (t->tcm_ifindex == q->ifindex && t->tcm_parent == TC_H_CLSACT &&
+        nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) >= 0 && tb[TCA_KIND] &&
+        std::string(nla_get_string(tb[TCA_KIND])) == "clsact")
+        q->found = true;
     return NL_OK;
 }
 
 } // namespace
 
-std::vector<std::string> clsact_filters(int ifindex) {
+bool has_clsact(int ifindex) {
     Sock s = route_socket();
-    std::vector<std::string> n;
+    tcmsg t{};
+    t.tcm_family = AF_UNSPEC;
+    ClsactQuery q{ifindex};
+    int err = nl_send_simple(s.get(), RTM_GETQDISC, NLM_F_DUMP, &t, sizeof t);
+    if (err >= 0) {
+        nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
+        if (!cb)
+            throw Error(ErrorKind::system, "cannot list qdiscs: out of memory");
+        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_clsact, &q);
+        err = nl_recvmsgs(s.get(), cb);
+        nl_cb_put(cb);
+    }
+    if (err < 0)
+        throw Error(ErrorKind::system, fmt::format("cannot list qdiscs: {}", nl_geterror(err)));
+    return q.found;
+}
+
+std::vector<ClsactFilter> clsact_filters(int ifindex) {
+    Sock s = route_socket();
+    std::vector<ClsactFilter> n;
     for (uint32_t minor : {TC_H_MIN_INGRESS, TC_H_MIN_EGRESS}) {
         tcmsg t{};
         t.tcm_family = AF_UNSPEC;

@@ -2,12 +2,14 @@
 #include "faultline/session.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -159,6 +161,38 @@ void require_io_controller(const CgroupRef& target) {
                     target.path.substr(0, target.path.rfind('/'))));
 }
 
+// disk.bio's dev= as the kernel names the device (dev_t: MAJOR << 20 |
+// MINOR). A device that backs a mounted file system is refused unless the
+// user forces it: even with metadata bios spared, a file system whose data
+// reads fail is a shared risk.
+uint32_t bio_device(const FaultSpec& f, bool force) {
+    unsigned maj = 0, min = 0;
+    if (f.bio_dev[0] == '/') {
+        struct stat st {};
+        if (stat(f.bio_dev.c_str(), &st) != 0 || !S_ISBLK(st.st_mode))
+            throw Error(ErrorKind::usage, fmt::format("disk.bio: dev={} is not a block device", f.bio_dev),
+                        "dev= names a block device: /dev/NAME or MAJOR:MINOR (lsblk shows them)");
+        maj = major(st.st_rdev);
+        min = minor(st.st_rdev);
+    } else if (sscanf(f.bio_dev.c_str(), "%u:%u", &maj, &min) != 2 || maj >= 4096 || min >= (1u << 20)) {
+        throw Error(ErrorKind::usage, fmt::format("disk.bio: dev={} is not MAJOR:MINOR", f.bio_dev),
+                    "dev= names a block device: /dev/NAME or MAJOR:MINOR (lsblk shows them)");
+    }
+    std::ifstream mi("/proc/self/mountinfo");
+    std::string line, want = fmt::format("{}:{}", maj, min);
+    while (std::getline(mi, line)) {
+        std::istringstream l(line);
+        std::string id, parent, dev, root, mnt;
+        l >> id >> parent >> dev >> root >> mnt;
+        if (dev == want && !force)
+            throw Error(ErrorKind::usage,
+                        fmt::format("disk.bio: device {} backs a mounted file system ({})", want, mnt),
+                        "failing its I/O can hurt everyone who uses that file system; use a device nothing mounts "
+                        "(a loop or null_blk device), or say --force");
+    }
+    return (maj << 20) | min;
+}
+
 // The inodes of a disk fault's path= filters, as the kernel names them
 // (super_block.s_dev, i_ino), resolved in faultline's mount namespace now.
 std::vector<fl_path_key> path_keys(const FaultSpec& f, uint32_t slot) {
@@ -203,13 +237,17 @@ struct Session::Impl {
     ~Impl() {
         links.clear();
         crashpoint("teardown-links");
-        tc.clear();
-        if (!published)
+        if (!published) {
+            tc.clear();
             return;
+        }
         try {
             // Under the lock: the last live session that lists a device
-            // removes faultline's fq there (an administrator's stays).
+            // removes faultline's fq there (an administrator's stays), and
+            // the last one on a clsact removes it.
             StateLock lock;
+            tc.clear();
+            crashpoint("teardown-tc");
             for (const auto& dev : rec.fq_devices) {
                 if (fq_in_use_by_others(dev, rec.netns_ino, rec.id))
                     continue;
@@ -328,9 +366,12 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);
-    for (const auto& f : faults)
-        if (f.kind == FaultKind::disk_bio)
+    std::vector<uint32_t> bio_devs(faults.size(), 0);
+    for (uint32_t slot = 0; slot < faults.size(); slot++)
+        if (faults[slot].kind == FaultKind::disk_bio) {
             require_io_controller(s.opts.target);
+            bio_devs[slot] = bio_device(faults[slot], s.opts.force);
+        }
 
     ensure_sentinel(); // before anything that outlives this process
     s.obj = bpf::Object::load(progs);
@@ -350,6 +391,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         fl_experiment e = make_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
         if (s.opts.shadow)
             e.flags |= FL_F_SHADOW;
+        e.dev = bio_devs[slot];
         e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
         s.obj->set_experiment(slot, e);
         for (auto h : hooks_of(faults[slot])) {
@@ -397,13 +439,22 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         }
     }
     // The rewriting program before the deciding one: it acts only on what
-    // the cgroup program tells it.
-    for (const auto& dev : tc_devs) {
-        s.tc.push_back(s.obj->attach_tc(dev, s.opts.netns));
-        crashpoint("tc-attached");
-        const auto& f = s.tc.back().filter();
-        if (!s.tc.back().is_link()) {
-            rec.tc_filters.push_back({f.dev, f.handle, f.priority, f.created_clsact});
+    // the cgroup program tells it. Each filter is recorded before it is
+    // added (a clsact filter outlives the process; a tcx link does not).
+    if (!tc_devs.empty()) {
+        StateLock lock; // clsact: "the last session removes it" decided alone
+        for (const auto& dev : tc_devs) {
+            bpf::TcFilter intent = s.obj->tc_intent(dev, s.opts.netns);
+            rec.tc_filters.push_back({intent.dev, intent.handle, 0, intent.created_clsact, intent.prog_id});
+            write_record(rec);
+            crashpoint("tc-recorded");
+            s.tc.push_back(s.obj->attach_tc(intent));
+            crashpoint("tc-attached");
+            const auto& f = s.tc.back().filter();
+            if (s.tc.back().is_link())
+                rec.tc_filters.pop_back();
+            else
+                rec.tc_filters.back() = {f.dev, f.handle, f.priority, f.created_clsact, f.prog_id};
             write_record(rec);
         }
     }

@@ -530,9 +530,20 @@ FaultSpec parse_fault(std::string_view text) {
                                   "disk.bio fails block reads and writes: op=read, write or read+write");
                 continue;
             }
+            if (key == "dev") {
+                bool majmin =
+                    val.find(':') != std::string_view::npos &&
+                    std::all_of(val.begin(), val.end(), [](char c) { return (c >= '0' && c <= '9') || c == ':'; });
+                if (!majmin && (val.empty() || val[0] != '/'))
+                    bad(fmt::format("dev='{}' is neither MAJOR:MINOR nor a device path", val),
+                        "disk.bio takes dev=MAJOR:MINOR (lsblk shows them) or dev=/dev/NAME");
+                f.bio_dev = std::string(val);
+                continue;
+            }
             if (key != "limit")
                 bad(fmt::format("filter '{}' does not apply to disk.bio", key),
-                    "disk.bio takes op=read+write and limit=N (bios have no path: use disk.eio for files)");
+                    "disk.bio takes dev=MAJ:MIN|/dev/NAME, op=read+write and limit=N (bios have no path: use disk.eio "
+                    "for files)");
         }
         if (f.kind == FaultKind::mem_slab && key != "limit")
             bad(fmt::format("filter '{}' does not apply to mem.slab", key), "mem.slab takes limit=N");
@@ -688,6 +699,10 @@ FaultSpec parse_fault(std::string_view text) {
         }
     }
 
+    if (f.kind == FaultKind::disk_bio && f.bio_dev.empty())
+        bad("disk.bio needs dev=: the block device whose I/O fails",
+            "add dev=MAJOR:MINOR (lsblk shows them) or dev=/dev/NAME; without one a target's I/O to every device "
+            "would fail, the root file system's included");
     if (f.kind == FaultKind::disk_delay) {
         if (f.jitter > f.delay)
             bad(fmt::format("jitter {} is larger than the delay {}", format_duration(f.jitter),

@@ -36,8 +36,11 @@ json to_json(const SessionRecord& r) {
         ex.push_back({{"id", e.id}, {"spec", e.spec}, {"slot", e.slot}});
     json tc = json::array();
     for (const auto& f : r.tc_filters)
-        tc.push_back(
-            {{"dev", f.dev}, {"handle", f.handle}, {"priority", f.priority}, {"created_clsact", f.created_clsact}});
+        tc.push_back({{"dev", f.dev},
+                      {"handle", f.handle},
+                      {"priority", f.priority},
+                      {"created_clsact", f.created_clsact},
+                      {"prog_id", f.prog_id}});
     return {{"id", r.id},
             {"pid", r.pid},
             {"pid_start", r.pid_start},
@@ -92,7 +95,8 @@ SessionRecord from_json(const json& j) {
     if (j.contains("tc_filters"))
         for (const auto& f : j.at("tc_filters"))
             r.tc_filters.push_back({f.at("dev").get<std::string>(), f.at("handle").get<uint32_t>(),
-                                    f.at("priority").get<uint32_t>(), f.at("created_clsact").get<bool>()});
+                                    f.at("priority").get<uint32_t>(), f.at("created_clsact").get<bool>(),
+                                    f.value("prog_id", uint32_t{0})});
     if (r.pid <= 0 || r.experiments.size() > FL_MAX_PER_TARGET)
         throw std::runtime_error("bad pid or experiments");
     for (const auto& e : r.experiments)
@@ -354,7 +358,8 @@ std::vector<std::string> reap_record(const SessionRecord& r) {
                                        .netns = r.netns,
                                        .handle = f.handle,
                                        .priority = f.priority,
-                                       .created_clsact = f.created_clsact});
+                                       .created_clsact = f.created_clsact,
+                                       .prog_id = f.prog_id});
                 done.push_back(fmt::format("tc filter on {}{}", f.dev, r.netns.empty() ? "" : " in " + r.netns));
             } catch (const Error&) {
             }

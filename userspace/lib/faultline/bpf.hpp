@@ -48,14 +48,16 @@ class Link {
 // A program attached at a device's tc ingress hook (by Object::attach_tc):
 // a tcx link on Linux 6.6+, released with the process like cgroup links;
 // before that, a filter on the clsact qdisc, which outlives a killed
-// process: its description goes into the session record, and the next
-// faultline command removes it (remove_tc_filter). Detached when destroyed.
+// process: its description (tc_intent) goes into the session record before
+// it is attached, and the loader's sentinel removes it (remove_tc_filter).
+// Detached when destroyed.
 struct TcFilter {
     std::string dev;
-    std::string netns;   // "" = faultline's own
-    uint32_t handle = 0; // 0: a tcx link, nothing to record
-    uint32_t priority = 0;
+    std::string netns;           // "" = faultline's own
+    uint32_t handle = 0;         // 0: a tcx link, nothing to record
+    uint32_t priority = 0;       // 0: not known yet (an intent): found by prog_id
     bool created_clsact = false; // faultline added the clsact qdisc: remove it too
+    uint32_t prog_id = 0;        // the filter's program: tells this session's filter from others'
 };
 
 class TcAttachment {
@@ -110,9 +112,14 @@ class Object {
     Object& operator=(const Object&) = delete;
 
     Link attach_cgroup(Program p, const std::string& cgroup_path);
+    // What attach_tc(dev, netns) will add if the kernel has no tcx: to be
+    // recorded before it is (handle, program id, whether the clsact qdisc
+    // is faultline's; the priority is known only after).
+    TcFilter tc_intent(const std::string& dev, const std::string& netns);
     // Program::tc_ingress on a device of a network namespace ("" = ours):
-    // tcx where the kernel has it, else clsact (created if missing).
-    TcAttachment attach_tc(const std::string& dev, const std::string& netns);
+    // tcx where the kernel has it (filter().handle 0), else clsact (created
+    // if missing, as the intent says).
+    TcAttachment attach_tc(const TcFilter& intent);
     // A tracing program (fmod_ret): attached to its kernel function for
     // every task; the programs pick their tasks by cgroup.
     static bool is_trace(Program p);

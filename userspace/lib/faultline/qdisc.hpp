@@ -44,10 +44,21 @@ class NetnsScope {
     int saved_ = -1;
 };
 
+// A filter on a clsact qdisc: for BPF filters the name the kernel shows
+// ("fl_tc_ingress:[ID]") and the program's id, else "" and 0.
+struct ClsactFilter {
+    std::string name;
+    uint32_t handle = 0;
+    uint32_t priority = 0;
+    uint32_t prog_id = 0;
+};
+
 // The filters on a device's clsact qdisc, ingress and egress together, in
-// the calling thread's network namespace (none if it has no clsact): for BPF
-// filters the name the kernel shows ("fl_tc_ingress:[ID]"), else "".
-std::vector<std::string> clsact_filters(int ifindex);
+// the calling thread's network namespace (none if it has no clsact).
+std::vector<ClsactFilter> clsact_filters(int ifindex);
+
+// Has the device a clsact qdisc (calling thread's network namespace)?
+bool has_clsact(int ifindex);
 
 // Devices that are up (including lo), in netns_path ("" = our own).
 std::vector<std::string> up_devices(const std::string& netns_path = {});

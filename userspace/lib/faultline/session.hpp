@@ -35,6 +35,8 @@ struct SessionOptions {
     // The target may be the hierarchy's root or contain faultline, its
     // invoking session or PID 1 (refused otherwise: host_wide_reasons()).
     bool allow_host_wide = false;
+    // disk.bio may name a device that backs a mounted file system (--force).
+    bool force = false;
 };
 
 struct ExperimentStats {

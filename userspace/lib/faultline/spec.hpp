@@ -70,6 +70,8 @@ struct FaultSpec {
     uint8_t ops = 0;
     bool any_file = false;
     std::vector<std::string> paths;
+    // disk.bio: the block device, as written (MAJ:MIN or /dev/NAME); required
+    std::string bio_dev;
 
     bool is_dns() const {
         return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay || kind == FaultKind::dns_rcode;

@@ -27,8 +27,9 @@ struct ExperimentRecord {
 struct TcFilterRecord {
     std::string dev;
     uint32_t handle = 0;
-    uint32_t priority = 0;
+    uint32_t priority = 0; // 0: recorded before it was attached (found by prog_id)
     bool created_clsact = false;
+    uint32_t prog_id = 0;
 };
 
 struct SessionRecord {
