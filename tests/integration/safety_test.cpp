@@ -155,7 +155,21 @@ std::string time_ns_problem() {
     return r.status == 0 ? "" : "no time namespaces here (CONFIG_TIME_NS, util-linux unshare -T): " + r.out;
 }
 
-class SafetyClock : public Safety, public ::testing::WithParamInterface<std::string> {};
+class SafetyClock : public Safety, public ::testing::WithParamInterface<std::string> {
+  protected:
+    void SetUp() override {
+        Safety::SetUp();
+        if (IsSkipped())
+            return;
+        REQUIRE_FAULT("net.connect");
+        if (auto why = time_ns_problem(); !why.empty())
+            GTEST_SKIP() << why;
+        off_ = offset_of(GetParam());
+        if (off_ == 0)
+            GTEST_SKIP() << "uptime too short for a negative monotonic offset";
+    }
+    long off_ = 0; // the loader's CLOCK_MONOTONIC offset (s)
+};
 
 } // namespace
 
@@ -165,12 +179,7 @@ class SafetyClock : public Safety, public ::testing::WithParamInterface<std::str
 // (the kernel deadline is counted from before the programs are attached)
 // and 0.5 s past the end (two ticks at most, tested elsewhere).
 TEST_P(SafetyClock, ForEndsOnTimeUnderAShiftedMonotonicClock) {
-    REQUIRE_FAULT("net.connect");
-    if (auto why = time_ns_problem(); !why.empty())
-        GTEST_SKIP() << why;
-    long off = offset_of(GetParam());
-    if (off == 0)
-        GTEST_SKIP() << "uptime too short for a negative monotonic offset";
+    const long off = off_;
     Proc p({"unshare", "-T", "--monotonic", std::to_string(off), fl, "exec", "--quiet", "--for", "3s", "--fault",
             connect_fault, "--", traffic, "udp-connect-every", "127.0.0.1", "9", "4500", "100"});
     ASSERT_EQ(p.wait(30s), 0) << p.out();
@@ -192,12 +201,7 @@ TEST_P(SafetyClock, ForEndsOnTimeUnderAShiftedMonotonicClock) {
 // renewal, which is at most 1 s before the stop), whatever its namespace
 // says. Attempts for 1.5 s after the stop must fail, from 3.6 s on succeed.
 TEST_P(SafetyClock, AStoppedLoaderLosesItsFaultsWithinTheLease) {
-    REQUIRE_FAULT("net.connect");
-    if (auto why = time_ns_problem(); !why.empty())
-        GTEST_SKIP() << why;
-    long off = offset_of(GetParam());
-    if (off == 0)
-        GTEST_SKIP() << "uptime too short for a negative monotonic offset";
+    const long off = off_;
     Proc fi({"unshare", "-T", "--monotonic", std::to_string(off), fl, "inject", "--quiet", "--for", "60s", "--cgroup",
              target_->path(), "--fault", connect_fault},
             "", true);

@@ -82,6 +82,21 @@ struct RootInfo {
     uint32_t qlen = 0; // packets queued
 };
 
+// Sends a dump request (RTM_GETQDISC, RTM_GETTFILTER) and runs `on` for
+// every message of the answer: libnl's error, or >= 0.
+int dump(nl_sock* sk, int type, tcmsg t, nl_recvmsg_msg_cb_t on, void* arg) {
+    int err = nl_send_simple(sk, type, NLM_F_DUMP, &t, sizeof t);
+    if (err < 0)
+        return err;
+    nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
+    if (!cb)
+        return -NLE_NOMEM;
+    nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on, arg);
+    err = nl_recvmsgs(sk, cb);
+    nl_cb_put(cb);
+    return err;
+}
+
 // Root qdiscs are read and removed with plain rtnetlink messages: libnl's
 // qdisc cache (rtnl_qdisc_alloc_cache) crashes in a static build (its tc
 // module table is never set up there), and the static binary is the one that
@@ -119,16 +134,7 @@ RootInfo root_qdisc(nl_sock* sk, int ifindex) {
     tcmsg t{};
     t.tcm_family = AF_UNSPEC;
     RootQuery q{ifindex, {}};
-    int err = nl_send_simple(sk, RTM_GETQDISC, NLM_F_DUMP, &t, sizeof t);
-    if (err >= 0) {
-        nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
-        if (!cb)
-            throw Error(ErrorKind::system, "cannot list qdiscs: out of memory");
-        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_qdisc, &q);
-        err = nl_recvmsgs(sk, cb);
-        nl_cb_put(cb);
-    }
-    if (err < 0)
+    if (int err = dump(sk, RTM_GETQDISC, t, on_qdisc, &q); err < 0)
         throw Error(ErrorKind::system, fmt::format("cannot list qdiscs: {}", nl_geterror(err)));
     return q.found;
 }
@@ -307,16 +313,7 @@ bool has_clsact(int ifindex) {
     tcmsg t{};
     t.tcm_family = AF_UNSPEC;
     ClsactQuery q{ifindex};
-    int err = nl_send_simple(s.get(), RTM_GETQDISC, NLM_F_DUMP, &t, sizeof t);
-    if (err >= 0) {
-        nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
-        if (!cb)
-            throw Error(ErrorKind::system, "cannot list qdiscs: out of memory");
-        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_clsact, &q);
-        err = nl_recvmsgs(s.get(), cb);
-        nl_cb_put(cb);
-    }
-    if (err < 0)
+    if (int err = dump(s.get(), RTM_GETQDISC, t, on_clsact, &q); err < 0)
         throw Error(ErrorKind::system, fmt::format("cannot list qdiscs: {}", nl_geterror(err)));
     return q.found;
 }
@@ -329,15 +326,7 @@ std::vector<ClsactFilter> clsact_filters(int ifindex) {
         t.tcm_family = AF_UNSPEC;
         t.tcm_ifindex = ifindex;
         t.tcm_parent = TC_H_MAKE(TC_H_CLSACT, minor);
-        int err = nl_send_simple(s.get(), RTM_GETTFILTER, NLM_F_DUMP, &t, sizeof t);
-        if (err >= 0) {
-            nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
-            if (!cb)
-                throw Error(ErrorKind::system, "cannot list tc filters: out of memory");
-            nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_filter, &n);
-            err = nl_recvmsgs(s.get(), cb);
-            nl_cb_put(cb);
-        }
+        int err = dump(s.get(), RTM_GETTFILTER, t, on_filter, &n);
         if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_INVAL)
             throw Error(ErrorKind::system, fmt::format("cannot list tc filters: {}", nl_geterror(err)));
     }
