@@ -171,45 +171,42 @@ class NetLab {
 // gone. Tests compare a snapshot taken before with one taken after, so that
 // other faultline users on the machine do not count against them.
 inline std::set<std::string> faultline_objects() {
-    std::string root = cgroup2_mount();
+    // One shell, few processes: under QEMU TCG each process costs tens of
+    // milliseconds, and every integration test takes three snapshots.
+    // A tc filter left on a device keeps its program loaded: the fl_
+    // program lines show it without listing every device's filters.
+    static const std::string script = R"(
+root=$1
+for c in $(find "$root" -maxdepth 3 -type d -name 'faultline-*' 2>/dev/null); do
+  echo "cgroup $c"
+  case ${c##*/} in faultline-exec-*|faultline-run-*|faultline-demo-*|faultline-probe-*)
+    while read -r p; do echo "process $c $p"; done < "$c/cgroup.procs" ;;
+  esac
+done
+for f in /run/faultline/* /run/faultline/.*.tmp; do [ -e "$f" ] && echo "record ${f##*/}"; done
+bpftool link list 2>/dev/null | grep -E 'fl_' | sed 's/^/link /'
+bpftool prog list 2>/dev/null | grep -E 'name fl_' | sed 's/^/prog /'
+for ns in - $(ip netns list 2>/dev/null | cut -d' ' -f1); do
+  case $ns in -) n= ;; fl-*) n="-n $ns"; echo "netns $ns" ;; *) n="-n $ns" ;; esac
+  tc $n qdisc show 2>/dev/null | grep -E 'qdisc (fq f17e:|clsact)' | sed "s|^|tc $ns |"
+done
+for d in /proc/[0-9]*; do
+  read -r c < "$d/comm" || continue
+  [ "$c" = fl-sentinel ] || continue
+  set -- $(cat "$d/stat"); st=$3; pp=$4
+  [ "$st" != Z ] && { [ "$pp" = 1 ] || ! kill -0 "$pp"; } && echo "sentinel ${d#/proc/}"
+done
+true)";
     std::set<std::string> items;
-    auto add_lines = [&](const std::string& prefix, const std::string& text) {
-        std::istringstream in(text);
-        std::string line;
-        while (std::getline(in, line))
-            if (!line.empty())
-                items.insert(prefix + line);
-    };
-    add_lines("cgroup ", sh(fmt::format("find {} -maxdepth 3 -type d -name 'faultline-*' 2>/dev/null", root)).out);
-    add_lines(
-        "process ",
-        sh(fmt::format(
-               "for c in $(find {} -maxdepth 3 -type d -regex '.*/faultline-\\(exec\\|run\\|demo\\|probe\\)-[0-9]*' "
-               "2>/dev/null); do sed \"s|^|$c |\" $c/cgroup.procs; done",
-               root))
-            .out);
-    add_lines("record ", sh("ls -A /run/faultline 2>/dev/null | grep -v '^.lock$'").out);
-    add_lines("link ", sh("bpftool link list 2>/dev/null | grep -E 'fl_' || true").out);
-    add_lines("prog ", sh("bpftool prog list 2>/dev/null | grep -E 'name fl_' || true").out);
-    add_lines("netns ", sh("ip netns list 2>/dev/null | grep -E '^fl-' || true").out);
-    // qdiscs and filters, here and in each named namespace ("-" = ours)
-    add_lines("tc ",
-              sh("for ns in - $(ip netns list 2>/dev/null | cut -d' ' -f1); do "
-                 "  if [ \"$ns\" = - ]; then n=; else n=\"-n $ns\"; fi; "
-                 "  tc $n qdisc show 2>/dev/null | grep -E 'qdisc (fq f17e:|clsact)' | sed \"s|^|$ns |\"; "
-                 "  for d in $(ip $n -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do "
-                 "    tc $n filter show dev $d ingress 2>/dev/null | grep -o 'fl_[a-z_]*' | sed \"s|^|$ns $d |\"; "
-                 "  done; "
-                 "done")
-                  .out);
-    // a sentinel outlives its loader only while it cleans up (milliseconds)
-    add_lines(
-        "sentinel ",
-        sh("{ for d in /proc/[0-9]*; do read -r c < $d/comm; [ \"$c\" = fl-sentinel ] || continue; p=${d#/proc/}; "
-           "  pp=$(awk '{print $4}' /proc/$p/stat 2>/dev/null); st=$(awk '{print $3}' /proc/$p/stat 2>/dev/null); "
-           "  [ \"$st\" != Z ] && { [ \"$pp\" = 1 ] || ! kill -0 \"$pp\" 2>/dev/null; } && echo $p; "
-           "done; } 2>/dev/null; true")
-            .out);
+    std::string quoted = "'";
+    for (char c : script)
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    quoted += "'";
+    std::istringstream in(sh("sh -c " + quoted + " sh " + cgroup2_mount() + " 2>/dev/null").out);
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty())
+            items.insert(line);
     return items;
 }
 
