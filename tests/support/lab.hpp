@@ -183,7 +183,7 @@ for c in $(find "$root" -maxdepth 3 -type d -name 'faultline-*' 2>/dev/null); do
     while read -r p; do echo "process $c $p"; done < "$c/cgroup.procs" ;;
   esac
 done
-for f in /run/faultline/* /run/faultline/.*.tmp; do [ -e "$f" ] && echo "record ${f##*/}"; done
+for f in /run/faultline/* /run/faultline/.[!.]*; do [ -e "$f" ] && echo "record ${f##*/}"; done
 bpftool link list 2>/dev/null | grep -E 'fl_' | sed 's/^/link /'
 bpftool prog list 2>/dev/null | grep -E 'name fl_' | sed 's/^/prog /'
 for ns in - $(ip netns list 2>/dev/null | cut -d' ' -f1); do

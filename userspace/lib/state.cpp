@@ -293,8 +293,9 @@ bool record_alive(const SessionRecord& r) {
     return process_alive(r.pid, r.pid_start);
 }
 
-// flock locks belong to an open file: one per process, taken once however
-// deeply StateLocks nest (a reaper that calls another reaper).
+// The lock is flock on the state directory itself (no lock file to leave
+// behind). flock locks belong to an open file: one per process, taken once
+// however deeply StateLocks nest (a reaper that calls another reaper).
 static int g_lock_fd = -1;
 static int g_lock_depth = 0;
 
@@ -304,8 +305,8 @@ StateLock::StateLock() {
         fd_ = g_lock_fd;
         return;
     }
-    std::string path = state_dir() + "/.lock";
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    std::string path = state_dir();
+    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         throw_errno("open " + path, errno);
     while (flock(fd, LOCK_EX) != 0) {

@@ -69,8 +69,8 @@ bool record_alive(const SessionRecord& r);
 bool process_alive(pid_t pid, uint64_t start_time);
 uint64_t process_start_time(pid_t pid);
 
-// Serializes reapers and the fq decisions of sessions (flock on
-// /run/faultline/.lock) while it lives.
+// Serializes reapers and the fq decisions of sessions (flock on the
+// /run/faultline directory itself, no lock file) while it lives.
 class StateLock {
   public:
     StateLock();
