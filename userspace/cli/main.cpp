@@ -179,6 +179,14 @@ void print_stats(const Session& s, FILE* to, const char* prefix) {
         fmt::print(to, "{}{}  {}\n", prefix, st.id, stats_line(st));
 }
 
+// Refuses a target beyond one service unless allowed; when allowed, says
+// what it hits.
+void check_target(const CgroupRef& target, bool allow_host_wide) {
+    refuse_host_wide(target, allow_host_wide);
+    for (const auto& why : host_wide_reasons(target))
+        fmt::print(stderr, "faultline: warning: host-wide target ({}): every process in {} is hit\n", why, target.path);
+}
+
 // Blocks the signals the main loop waits for; children get them unblocked.
 sigset_t waited_signals() {
     sigset_t set;
@@ -202,9 +210,7 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
     auto faults = a.parsed();
     auto duration = a.parsed_duration(default_inject_duration);
     CgroupRef target = resolve_cgroup(cgroup);
-    refuse_host_wide(target, a.allow_host_wide);
-    for (const auto& why : host_wide_reasons(target))
-        fmt::print(stderr, "faultline: warning: host-wide target ({}): every process in {} is hit\n", why, target.path);
+    check_target(target, a.allow_host_wide);
     ensure_sentinel();
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
@@ -432,10 +438,7 @@ int cmd_run(const std::string& file, const std::string& journal, bool dry_run, b
     require_root();
     x.allow_host_wide = x.allow_host_wide || allow_host_wide;
     if (!x.cgroup.empty()) {
-        CgroupRef t = resolve_cgroup(x.cgroup);
-        refuse_host_wide(t, x.allow_host_wide);
-        for (const auto& why : host_wide_reasons(t))
-            fmt::print(stderr, "faultline: warning: host-wide target ({}): every process in {} is hit\n", why, t.path);
+        check_target(resolve_cgroup(x.cgroup), x.allow_host_wide);
     }
     if (dry_run && !shadow) {
         fmt::print("{}", plan_text(x));

@@ -133,24 +133,28 @@ std::string cgroup_of(pid_t pid) {
     return {};
 }
 
-namespace {
-
-// comm and parent of a process, from /proc/PID/stat ("" / 0 when gone).
-std::pair<std::string, pid_t> comm_and_parent(pid_t pid) {
+std::optional<ProcStat> proc_stat(pid_t pid) {
     std::ifstream in(fmt::format("/proc/{}/stat", pid));
     std::string s;
     std::getline(in, s);
+    // comm may hold spaces and parentheses: it ends at the last ')'
     auto lp = s.find('('), rp = s.rfind(')');
-    if (lp == std::string::npos || rp == std::string::npos || rp + 4 >= s.size())
-        return {"", 0};
+    if (lp == std::string::npos || rp == std::string::npos || rp + 2 >= s.size())
+        return std::nullopt;
+    ProcStat st{.comm = s.substr(lp + 1, rp - lp - 1)};
     std::istringstream rest(s.substr(rp + 2));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    return {s.substr(lp + 1, rp - lp - 1), ppid};
+    std::string field;
+    for (int i = 3; i <= 22; i++) { // state is field 3, ppid 4, starttime 22
+        if (!(rest >> field))
+            return std::nullopt;
+        if (i == 3)
+            st.state = field[0];
+        else if (i == 4)
+            st.ppid = static_cast<pid_t>(std::strtol(field.c_str(), nullptr, 10));
+    }
+    st.starttime = std::strtoull(field.c_str(), nullptr, 10);
+    return st;
 }
-
-} // namespace
 
 std::vector<std::string> host_wide_reasons(const CgroupRef& target) {
     std::string root = normalize(cgroup2_mount());
@@ -168,9 +172,11 @@ std::vector<std::string> host_wide_reasons(const CgroupRef& target) {
     pid_t self = getpid();
     bool saw_init = false;
     for (pid_t p = self, hops = 0; p > 0 && hops < 64; hops++) {
-        auto [comm, parent] = comm_and_parent(p);
-        if (comm.empty())
+        auto ps = proc_stat(p);
+        if (!ps)
             break;
+        const std::string& comm = ps->comm;
+        pid_t parent = ps->ppid;
         if (contains(p)) {
             if (p == self)
                 out.push_back(fmt::format("it contains faultline itself (pid {})", p));
@@ -186,7 +192,7 @@ std::vector<std::string> host_wide_reasons(const CgroupRef& target) {
         p = parent;
     }
     if (!saw_init && contains(1)) // the chain ended early (a PID namespace)
-        out.push_back(fmt::format("it contains PID 1 ({})", comm_and_parent(1).first));
+        out.push_back(fmt::format("it contains PID 1 ({})", proc_stat(1) ? proc_stat(1)->comm : ""));
     return out;
 }
 

@@ -250,43 +250,15 @@ std::vector<SessionRecord> list_records(std::vector<std::string>* rejected) {
     return out;
 }
 
-// starttime (field 22) and state (field 3) of /proc/PID/stat.
-static bool stat_fields(pid_t pid, uint64_t* start, char* state) {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string s;
-    std::getline(in, s);
-    auto rp = s.rfind(')');
-    if (rp == std::string::npos || rp + 2 >= s.size())
-        return false;
-    std::istringstream rest(s.substr(rp + 2));
-    std::string field;
-    for (int i = 3; i <= 22; i++) {
-        if (!(rest >> field))
-            return false;
-        if (i == 3)
-            *state = field.empty() ? '?' : field[0];
-    }
-    try {
-        *start = std::stoull(field);
-    } catch (const std::exception&) {
-        return false;
-    }
-    return true;
-}
-
 uint64_t process_start_time(pid_t pid) {
-    uint64_t start = 0;
-    char state = 0;
-    return stat_fields(pid, &start, &state) ? start : 0;
+    auto st = proc_stat(pid);
+    return st ? st->starttime : 0;
 }
 
 bool process_alive(pid_t pid, uint64_t start_time) {
-    uint64_t start = 0;
-    char state = 0;
-    if (pid <= 0 || !stat_fields(pid, &start, &state))
-        return false;
+    auto st = pid > 0 ? proc_stat(pid) : std::nullopt;
     // A zombie has closed its files: its links and pipes are gone.
-    return start == start_time && state != 'Z' && state != 'X';
+    return st && st->starttime == start_time && st->state != 'Z' && st->state != 'X';
 }
 
 bool record_alive(const SessionRecord& r) {

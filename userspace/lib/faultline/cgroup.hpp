@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -26,6 +27,15 @@ struct CgroupRef {
 // hierarchy, or a path relative to its root ("/system.slice/x.service").
 // Throws Error(usage) with a hint when it is not a cgroup v2 directory.
 CgroupRef resolve_cgroup(std::string_view user_path);
+
+// Fields of /proc/PID/stat (nullopt when the process is gone).
+struct ProcStat {
+    std::string comm;
+    char state = '?'; // R, S, D, Z (zombie), X ...
+    pid_t ppid = 0;
+    uint64_t starttime = 0; // clock ticks after boot: with the pid, names one process
+};
+std::optional<ProcStat> proc_stat(pid_t pid);
 
 // The cgroup v2 the process pid is in ("/" = root), from /proc/PID/cgroup.
 std::string cgroup_of(pid_t pid);
