@@ -124,6 +124,45 @@ static __always_inline void fl_need_cookie(void *ctx, struct fl_event *ev)
 	}
 }
 
+/* The device a packet leaves by, as the kernel names it across network
+ * namespaces: its namespace's inode number and its ifindex. cgroup_skb sees
+ * only ifindex; the namespace is read from the kernel's sk_buff (the
+ * program's context is one: ctx accesses are rewritten to it) through
+ * skb->dev->nd_net, with CO-RE offsets. Only for events some delay
+ * experiment may hold (FL_IDX_HOLD): verified once, called at most once per
+ * packet. */
+struct ns_common___fl {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net___fl {
+	struct ns_common___fl ns;
+} __attribute__((preserve_access_index));
+
+struct net_device___fl {
+	struct {
+		struct net___fl *net;
+	} nd_net;
+} __attribute__((preserve_access_index));
+
+struct sk_buff___fl {
+	struct net_device___fl *dev;
+} __attribute__((preserve_access_index));
+
+__noinline int fl_skb_where(struct __sk_buff *skb, struct fl_event *ev)
+{
+	struct sk_buff___fl *kskb = (struct sk_buff___fl *)skb;
+	struct fl_dev_key k = {};
+
+	if (!ev)
+		return 0;
+	k.ifindex = skb->ifindex;
+	k.netns = BPF_CORE_READ(kskb, dev, nd_net.net, ns.inum);
+	ev->out = k;
+	ev->held = bpf_map_lookup_elem(&fl_held, &k) ? FL_HELD_YES : FL_HELD_NO;
+	return 0;
+}
+
 /* Targeted depths after the first hit (nested targets): verified once as a
  * global function, so the fast path stays small. */
 __noinline int fl_skb_decide_rest(struct __sk_buff *skb, __u32 hook, __u32 levels,
@@ -153,6 +192,8 @@ __noinline int fl_skb_decide_rest(struct __sk_buff *skb, __u32 hook, __u32 level
 			fl_dns_parse(skb, ev);
 		if (ie->v.flags & FL_IDX_COOKIE)
 			fl_need_cookie(skb, ev);
+		if ((ie->v.flags & FL_IDX_HOLD) && !ev->held)
+			fl_skb_where(skb, ev);
 		fl_eval_from(ie, 0, cg, ev, v);
 	}
 	return 0;
@@ -201,6 +242,8 @@ static __always_inline void fl_skb_decide(struct __sk_buff *skb, __u32 hook, __u
 		fl_dns_parse(skb, ev);
 	if (ie->v.flags & FL_IDX_COOKIE)
 		fl_need_cookie(skb, ev);
+	if (ie->v.flags & FL_IDX_HOLD)
+		fl_skb_where(skb, ev);
 	fl_eval_entry(ie, cg, ev, v);
 	if (deeper && !v->drop)
 		fl_skb_decide_rest(skb, hook, deeper, ev, v);

@@ -37,6 +37,8 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 {
 	struct fl_experiment *e;
 	struct fl_counters *c;
+	__u32 *stopped;
+	int held_delay;
 
 	e = bpf_map_lookup_elem(&fl_config, &slot);
 	c = bpf_map_lookup_elem(&fl_counters, &slot);
@@ -62,7 +64,11 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	if (e->kind == FL_KIND_DISK_BIO && (!(e->ops & ev->op) || e->dev != ev->dev))
 		return;
 	c->matched++;
-	if ((e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW))
+	/* A packet delay is real only where the packet leaves by a device
+	 * whose root qdisc honours departure times (fq): elsewhere it is not
+	 * held, and not counted as injected. A shadow delay holds nothing. */
+	held_delay = (e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW);
+	if (held_delay && ev->held == FL_HELD_YES)
 		v->hold = 1;
 	{
 		__u64 key = ev->flow_key;
@@ -72,9 +78,25 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 			key = fl_dns_key(e, ev);
 			keyed = key != 0;
 		}
-		if (!fl_sampled(e, slot, key, keyed) || !fl_take_budget(e, slot))
+		if (!fl_sampled(e, slot, key, keyed))
 			return;
 	}
+	/* `faultline stop` is final: its flag is never written by the loader
+	 * (which may rewrite the config meanwhile). */
+	stopped = bpf_map_lookup_elem(&fl_stopped, &slot);
+	if (stopped && *stopped)
+		return;
+	if (held_delay && ev->held != FL_HELD_YES) {
+		/* A stack copy: kernels before 6.3 take no PTR_TO_MEM (ev, an
+		 * argument of a global function) as a map value. */
+		struct fl_dev_key out = ev->out;
+
+		c->not_held++;
+		bpf_map_update_elem(&fl_not_held_at, &slot, &out, BPF_ANY);
+		return;
+	}
+	if (!fl_take_budget(e, slot))
+		return;
 	if (e->kind == FL_KIND_DNS_RCODE && !(e->flags & FL_F_SHADOW)) {
 		/* Counted as injected where the answer is rewritten (tc
 		 * ingress): an answer that never comes is not an injection. */

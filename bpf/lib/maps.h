@@ -23,6 +23,37 @@ struct {
 	__type(value, struct fl_counters);
 } fl_counters SEC(".maps");
 
+/* Slots `faultline stop` has stopped: written only by `stop`, never by the
+ * loader, so a loader that rewrites the config (renewal, a ramp) cannot
+ * bring a stopped experiment back. Read only for events about to be
+ * injected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_MAX_EXPERIMENTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fl_stopped SEC(".maps");
+
+/* Devices whose root qdisc honours departure times (sch_fq), by network
+ * namespace and ifindex: the fq faultline installed or found for its delays.
+ * A delay on a packet that leaves by any other device is counted as not
+ * held (fl_counters.not_held), not as injected. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_MAX_HELD_DEVS);
+	__type(key, struct fl_dev_key);
+	__type(value, __u8);
+} fl_held SEC(".maps");
+
+/* The last device a delay of each slot could not be held on: what the
+ * loader's warning names. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FL_MAX_EXPERIMENTS);
+	__type(key, __u32);
+	__type(value, struct fl_dev_key);
+} fl_not_held_at SEC(".maps");
+
 /* (target cgroup, hook) -> experiment slots, a two-choice table (abi.h):
  * at most two inlined array lookups per targeted cgroup depth (bench: 2 ns,
  * a hash-map lookup 32 ns), whatever the number of experiments elsewhere. */

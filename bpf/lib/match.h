@@ -27,6 +27,14 @@ struct fl_event {
 	__u64 file;     /* file hooks: the struct file's address */
 	__u8 op;        /* file hooks: one enum fl_op_bits */
 	__u32 dev;      /* bio hook: the bio's block device (dev_t) */
+	__u8 held;      /* egress, enum fl_held: can a delay be held? */
+	struct fl_dev_key out; /* egress: the device the packet leaves by (if held) */
+};
+
+enum fl_held {
+	FL_HELD_UNKNOWN = 0, /* not looked up (no delay experiment at hand) */
+	FL_HELD_YES = 1,     /* the device's root qdisc is an fq faultline knows */
+	FL_HELD_NO = 2,
 };
 
 static __always_inline int fl_match_addr(const struct fl_experiment *e,

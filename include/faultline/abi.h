@@ -166,7 +166,21 @@ struct fl_counters {
 	__u64 matched;   /* ... that passed its filters while it was live */
 	__u64 injected;  /* ... on which the fault was applied */
 	__u64 expired;   /* ... that arrived after its deadline (not injected) */
+	__u64 not_held;  /* delays: would have been injected, but the packet
+			  * leaves by a device whose root qdisc ignores
+			  * departure times (no fq): not injected, not delayed */
 };
+
+/* A network device as the kernel names it across namespaces: the inode
+ * number of its network namespace (ns.inum) and its ifindex there. Key of
+ * fl_held (devices whose root qdisc is an fq, which honours the departure
+ * times a delay sets), value of fl_not_held_at (the last device a delay of a
+ * slot could not be held on). */
+struct fl_dev_key {
+	__u32 netns;
+	__u32 ifindex;
+};
+#define FL_MAX_HELD_DEVS 256
 
 enum fl_index_flags {
 	FL_IDX_COOKIE = 1 << 0,  /* some experiment samples per flow: read the cookie */
@@ -174,6 +188,8 @@ enum fl_index_flags {
 				  * address: parse the packet's headers */
 	FL_IDX_DNS = 1 << 2,     /* some experiment is a DNS fault: parse the
 				  * question of UDP and TCP packets */
+	FL_IDX_HOLD = 1 << 3,    /* some experiment delays packets: find the
+				  * device they leave by (fl_held) */
 };
 
 /* The experiments of one target cgroup at one hook. */
@@ -260,18 +276,20 @@ static inline __u64 fl_dns_hash_step(__u64 h, __u8 c)
 
 #ifdef __cplusplus
 static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
-static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
+static_assert(sizeof(struct fl_counters) == 40, "fl_counters layout");
 static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
 static_assert(sizeof(struct fl_path_key) == 16, "fl_path_key layout");
+static_assert(sizeof(struct fl_dev_key) == 8, "fl_dev_key layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
 _Static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
-_Static_assert(sizeof(struct fl_counters) == 32, "fl_counters layout");
+_Static_assert(sizeof(struct fl_counters) == 40, "fl_counters layout");
 _Static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 _Static_assert(sizeof(struct fl_dns_pending) == 24, "fl_dns_pending layout");
 _Static_assert(sizeof(struct fl_path_key) == 16, "fl_path_key layout");
+_Static_assert(sizeof(struct fl_dev_key) == 8, "fl_dev_key layout");
 _Static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 _Static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #endif

@@ -13,6 +13,7 @@
 #include "../support/stats.hpp"
 #include "faultline/bpf.hpp"
 #include "faultline/cgroup.hpp"
+#include "faultline/qdisc.hpp"
 #include "faultline/session.hpp"
 #include "faultline/spec.hpp"
 
@@ -65,6 +66,10 @@ class TestRun : public ::testing::Test {
         levels_ |= 1u << t.level;
         obj_->set_levels(levels_);
     }
+
+    // The test-run skb leaves by the loopback device (ifindex 1) of this
+    // process's network namespace: list it as a device whose fq holds delays.
+    void hold_on_lo() { obj_->add_held_device(static_cast<uint32_t>(netns_ino("")), 1); }
 
     uint32_t egress(const std::vector<uint8_t>& pkt, uint32_t repeat = 1) {
         return obj_->test_run(bpf::Program::skb_egress, pkt, repeat).retval;
@@ -239,6 +244,7 @@ TEST_F(TestRun, PerFlowSamplingIsStickyForOneSocket) {
 
 TEST_F(TestRun, DelaySetsTheDepartureTime) {
     add("net.delay=10ms@100%");
+    hold_on_lo();
     uint64_t before = monotonic_ns();
     auto r = obj_->test_run(bpf::Program::skb_egress, udp4);
     uint64_t after = monotonic_ns();
@@ -253,6 +259,7 @@ TEST_F(TestRun, DelaySetsTheDepartureTime) {
 
 TEST_F(TestRun, DelayJitterStaysInItsBounds) {
     add("net.delay=10ms@100%,jitter=4ms");
+    hold_on_lo();
     uint64_t lo = UINT64_MAX, hi = 0;
     for (int i = 0; i < 300; i++) {
         uint64_t before = monotonic_ns();
@@ -265,6 +272,50 @@ TEST_F(TestRun, DelayJitterStaysInItsBounds) {
     }
     // 300 uniform draws over 8 ms: the spread is far above 4 ms.
     EXPECT_GT(hi - lo, 4'000'000u);
+}
+
+// A delay is injected only on a packet that leaves by a device listed in
+// fl_held (one whose root qdisc is an fq): by any other device it would not
+// be held, and is counted as not held. The key is (namespace, ifindex): the
+// same ifindex in another namespace is another device.
+TEST_F(TestRun, DelayOnADeviceWithoutFqIsCountedAsNotHeldNotInjected) {
+    add("net.delay=10ms@100%");
+    const auto ns = static_cast<uint32_t>(netns_ino(""));
+    obj_->add_held_device(ns + 1, 1); // loopback of some other namespace
+    obj_->add_held_device(ns, 2);     // another device of ours
+    auto r = obj_->test_run(bpf::Program::skb_egress, udp4);
+    EXPECT_EQ(r.retval, pass);
+    EXPECT_EQ(r.tstamp, 0u);
+    auto c = obj_->counters(0);
+    EXPECT_EQ(c.matched, 1u);
+    EXPECT_EQ(c.injected, 0u);
+    EXPECT_EQ(c.not_held, 1u);
+    auto at = obj_->not_held_at(0);
+    EXPECT_EQ(at.netns, ns);
+    EXPECT_EQ(at.ifindex, 1u);
+    hold_on_lo();
+    r = obj_->test_run(bpf::Program::skb_egress, udp4);
+    EXPECT_GT(r.tstamp, 0u);
+    c = obj_->counters(0);
+    EXPECT_EQ(c.injected, 1u);
+    EXPECT_EQ(c.not_held, 1u);
+}
+
+// `faultline stop` sets a flag the loader never writes: a loader that then
+// rewrites the experiment with a fresh deadline (its renewal, a ramp step
+// read before the stop) cannot bring it back.
+TEST_F(TestRun, StopIsFinalWhateverTheLoaderWritesAfterIt) {
+    add("net.drop@100%");
+    EXPECT_EQ(egress(udp4), drop_egress);
+    fl_experiment e = obj_->experiment(0); // the loader's read, before the stop
+    auto ids = obj_->map_ids();
+    bpf::disable_experiment(ids.config, ids.stopped, 0);
+    EXPECT_EQ(egress(udp4), pass);
+    EXPECT_TRUE(obj_->stopped(0));
+    e.expires = obj_->deadline_jiffies(monotonic_ns() + 60'000'000'000ull);
+    obj_->set_experiment(0, e); // ... and its write, after it
+    EXPECT_EQ(egress(udp4), pass);
+    EXPECT_EQ(obj_->counters(0).injected, 1u);
 }
 
 TEST_F(TestRun, ZeroPercentDelayLeavesTstampAlone) {
@@ -566,6 +617,7 @@ TEST_F(TestRun, DnsParserAgreesWithAReferenceOnMutatedAnswers) {
 
 TEST_F(TestRun, DnsDelayHoldsMatchingQueriesOnly) {
     add("dns.delay=200ms@100%,domain=*.svc.test");
+    hold_on_lo();
     auto query = [](const std::string& name) {
         return PacketBuilder()
             .v4("198.18.0.1", "198.18.0.53")

@@ -465,6 +465,41 @@ TEST_F(Safety, TwoDelaySessionsShareOneFqAndTheLastRemovesIt) {
     EXPECT_EQ(new_leftovers(ready_), "");
 }
 
+// The delay is set up in namespace b (--netns b: fq on b's devices) while
+// the target's packets leave from namespace a: none is held. The kernel
+// counts them as not held, never as injected; the loader says so within a
+// renewal and names the namespace to give; and the pings' RTT confirms that
+// nothing was delayed. Given the right namespace, the same fault is held
+// (p50 >= 45 ms of 50) and counted as injected.
+TEST_F(Safety, ADelayOnPacketsThatLeaveElsewhereIsCountedAsNotHeldAndSaid) {
+    REQUIRE_FAULT("net.delay");
+    auto run = [&](const std::string& netns, double* p50) {
+        Proc p({fl, "inject", "--quiet", "--for", "60s", "--netns", netns, "--cgroup", target_->path(), "--fault",
+                "net.delay=50ms@100%,proto=udp,port=9200"},
+               "", true);
+        EXPECT_TRUE(p.wait_for("Ctrl-C", 10s)) << p.out();
+        *p50 = ping_p50_ms(*lab_, target_->path());
+        std::this_thread::sleep_for(1200ms); // one renewal after the last ping
+        kill(p.pid(), SIGTERM);
+        EXPECT_EQ(p.wait(20s), 0) << p.out();
+        return p.out();
+    };
+    double p50 = 0;
+    std::string out = run(lab_->b, &p50);
+    EXPECT_LT(p50, 45.0) << "delayed although no fq was on the way";
+    EXPECT_NE(out.find("delays not held: the target's packets leave by ifindex"), std::string::npos) << out;
+    EXPECT_NE(out.find("hint: give the target's namespace: --netns " + lab_->a), std::string::npos) << out;
+    EXPECT_NE(out.find(" injected 0 ("), std::string::npos) << out;
+    EXPECT_NE(out.find(" not-held "), std::string::npos) << out;
+
+    out = run(lab_->a, &p50);
+    EXPECT_GE(p50, 45.0) << out;
+    EXPECT_EQ(out.find("not held"), std::string::npos) << out;
+    EXPECT_EQ(out.find("not-held"), std::string::npos) << out;
+    EXPECT_EQ(out.find(" injected 0 ("), std::string::npos) << out;
+    EXPECT_EQ(new_leftovers(ready_), "");
+}
+
 // An fq removed under a delay session ends it with an error (its delays
 // would no longer be held) instead of counting delays that do not happen.
 TEST_F(Safety, ADelaySessionWhoseFqIsRemovedEndsWithAnError) {

@@ -355,9 +355,11 @@ int cmd_status(bool json) {
         if (!alive)
             continue;
         for (const auto& e : s["experiments"])
-            fmt::print("  {}  {}  evaluated {} matched {} injected {} ({})\n", e["id"].get<std::string>(),
+            fmt::print("  {}  {}  evaluated {} matched {} injected {} ({}){}\n", e["id"].get<std::string>(),
                        e["spec"].get<std::string>(), e["evaluated"].get<uint64_t>(), e["matched"].get<uint64_t>(),
-                       e["injected"].get<uint64_t>(), format_percent(e["achieved_percent"].get<double>()));
+                       e["injected"].get<uint64_t>(), format_percent(e["achieved_percent"].get<double>()),
+                       e.value("not_held", uint64_t{0}) ? fmt::format(" not-held {}", e["not_held"].get<uint64_t>())
+                                                        : "");
     }
     return exit_ok;
 }
@@ -395,7 +397,7 @@ int cmd_stop(const std::string& id, bool all) {
         // detach and clean up.
         for (const auto& e : r.experiments) {
             try {
-                bpf::disable_experiment(r.config_map_id, e.slot);
+                bpf::disable_experiment(r.config_map_id, r.stopped_map_id, e.slot);
             } catch (const Error&) {
             }
         }

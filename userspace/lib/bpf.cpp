@@ -466,6 +466,8 @@ void Object::set_experiment(uint32_t slot, const fl_experiment& e) {
         needs |= FL_IDX_HEADERS;
     if (e.kind >= FL_KIND_DNS_DROP && e.kind <= FL_KIND_DNS_RCODE)
         needs |= FL_IDX_HEADERS | FL_IDX_DNS;
+    if ((e.kind == FL_KIND_NET_DELAY || e.kind == FL_KIND_DNS_DELAY) && !(e.flags & FL_F_SHADOW))
+        needs |= FL_IDX_HOLD;
     const uint32_t i = slot & (FL_MAX_EXPERIMENTS - 1);
     if (impl_->needs[i] == needs)
         return;
@@ -528,12 +530,36 @@ static fl_counters sum_counters(int fd, uint32_t slot) {
         sum.matched += c.matched;
         sum.injected += c.injected;
         sum.expired += c.expired;
+        sum.not_held += c.not_held;
     }
     return sum;
 }
 
 fl_counters Object::counters(uint32_t slot) const {
     return sum_counters(bpf_map__fd(impl_->skel->maps.fl_counters), slot);
+}
+
+void Object::add_held_device(uint32_t netns, uint32_t ifindex) {
+    const fl_dev_key k{.netns = netns, .ifindex = ifindex};
+    const uint8_t one = 1;
+    if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.fl_held), &k, &one, BPF_ANY))
+        throw Error(errno == E2BIG ? ErrorKind::usage : ErrorKind::system,
+                    fmt::format("cannot list a delay device: {}", std::strerror(errno)),
+                    errno == E2BIG ? fmt::format("at most {} devices in all", FL_MAX_HELD_DEVS) : "");
+}
+
+fl_dev_key Object::not_held_at(uint32_t slot) const {
+    fl_dev_key k{};
+    if (bpf_map__lookup_elem(impl_->skel->maps.fl_not_held_at, &slot, sizeof slot, &k, sizeof k, 0))
+        throw_errno("read the device a delay was not held on", errno);
+    return k;
+}
+
+bool Object::stopped(uint32_t slot) const {
+    uint32_t v = 0;
+    if (bpf_map__lookup_elem(impl_->skel->maps.fl_stopped, &slot, sizeof slot, &v, sizeof v, 0))
+        throw_errno("read the stop flag", errno);
+    return v != 0;
 }
 
 void Object::set_levels(uint32_t mask) {
@@ -593,7 +619,8 @@ uint64_t Object::deadline_jiffies(uint64_t monotonic_ns) {
 
 MapIds Object::map_ids() const {
     return {.config = map_id_of(bpf_map__fd(impl_->skel->maps.fl_config)),
-            .counters = map_id_of(bpf_map__fd(impl_->skel->maps.fl_counters))};
+            .counters = map_id_of(bpf_map__fd(impl_->skel->maps.fl_counters)),
+            .stopped = map_id_of(bpf_map__fd(impl_->skel->maps.fl_stopped))};
 }
 
 int Object::prog_fd(Program p) const {
@@ -644,7 +671,18 @@ fl_counters read_counters(uint32_t counters_map_id, uint32_t slot) {
     }
 }
 
-void disable_experiment(uint32_t config_map_id, uint32_t slot) {
+void disable_experiment(uint32_t config_map_id, uint32_t stopped_map_id, uint32_t slot) {
+    // The flag first: from then on nothing the loader writes can revive the
+    // experiment. Then the deadline, so that its events count as expired.
+    if (stopped_map_id) {
+        int sfd = open_map_checked(stopped_map_id, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), "fl_stopped");
+        const uint32_t one = 1;
+        int rc = bpf_map_update_elem(sfd, &slot, &one, BPF_EXIST);
+        int err = errno;
+        close(sfd);
+        if (rc)
+            throw_errno("stop experiment", err);
+    }
     int fd = open_map_checked(config_map_id, BPF_MAP_TYPE_ARRAY, sizeof(fl_experiment), "fl_config");
     fl_experiment e{};
     int rc = bpf_map_lookup_elem(fd, &slot, &e);

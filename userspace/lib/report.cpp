@@ -13,6 +13,7 @@ nlohmann::json stats_json(const ExperimentStats& s) {
             {"matched", s.counters.matched},
             {"injected", s.counters.injected},
             {"expired", s.counters.expired},
+            {"not_held", s.counters.not_held},
             {"achieved_percent", s.achieved_percent()}};
 }
 
@@ -24,10 +25,11 @@ nlohmann::json stats_json(const std::vector<ExperimentStats>& v) {
 }
 
 std::string stats_line(const ExperimentStats& s) {
-    return fmt::format("{}  evaluated {} matched {} injected {} ({} of matched, configured {}){}", s.spec,
+    return fmt::format("{}  evaluated {} matched {} injected {} ({} of matched, configured {}){}{}", s.spec,
                        s.counters.evaluated, s.counters.matched, s.counters.injected,
                        format_percent(s.achieved_percent()), format_percent(s.percent),
-                       s.counters.expired ? fmt::format(" expired-hits {}", s.counters.expired) : "");
+                       s.counters.expired ? fmt::format(" expired-hits {}", s.counters.expired) : "",
+                       s.counters.not_held ? fmt::format(" not-held {}", s.counters.not_held) : "");
 }
 
 } // namespace faultline

@@ -5,13 +5,16 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
+#include <net/if.h>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <tuple>
 #include <unistd.h>
 
 #include "faultline/bpf.hpp"
@@ -228,6 +231,10 @@ struct Session::Impl {
     std::vector<bpf::Link> links;
     SessionRecord rec; // as published for `faultline status`
     bool published = false;
+    // Delays not held: the devices already warned about, per slot.
+    std::set<std::tuple<uint32_t, uint32_t, uint32_t>> warned_not_held;
+
+    void warn_not_held();
 
     uint64_t deadline(uint64_t now) const {
         uint64_t d = now + static_cast<uint64_t>(opts.lease.count());
@@ -416,6 +423,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     auto ids = s.obj->map_ids();
     rec.config_map_id = ids.config;
     rec.counters_map_id = ids.counters;
+    rec.stopped_map_id = ids.stopped;
     rec.started_unix = time(nullptr);
     rec.ends_unix = s.opts.duration
                         ? rec.started_unix + std::chrono::duration_cast<std::chrono::seconds>(*s.opts.duration).count()
@@ -436,6 +444,14 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             crashpoint("fq-recorded");
             ensure_root_fq(dev, s.opts.netns);
             crashpoint("fq-added");
+            // Delays are counted as injected only on the devices listed
+            // here (the program checks each delayed packet's device).
+            int idx = 0;
+            {
+                NetnsScope in(s.opts.netns);
+                idx = ifindex_of(dev);
+            }
+            s.obj->add_held_device(static_cast<uint32_t>(rec.netns_ino), static_cast<uint32_t>(idx));
         }
     }
     // The rewriting program before the deciding one: it acts only on what
@@ -495,10 +511,80 @@ void Session::renew() {
         // The map is the state: `faultline stop` may have disabled the
         // experiment (deadline 0), and then it is never brought back.
         fl_experiment e = s.obj->experiment(slot);
-        if (e.expires == 0)
+        if (e.expires == 0 || s.obj->stopped(slot))
             continue;
         e.expires = s.obj->deadline_jiffies(s.deadline(now));
         s.obj->set_experiment(slot, e);
+    }
+    s.warn_not_held();
+}
+
+namespace {
+
+// A network namespace by its inode, as a user would name it for --netns:
+// its `ip netns` name, else the namespace of a process of the target.
+std::string name_netns(uint32_t inum, const std::string& cgroup_path, std::string* flag) {
+    if (DIR* d = opendir("/run/netns")) {
+        while (dirent* e = readdir(d)) {
+            struct stat st {};
+            std::string p = std::string("/run/netns/") + e->d_name;
+            if (e->d_name[0] != '.' && stat(p.c_str(), &st) == 0 && st.st_ino == inum) {
+                closedir(d);
+                *flag = fmt::format("--netns {}", e->d_name);
+                return fmt::format("'{}' (ip netns)", e->d_name);
+            }
+        }
+        closedir(d);
+    }
+    std::ifstream procs(cgroup_path + "/cgroup.procs");
+    for (pid_t pid; procs >> pid;) {
+        std::string p = fmt::format("/proc/{}/ns/net", pid);
+        if (netns_ino(p) == inum) {
+            *flag = fmt::format("--netns {}", p);
+            return fmt::format("{} (of the target's pid {})", inum, pid);
+        }
+    }
+    *flag = "--netns /proc/PID/ns/net (PID: a process of the target)";
+    return std::to_string(inum);
+}
+
+} // namespace
+
+// A delay that matched but left by a device without faultline's fq was not
+// held (the kernel counted it as not_held, not as injected): said once per
+// experiment and device, at the first renewal that sees it, with what to do.
+void Session::Impl::warn_not_held() {
+    for (uint32_t slot = 0; slot < opts.faults.size(); slot++) {
+        const auto& f = opts.faults[slot];
+        if (!f.is_delay() || opts.shadow)
+            continue;
+        fl_counters c = obj->counters(slot);
+        if (!c.not_held)
+            continue;
+        fl_dev_key at = obj->not_held_at(slot);
+        if (!warned_not_held.insert({slot, at.netns, at.ifindex}).second)
+            continue;
+        std::string where, hint;
+        if (at.netns == static_cast<uint32_t>(rec.netns_ino)) {
+            char name[IF_NAMESIZE] = {};
+            {
+                NetnsScope in(opts.netns);
+                if (!if_indextoname(at.ifindex, name))
+                    snprintf(name, sizeof name, "ifindex %u", at.ifindex);
+            }
+            where = fmt::format("{}, which the experiment does not name", name);
+            hint = fmt::format("add dev={} to the fault", name);
+        } else {
+            std::string flag;
+            where = fmt::format("ifindex {} of network namespace {}, not the one faultline works in", at.ifindex,
+                                name_netns(at.netns, opts.target.path, &flag));
+            hint = fmt::format("give the target's namespace: {}", flag);
+        }
+        fmt::print(stderr,
+                   "faultline: warning: {}: {} delays not held: the target's packets leave by {} (no fq of "
+                   "faultline's there); they are counted as `not held`, not as injected\n"
+                   "faultline: hint: {}\n",
+                   f.text, c.not_held, where, hint);
     }
 }
 
@@ -511,7 +597,7 @@ void Session::set_percent(size_t slot, double percent) {
     auto& f = s.opts.faults[slot];
     fl_experiment e = s.obj->experiment(static_cast<uint32_t>(slot));
     e.threshold = percent_to_threshold(percent);
-    if (e.expires != 0) // `faultline stop` disabled it: leave it so
+    if (e.expires != 0 && !s.obj->stopped(static_cast<uint32_t>(slot))) // `faultline stop` disabled it: leave it so
         s.obj->set_experiment(static_cast<uint32_t>(slot), e);
     // The spec text follows, for stats and `faultline status`.
     std::string pct = "@" + format_percent(percent);

@@ -48,6 +48,7 @@ json to_json(const SessionRecord& r) {
             {"cgroup_id", r.cgroup_id},
             {"config_map_id", r.config_map_id},
             {"counters_map_id", r.counters_map_id},
+            {"stopped_map_id", r.stopped_map_id},
             {"started_unix", r.started_unix},
             {"ends_unix", r.ends_unix},
             {"experiments", ex},
@@ -82,6 +83,7 @@ SessionRecord from_json(const json& j) {
     r.cgroup_id = j.at("cgroup_id").get<uint64_t>();
     r.config_map_id = j.at("config_map_id").get<uint32_t>();
     r.counters_map_id = j.at("counters_map_id").get<uint32_t>();
+    r.stopped_map_id = j.value("stopped_map_id", uint32_t{0}); // absent in records of older builds: no stop flag
     r.started_unix = j.at("started_unix").get<int64_t>();
     r.ends_unix = j.at("ends_unix").get<int64_t>();
     for (const auto& e : j.at("experiments"))

@@ -98,6 +98,7 @@ struct TestRun {
 struct MapIds {
     uint32_t config = 0;
     uint32_t counters = 0;
+    uint32_t stopped = 0;
 };
 
 // One loaded instance of the faultline programs and their maps.
@@ -139,6 +140,14 @@ class Object {
     // experiment goes live; gone with the object.
     void add_path(const fl_path_key& k);
     fl_counters counters(uint32_t slot) const; // summed over CPUs
+    // A device (network namespace inode, ifindex) whose root qdisc is an fq
+    // that holds this object's delays (fl_held); delays leaving by any other
+    // device count as not held.
+    void add_held_device(uint32_t netns, uint32_t ifindex);
+    // The last device a delay of the slot was not held on ({0, 0}: none).
+    fl_dev_key not_held_at(uint32_t slot) const;
+    // Has `faultline stop` stopped the slot (fl_stopped)?
+    bool stopped(uint32_t slot) const;
     void set_levels(uint32_t mask);
 
     // The jiffies value the programs' deadline check must reach so that an
@@ -165,7 +174,9 @@ class Object {
 // Access to another process's instance through the map ids it published
 // (faultline status / stop). Throw Error if the map is gone.
 fl_counters read_counters(uint32_t counters_map_id, uint32_t slot);
-void disable_experiment(uint32_t config_map_id, uint32_t slot);
+// Stops an experiment for good: its fl_stopped flag (which the loader never
+// writes; 0 = an older record without it), then its deadline.
+void disable_experiment(uint32_t config_map_id, uint32_t stopped_map_id, uint32_t slot);
 
 // Libbpf's own messages (verifier logs ...) go to stderr only when verbose.
 void set_verbose(bool on);

@@ -40,6 +40,7 @@ struct SessionRecord {
     uint64_t cgroup_id = 0;
     uint32_t config_map_id = 0;
     uint32_t counters_map_id = 0;
+    uint32_t stopped_map_id = 0; // fl_stopped: written by `faultline stop` only
     int64_t started_unix = 0;
     int64_t ends_unix = 0; // 0: until stopped
     std::vector<ExperimentRecord> experiments;
