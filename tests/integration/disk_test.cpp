@@ -289,6 +289,29 @@ TEST_F(Disk, AKilledLoaderLeavesNoFaultBehind) {
     EXPECT_EQ(sh(fl + " status").status, 0);
 }
 
+// exec's faults are live before the command starts by default (an open
+// fault then fails the command's own exec, and faultline says so); with
+// --after they start once it runs: its first open succeeds, one made after
+// the delay fails, and bash (the VM's sh too) started unharmed.
+TEST_F(Disk, ExecAfterStartsTheFaultsOnceTheCommandRuns) {
+    REQUIRE_FAULT("disk.eio");
+    const std::string file = (in_ / "other").string();
+    const std::string fault = "disk.eio@100%,op=open,path=" + file;
+    auto r = sh(fl + " exec --fault " + fault + " -- bash -c 'read x < " + file + " && echo early-ok' 2>&1");
+    EXPECT_NE(r.status, 0) << r.out;
+    EXPECT_EQ(r.out.find("early-ok"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("note: disk.eio is live before the command starts"), std::string::npos) << r.out;
+    // Opens at ~0 s and ~2.5 s, the faults from 1 s: 1 s of margin either side.
+    r = sh(fl + " exec --after 1s --fault " + fault + " -- bash -c 'read x < " + file +
+           " && echo early-ok; sleep 2.5; read y < " + file + " || echo late-failed' 2>&1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("early-ok"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("late-failed"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("faults start 1s after the command"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("injected 1 (100"), std::string::npos) << r.out;
+    EXPECT_EQ(sh(fl + " exec --after -1s --fault " + fault + " -- true 2>&1").status, 2);
+}
+
 TEST_F(Disk, AMissingPathIsRefusedBeforeAnythingIsAttached) {
     auto r = sh(fl + " exec --fault disk.eio@1%,path=" + (base_ / "nope").string() + " -- true 2>&1");
     EXPECT_EQ(r.status, 2) << r.out;

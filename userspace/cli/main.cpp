@@ -76,6 +76,7 @@ struct FaultArgs {
     bool quiet = false;
     bool allow_host_wide = false;
     bool force = false;
+    std::string after; // exec only
 
     void add_to(CLI::App* app) {
         app->add_option("--fault,-f", faults,
@@ -261,6 +262,13 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
         throw Error(ErrorKind::usage, "no command given", "usage: faultline exec --fault SPEC -- CMD [ARGS...]");
     auto faults = a.parsed();
     auto duration = a.parsed_duration(std::nullopt);
+    std::optional<Nanos> after;
+    if (!a.after.empty()) {
+        after = parse_duration(a.after, "--after");
+        if (after->count() < 0 || *after > max_duration)
+            throw Error(ErrorKind::usage, fmt::format("--after {} is out of range", a.after),
+                        "--after takes a duration from 0 to 7 days (168h)");
+    }
     std::string parent = parent_opt.empty() ? cgroup2_mount() : resolve_cgroup(parent_opt).path;
     std::string netns = resolve_netns(a.netns);
     ensure_sentinel();
@@ -268,9 +276,20 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
 
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    Session s({.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .netns = netns});
+    Session s(
+        {.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .netns = netns, .armed = !after});
     if (!a.quiet)
-        fmt::print(stderr, "faultline: session {} on {}\n", s.id(), cg.path());
+        fmt::print(stderr, "faultline: session {} on {}{}\n", s.id(), cg.path(),
+                   after ? fmt::format(" (faults start {} after the command)", format_duration(*after)) : "");
+    if (!after && !a.quiet)
+        for (const auto& f : faults)
+            if (f.is_disk() || f.kind == FaultKind::mem_enomem || f.kind == FaultKind::mem_slab) {
+                fmt::print(stderr,
+                           "faultline: note: {} is live before the command starts: its exec and start-up can fail "
+                           "too (--after DUR starts the faults once it runs)\n",
+                           f.name());
+                break;
+            }
     std::unique_ptr<MetricsServer> metrics;
     if (!a.metrics.empty()) {
         metrics = std::make_unique<MetricsServer>(a.metrics);
@@ -288,10 +307,21 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
         exec_in_cgroup(cg.path(), netns, cmd, self);
     }
     crashpoint("exec-forked");
+    const uint64_t arm_at = monotonic_ns() + static_cast<uint64_t>(after ? after->count() : 0);
 
     int status = 0;
     for (;;) {
-        int sig = wait_signal(set, std::chrono::seconds(1));
+        Nanos step = std::chrono::seconds(1);
+        if (after) {
+            uint64_t now = monotonic_ns();
+            if (now >= arm_at) {
+                s.arm();
+                after.reset();
+            } else {
+                step = std::min(step, Nanos(static_cast<int64_t>(arm_at - now)));
+            }
+        }
+        int sig = wait_signal(set, step);
         if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
             kill(child, sig);
         pid_t w = waitpid(child, &status, WNOHANG);
@@ -493,6 +523,11 @@ int main(int argc, char** argv) {
     auto* exec = app.add_subcommand("exec", "Run CMD in a fresh cgroup with the faults; return its exit status");
     exec_args.add_to(exec);
     exec->add_option("--parent", exec_parent, "Create the command's cgroup under this cgroup (default: the v2 root)");
+    exec->add_option("--after", exec_args.after,
+                     "Start the faults DUR after CMD has started (e.g. 500ms, 2s), so that it can start (exec, "
+                     "load its libraries, read its config) unharmed; --for counts from then. Default: the faults "
+                     "are live before CMD starts, so disk.* and mem.* faults can make it fail to start")
+        ->type_name("DUR");
     exec->add_option("cmd", exec_cmd, "Command and arguments (after --)")->required();
     exec->positionals_at_end();
 

@@ -231,6 +231,8 @@ struct Session::Impl {
     std::vector<bpf::Link> links;
     SessionRecord rec; // as published for `faultline status`
     bool published = false;
+    bool armed = false;
+    std::map<fl_hook, fl_index_val> index; // what arm() makes live
     // Delays not held: the devices already warned about, per slot.
     std::set<std::tuple<uint32_t, uint32_t, uint32_t>> warned_not_held;
 
@@ -393,7 +395,9 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         s.end_ns = s.start_ns + static_cast<uint64_t>(s.opts.duration->count());
 
     // Maps first, with deadlines, then the attachments that make them live.
-    std::map<fl_hook, fl_index_val> index;
+    // Unarmed, the index stays empty and no depth is targeted: the programs
+    // are attached but return at once.
+    std::map<fl_hook, fl_index_val>& index = s.index;
     for (uint32_t slot = 0; slot < faults.size(); slot++) {
         fl_experiment e = make_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
         if (s.opts.shadow)
@@ -406,9 +410,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             v.slots[v.n++] = slot;
         }
     }
-    for (auto& [hook, val] : index)
-        s.obj->set_index(s.opts.target.id, static_cast<uint32_t>(hook), val);
-    s.obj->set_levels(1u << s.opts.target.level);
+    if (s.opts.armed)
+        arm();
 
     // Publish the session before touching anything that can outlive this
     // process (qdiscs, tc filters), listing each device before it is
@@ -492,6 +495,24 @@ const CgroupRef& Session::target() const {
     return impl_->opts.target;
 }
 
+void Session::arm() {
+    Impl& s = *impl_;
+    if (s.armed)
+        return;
+    s.armed = true;
+    s.start_ns = monotonic_ns();
+    if (s.opts.duration)
+        s.end_ns = s.start_ns + static_cast<uint64_t>(s.opts.duration->count());
+    for (uint32_t slot = 0; slot < s.opts.faults.size(); slot++) {
+        fl_experiment e = s.obj->experiment(slot);
+        e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
+        s.obj->set_experiment(slot, e);
+    }
+    for (auto& [hook, val] : s.index)
+        s.obj->set_index(s.opts.target.id, static_cast<uint32_t>(hook), val);
+    s.obj->set_levels(1u << s.opts.target.level);
+}
+
 void Session::renew() {
     Impl& s = *impl_;
     check_sentinel();
@@ -506,6 +527,8 @@ void Session::renew() {
                                     "longer held, so the session ends",
                                     dev, s.opts.netns.empty() ? "" : " (netns " + s.opts.netns + ")", s.id),
                         "something replaced the root qdisc (tc qdisc del/replace); start the experiment again");
+    if (!s.armed)
+        return; // nothing live yet: arm() writes the first deadlines
     uint64_t now = monotonic_ns();
     for (uint32_t slot = 0; slot < s.opts.faults.size(); slot++) {
         // The map is the state: `faultline stop` may have disabled the

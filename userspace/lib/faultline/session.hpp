@@ -37,6 +37,10 @@ struct SessionOptions {
     bool allow_host_wide = false;
     // disk.bio may name a device that backs a mounted file system (--force).
     bool force = false;
+    // Live from construction (true), or only once arm() is called: loaded,
+    // attached and recorded, but no program acts on the target until then
+    // (exec --after). The duration counts from arming.
+    bool armed = true;
 };
 
 struct ExperimentStats {
@@ -63,6 +67,9 @@ class Session {
     const std::string& id() const;
     const CgroupRef& target() const;
 
+    // Makes the experiments live (a session built with armed = false): the
+    // index entries and the targeted depth, after the deadlines. Idempotent.
+    void arm();
     // Pushes the kernel deadlines forward (never past the duration). Throws
     // Error(system) when the session cannot go on safely: its sentinel died,
     // or an fq its delays need was removed.
