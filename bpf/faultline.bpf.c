@@ -283,13 +283,12 @@ int fl_skb_egress(struct __sk_buff *skb)
 	struct fl_event ev = {};
 
 	fl_skb_decide(skb, FL_HOOK_EGRESS, FL_DIR_EGRESS, &ev, &v);
-	if (v.drop)
-		return FL_SKB_DROP_EGRESS;
-	if (v.hold)
+	if (!v.drop && v.hold)
 		fl_skb_hold(skb, &ev, v.delay_ns);
-	if (v.rcode)
+	if (!v.drop && v.rcode)
 		fl_dns_remember(skb, &ev, v.rslot, v.rcode);
-	return FL_SKB_PASS;
+	fl_dns_release(&ev);
+	return v.drop ? FL_SKB_DROP_EGRESS : FL_SKB_PASS;
 }
 
 SEC("cgroup_skb/ingress")
@@ -299,6 +298,7 @@ int fl_skb_ingress(struct __sk_buff *skb)
 	struct fl_event ev = {};
 
 	fl_skb_decide(skb, FL_HOOK_INGRESS, FL_DIR_INGRESS, &ev, &v);
+	fl_dns_release(&ev);
 	return v.drop ? FL_SKB_DROP_INGRESS : FL_SKB_PASS;
 }
 

@@ -33,7 +33,7 @@ enum fl_dns_state {
 __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 {
 	struct fl_dns_scratch *s;
-	__u32 zero = 0, off, n, i, k, end;
+	__u32 zero = 0, off, n, i, k, end, *nest, level;
 	__u8 hdr[FL_DNS_HLEN];
 
 	if (!ev)
@@ -70,7 +70,18 @@ __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 		return 0;
 	if (hdr[4] != 0 || hdr[5] != 1) /* qdcount == 1 */
 		return 0;
-	s = bpf_map_lookup_elem(&fl_dns_scratch, &zero);
+	/* The next nesting level's scratch; given back by the entry
+	 * program (fl_dns_release). Deeper than softirq-in-process nesting
+	 * can go: not parsed, so nothing matches. */
+	nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
+	if (!nest)
+		return 0;
+	level = *nest;
+	if (level >= FL_DNS_NEST)
+		return 0;
+	*nest = level + 1;
+	ev->dns_level = (__u8)(level + 1);
+	s = bpf_map_lookup_elem(&fl_dns_scratch, &level);
 	if (!s)
 		return 0;
 	s->id = (__u16)(hdr[0] << 8 | hdr[1]);
@@ -145,16 +156,39 @@ __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 	return 0;
 }
 
+/* The scratch holding ev's question, NULL if it has none. */
+static __always_inline struct fl_dns_scratch *fl_dns_question(const struct fl_event *ev)
+{
+	__u32 level = ev->dns_level - 1;
+
+	if (ev->dns != FL_DNS_OK || !ev->dns_level)
+		return NULL;
+	return bpf_map_lookup_elem(&fl_dns_scratch, &level);
+}
+
+/* Gives back the nesting level ev's parse took: every entry program that
+ * may parse calls it before it returns. */
+static __always_inline void fl_dns_release(const struct fl_event *ev)
+{
+	__u32 zero = 0, *nest;
+
+	if (!ev->dns_level)
+		return;
+	nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
+	if (nest)
+		*nest = ev->dns_level - 1;
+}
+
 /* domain= and qtype= of a DNS experiment against the parsed question.
  * Global: verified once, and the packet fast path stays small. */
 __noinline int fl_dns_match(const struct fl_experiment *e, const struct fl_event *ev)
 {
 	struct fl_dns_scratch *s;
-	__u32 zero = 0, i, k;
+	__u32 i, k;
 
-	if (!e || !ev || ev->dns != FL_DNS_OK)
+	if (!e || !ev)
 		return 0;
-	s = bpf_map_lookup_elem(&fl_dns_scratch, &zero);
+	s = fl_dns_question(ev);
 	if (!s)
 		return 0;
 	if (e->qtype && e->qtype != s->qtype)
@@ -186,10 +220,8 @@ __noinline int fl_dns_match(const struct fl_experiment *e, const struct fl_event
  * arriving one retransmission timeout late). */
 static __always_inline __u64 fl_dns_key(const struct fl_experiment *e, const struct fl_event *ev)
 {
-	struct fl_dns_scratch *s;
-	__u32 zero = 0;
+	struct fl_dns_scratch *s = fl_dns_question(ev);
 
-	s = bpf_map_lookup_elem(&fl_dns_scratch, &zero);
 	if (!s)
 		return 0;
 	if (e->sample == FL_SAMPLE_NAME)

@@ -95,12 +95,26 @@ struct fl_dns_scratch {
 	__u64 h;	/* and its hash so far */
 };
 
+/* One scratch per nesting level: a program parsing a question in process
+ * context can be interrupted by a softirq whose program parses another on
+ * the same CPU (at most that: softirqs do not nest). fl_dns_nest is the
+ * level in use; a parse takes the next one and its entry program gives it
+ * back on exit (fl_dns_release), so a nested run never writes the scratch
+ * an interrupted one is reading. */
+#define FL_DNS_NEST 4
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_DNS_NEST);
+	__type(key, __u32);
+	__type(value, struct fl_dns_scratch);
+} fl_dns_scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct fl_dns_scratch);
-} fl_dns_scratch SEC(".maps");
+	__type(value, __u32);
+} fl_dns_nest SEC(".maps");
 
 /* Answers to rewrite (FL_KIND_DNS_RCODE), by exchange (abi.h). LRU: an
  * answer that never comes is forgotten; entries also carry a deadline. */

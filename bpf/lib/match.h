@@ -28,6 +28,7 @@ struct fl_event {
 	__u8 op;        /* file hooks: one enum fl_op_bits */
 	__u32 dev;      /* bio hook: the bio's block device (dev_t) */
 	__u8 held;      /* egress, enum fl_held: can a delay be held? */
+	__u8 dns_level; /* 1 + the fl_dns_scratch entry holding the question, 0: none */
 	struct fl_dev_key out; /* egress: the device the packet leaves by (if held) */
 };
 

@@ -26,6 +26,7 @@
 #include "faultline/abi.h"
 #include "maps.h"
 #include "match.h"
+#include "dns.h"
 
 #define FL_ETH_HLEN 14
 #define FL_IP_MF 0x2000
@@ -48,13 +49,12 @@ __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev,
 	struct fl_dns_flow k = {};
 	struct fl_dns_scratch *s;
 	struct fl_experiment *e;
-	__u32 zero = 0;
 	__u64 until;
 
-	if (!ev || ev->dns != FL_DNS_OK)
+	if (!ev)
 		return 0;
 	slot &= FL_MAX_EXPERIMENTS - 1;
-	s = bpf_map_lookup_elem(&fl_dns_scratch, &zero);
+	s = fl_dns_question(ev);
 	e = bpf_map_lookup_elem(&fl_config, &slot);
 	if (!s || !e)
 		return 0;

@@ -7,7 +7,11 @@
 #include <cmath>
 #include <memory>
 #include <random>
+#include <set>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "../support/packet.hpp"
 #include "../support/stats.hpp"
@@ -613,6 +617,50 @@ TEST_F(TestRun, DnsParserAgreesWithAReferenceOnMutatedAnswers) {
     }
     EXPECT_GT(accepted, 100); // both sides of the line were exercised
     EXPECT_LT(accepted, 2900);
+}
+
+// The DNS scratch is indexed by nesting level (a softirq's program can run
+// in the middle of a process-context one on the same CPU): with level 0
+// taken by an "interrupted" parse, a question is parsed into entry 1, entry
+// 0 is left byte for byte as it was, and the level is given back. With every
+// level taken, nothing is parsed, so nothing matches.
+TEST_F(TestRun, DnsScratchOfAnInterruptedParseIsNeverOverwritten) {
+    add("dns.drop@100%,domain=api.example.com");
+    const int nest = obj_->map_fd("fl_dns_nest"), scratch = obj_->map_fd("fl_dns_scratch");
+    ASSERT_GE(nest, 0);
+    ASSERT_GE(scratch, 0);
+    const auto ncpu = static_cast<size_t>(libbpf_num_possible_cpus());
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    ASSERT_EQ(bpf_obj_get_info_by_fd(scratch, &info, &len), 0);
+    const size_t vsz = (info.value_size + 7) / 8 * 8; // per-CPU values are 8-byte aligned
+    auto set_nest = [&](uint64_t level) {
+        std::vector<uint64_t> v(ncpu, level);
+        const uint32_t zero = 0;
+        ASSERT_EQ(bpf_map_update_elem(nest, &zero, v.data(), BPF_ANY), 0);
+    };
+    auto nest_levels = [&] {
+        std::vector<uint64_t> v(ncpu);
+        const uint32_t zero = 0;
+        EXPECT_EQ(bpf_map_lookup_elem(nest, &zero, v.data()), 0);
+        return std::set<uint64_t>(v.begin(), v.end());
+    };
+    std::vector<uint8_t> interrupted(vsz * ncpu, 0xab), got(vsz * ncpu);
+    const uint32_t level0 = 0;
+    ASSERT_EQ(bpf_map_update_elem(scratch, &level0, interrupted.data(), BPF_ANY), 0);
+    set_nest(1);
+    EXPECT_EQ(ingress(answer4(answer("api.example.com"))), drop_ingress);
+    EXPECT_EQ(ingress(answer4(answer("www.example.com"))), pass);
+    ASSERT_EQ(bpf_map_lookup_elem(scratch, &level0, got.data()), 0);
+    EXPECT_TRUE(got == interrupted) << "a nested parse wrote the interrupted one's scratch";
+    EXPECT_EQ(nest_levels(), std::set<uint64_t>{1});
+    set_nest(4); // FL_DNS_NEST: every level taken
+    EXPECT_EQ(ingress(answer4(answer("api.example.com"))), pass);
+    EXPECT_EQ(nest_levels(), std::set<uint64_t>{4});
+    set_nest(0);
+    EXPECT_EQ(ingress(answer4(answer("api.example.com"))), drop_ingress);
+    EXPECT_EQ(nest_levels(), std::set<uint64_t>{0}); // given back on the drop path too
+    EXPECT_EQ(obj_->counters(0).injected, 2u);
 }
 
 TEST_F(TestRun, DnsDelayHoldsMatchingQueriesOnly) {

@@ -623,6 +623,11 @@ MapIds Object::map_ids() const {
             .stopped = map_id_of(bpf_map__fd(impl_->skel->maps.fl_stopped))};
 }
 
+int Object::map_fd(const char* name) const {
+    const bpf_map* m = bpf_object__find_map_by_name(impl_->skel->obj, name);
+    return m ? bpf_map__fd(m) : -1;
+}
+
 int Object::prog_fd(Program p) const {
     return bpf_program__fd(prog_of(impl_->skel, p));
 }

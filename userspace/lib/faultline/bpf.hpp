@@ -159,6 +159,8 @@ class Object {
 
     MapIds map_ids() const;
     int prog_fd(Program p) const;
+    // A map of this object by its name in the BPF source (tests), -1 if none.
+    int map_fd(const char* name) const;
 
     // BPF_PROG_TEST_RUN on a packet (starting with an Ethernet header, as
     // the kernel expects). The skb is owned by a socket in the caller's
