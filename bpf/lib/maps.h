@@ -125,6 +125,16 @@ struct {
 	__type(value, struct fl_dns_pending);
 } fl_dns_pending SEC(".maps");
 
+/* Sockets a DNS_RCODE experiment injected a query from, with their cgroup
+ * id then: an answer is rewritten only if the socket it is delivered to is
+ * one of them (rewrite.h). Freed with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} fl_dns_sk SEC(".maps");
+
 /* Jiffies until which the tc ingress program looks at packets at all: the
  * latest deadline of a pending rewrite (so it costs one inlined jiffies read
  * and a compare when no rewrite is pending). And how long a rewrite waits

@@ -77,7 +77,24 @@ __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev,
 	if (e->expires < p.expires)
 		p.expires = e->expires;
 	p.slot = slot;
+	p.sk_cgroup = bpf_skb_cgroup_id(skb);
 	p.qlen = s->qlen;
+	/* Mark the querying socket: its answer is rewritten only if it is
+	 * delivered to a socket so marked. */
+	{
+		struct bpf_sock *sk = skb->sk;
+		__u64 *mark;
+
+		if (!sk)
+			return 0;
+		sk = bpf_sk_fullsock(sk);
+		if (!sk)
+			return 0;
+		mark = bpf_sk_storage_get(&fl_dns_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!mark)
+			return 0;
+		*mark = p.sk_cgroup;
+	}
 	p.qtype = s->qtype;
 	p.rcode = (__u8)rcode;
 	bpf_map_update_elem(&fl_dns_pending, &k, &p, BPF_ANY);
@@ -87,6 +104,46 @@ __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev,
 	if (until < p.expires)
 		fl_rcode_until = p.expires;
 	return 0;
+}
+
+/* Is the socket the kernel delivers this answer to (looked up as the
+ * stack will: UDP or TCP, by the answer's addresses and ports, in the
+ * receiving device's namespace) one that a query was injected from, in
+ * cgroup `cg` then (its fl_dns_sk mark)? tc programs cannot read a socket's
+ * cgroup (bpf_sk_cgroup_id is cgroup_skb's), but can read its storage. */
+static __always_inline int fl_dns_receiver_is(struct __sk_buff *skb, const struct fl_dns_flow *k, __u64 cg)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 len;
+	__u64 id;
+
+	if (k->family == FL_FAMILY_V4) {
+		t.ipv4.saddr = k->server[0];
+		t.ipv4.daddr = k->client[0];
+		t.ipv4.sport = k->sport;
+		t.ipv4.dport = k->cport;
+		len = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, k->server, sizeof(t.ipv6.saddr));
+		__builtin_memcpy(t.ipv6.daddr, k->client, sizeof(t.ipv6.daddr));
+		t.ipv6.sport = k->sport;
+		t.ipv6.dport = k->cport;
+		len = sizeof(t.ipv6);
+	}
+	if (k->proto == IPPROTO_TCP)
+		sk = bpf_sk_lookup_tcp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = bpf_sk_lookup_udp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	{
+		__u64 *v = bpf_sk_storage_get(&fl_dns_sk, sk, 0, 0);
+
+		id = v ? *v : 0;
+	}
+	bpf_sk_release(sk);
+	return id == cg;
 }
 
 /* `len` bytes at `off`: in place when in the linear part (a few ns), else
@@ -205,6 +262,12 @@ __noinline int fl_dns_rewrite(struct __sk_buff *skb)
 		return 0;
 	if (bpf_skb_load_bytes(skb, msg + FL_DNS_HLEN + p.qlen - 5, q, sizeof(q)) || q[0] ||
 	    (__u16)(q[1] << 8 | q[2]) != p.qtype)
+		return 0;
+	/* The socket the answer is delivered to must be one the target
+	 * queried from: with SO_REUSEPORT (or a connected socket) on the same
+	 * address and port, another cgroup's socket can get an answer to the
+	 * target's query id, and it must get it untouched. */
+	if (!fl_dns_receiver_is(skb, &k, p.sk_cgroup))
 		return 0;
 	rr = FL_DNS_HLEN + p.qlen; /* where the question ends, in the message */
 	left = msglen - rr;

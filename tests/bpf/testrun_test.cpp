@@ -4,10 +4,15 @@
 // cgroup, so each test moves this process into a scratch target cgroup.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <cmath>
+#include <cstring>
+#include <fmt/format.h>
 #include <memory>
+#include <netinet/in.h>
 #include <random>
 #include <set>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -743,9 +748,85 @@ class RcodeRun : public TestRun {
             return;
         obj_ = bpf::Object::load({bpf::Program::skb_egress, bpf::Program::skb_ingress, bpf::Program::tc_ingress});
         obj_->set_answer_wait(30'000'000'000ull);
+        receive_in(true);
+    }
+    void TearDown() override {
+        for (int fd : receivers_)
+            close(fd);
+        TestRun::TearDown();
     }
     bpf::TestRun tc(const std::vector<uint8_t>& pkt) { return obj_->test_run(bpf::Program::tc_ingress, pkt); }
+
+    // An answer is rewritten only if the socket it is delivered to is one
+    // the target's query left from (the egress program marks it). A test
+    // run's query comes from a dummy socket, so the client's sockets of
+    // exchange() (UDP and TCP (a listener), v4 and v6) are marked here as
+    // the egress program marks a real one, with the target's cgroup id, or
+    // left unmarked (mark = false: another cgroup's sockets).
+    void receive_in(bool mark) {
+        for (int fd : receivers_)
+            close(fd);
+        receivers_.clear();
+        for (bool v6 : {false, true})
+            for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+                int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
+                ASSERT_GE(fd, 0);
+                receivers_.push_back(fd);
+                const int one = 1;
+                // the client's address is not the machine's: bind it anyway
+                ASSERT_EQ(v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one)
+                             : setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one),
+                          0);
+                sockaddr_storage ss{};
+                socklen_t len;
+                if (v6) {
+                    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+                    a->sin6_family = AF_INET6;
+                    a->sin6_port = htons(40000);
+                    inet_pton(AF_INET6, "2001:db8::1", &a->sin6_addr);
+                    len = sizeof *a;
+                } else {
+                    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+                    a->sin_family = AF_INET;
+                    a->sin_port = htons(40000);
+                    inet_pton(AF_INET, "198.18.0.1", &a->sin_addr);
+                    len = sizeof *a;
+                }
+                ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&ss), len), 0) << strerror(errno);
+                if (type == SOCK_STREAM)
+                    ASSERT_EQ(listen(fd, 1), 0);
+                const uint64_t cg = target_->ref().id;
+                if (mark)
+                    ASSERT_EQ(bpf_map_update_elem(obj_->map_fd("fl_dns_sk"), &fd, &cg, BPF_ANY), 0) << strerror(errno);
+            }
+    }
+    std::vector<int> receivers_;
 };
+
+// The receiving socket is not one the target queried from (SO_REUSEPORT
+// groups and connected sockets can share the target's address and port
+// across cgroups): its answer is never rewritten, over UDP or TCP, v4 or v6,
+// and nothing counts as injected.
+TEST_F(RcodeRun, AnAnswerDeliveredToAnotherSocketIsLeftAlone) {
+    add("dns.nxdomain@100%,domain=*.svc.test");
+    receive_in(false);
+    for (bool v6 : {false, true})
+        for (bool tcp : {false, true}) {
+            SCOPED_TRACE(fmt::format("v6 {} tcp {}", v6, tcp));
+            auto x = exchange("db.svc.test", v6, tcp);
+            EXPECT_EQ(egress(x.query), pass);
+            EXPECT_EQ(tc(x.answer).packet, x.answer);
+        }
+    EXPECT_EQ(obj_->counters(0).injected, 0u);
+    receive_in(true); // the same exchanges, to sockets the target queried from: rewritten
+    for (bool v6 : {false, true})
+        for (bool tcp : {false, true}) {
+            auto x = exchange("db.svc.test", v6, tcp);
+            EXPECT_EQ(egress(x.query), pass);
+            EXPECT_NE(tc(x.answer).packet, x.answer);
+        }
+    EXPECT_EQ(obj_->counters(0).injected, 4u);
+}
 
 TEST_F(RcodeRun, TheAnswerToAnInjectedQueryBecomesAWellFormedErrorAnswer) {
     add("dns.nxdomain@100%,domain=*.svc.test");
