@@ -78,6 +78,7 @@ __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev,
 		p.expires = e->expires;
 	p.slot = slot;
 	p.sk_cgroup = bpf_skb_cgroup_id(skb);
+	p.name = s->name;
 	p.qlen = s->qlen;
 	/* Mark the querying socket: its answer is rewritten only if it is
 	 * delivered to a socket so marked. */
@@ -104,6 +105,40 @@ __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev,
 	if (until < p.expires)
 		fl_rcode_until = p.expires;
 	return 0;
+}
+
+/* Do the `len` bytes of the name at `off` (wire format, without the root
+ * byte) hash to `want`, as dns.h hashed the query's? Read into the next
+ * nesting level's scratch (this runs in softirq context, which can
+ * interrupt a parse in process context on the same CPU). Global: verified
+ * once; only for an answer that matched a pending exchange. */
+__noinline int fl_dns_same_name(struct __sk_buff *skb, __u32 off, __u32 len, __u64 want)
+{
+	struct fl_dns_scratch *s;
+	__u32 zero = 0, *nest, level, k;
+	__u64 h = FL_DNS_HASH_INIT;
+	int same = 0;
+
+	if (len < 1 || len > FL_DNS_NAME_MAX)
+		return 0;
+	nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
+	if (!nest)
+		return 0;
+	level = *nest;
+	if (level >= FL_DNS_NEST)
+		return 0;
+	*nest = level + 1;
+	s = bpf_map_lookup_elem(&fl_dns_scratch, &level);
+	if (s && !bpf_skb_load_bytes(skb, off, s->buf, ((len - 1) & 0x1ff) + 1)) {
+		for (k = 0; k < FL_DNS_NAME_MAX; k++) {
+			if (k >= len)
+				break;
+			h = fl_dns_hash_step(h, s->buf[(len - 1 - k) & 0x1ff]);
+		}
+		same = h == want;
+	}
+	*nest = level;
+	return same;
 }
 
 /* Is the socket the kernel delivers this answer to (looked up as the
@@ -247,14 +282,15 @@ __noinline int fl_dns_rewrite(struct __sk_buff *skb)
 	if (!pp)
 		return 0;
 	p = *pp;
-	bpf_map_delete_elem(&fl_dns_pending, &k); /* one answer per query */
 	now = bpf_jiffies64();
 	slot = p.slot & (FL_MAX_EXPERIMENTS - 1);
 	e = bpf_map_lookup_elem(&fl_config, &slot);
 	c = bpf_map_lookup_elem(&fl_counters, &slot);
 	/* The experiment's live deadline too: `faultline stop` ends it now. */
-	if (!e || !c || now >= p.expires || now >= e->expires || e->kind != FL_KIND_DNS_RCODE)
+	if (!e || !c || now >= p.expires || now >= e->expires || e->kind != FL_KIND_DNS_RCODE) {
+		bpf_map_delete_elem(&fl_dns_pending, &k);
 		return 0;
+	}
 	/* The answer to the question asked: one question, of that length
 	 * (its root byte where the query's was) and that type. */
 	if (hdr[4] != 0 || hdr[5] != 1 || p.qlen < 5 || p.qlen > FL_DNS_NAME_MAX + 4 ||
@@ -263,12 +299,19 @@ __noinline int fl_dns_rewrite(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, msg + FL_DNS_HLEN + p.qlen - 5, q, sizeof(q)) || q[0] ||
 	    (__u16)(q[1] << 8 | q[2]) != p.qtype)
 		return 0;
+	/* ... and that name (an id reused for another name of that length
+	 * and type is another exchange). */
+	if (!fl_dns_same_name(skb, msg + FL_DNS_HLEN, p.qlen - 5, p.name))
+		return 0;
 	/* The socket the answer is delivered to must be one the target
 	 * queried from: with SO_REUSEPORT (or a connected socket) on the same
 	 * address and port, another cgroup's socket can get an answer to the
 	 * target's query id, and it must get it untouched. */
 	if (!fl_dns_receiver_is(skb, &k, p.sk_cgroup))
 		return 0;
+	/* The answer: one per query (another message under this id and
+	 * ports, checked above, left the exchange pending). */
+	bpf_map_delete_elem(&fl_dns_pending, &k);
 	rr = FL_DNS_HLEN + p.qlen; /* where the question ends, in the message */
 	left = msglen - rr;
 	if (left && left < FL_DNS_RR_FIXED)

@@ -256,6 +256,8 @@ struct fl_dns_pending {
 	__u64 expires; /* jiffies: the experiment's deadline or the TTL, the sooner */
 	__u64 sk_cgroup; /* cgroup v2 id of the querying socket: the answer is
 			  * rewritten only for a receiving socket of the same */
+	__u64 name;    /* fl_dns_hash of the question's name: the answer's must
+			* hash the same */
 	__u32 slot;    /* the experiment: counters, and its live deadline */
 	__u16 qlen;    /* bytes of the question (name, qtype, qclass) */
 	__u16 qtype;
@@ -280,7 +282,7 @@ static inline __u64 fl_dns_hash_step(__u64 h, __u8 c)
 static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 40, "fl_counters layout");
 static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
-static_assert(sizeof(struct fl_dns_pending) == 32, "fl_dns_pending layout");
+static_assert(sizeof(struct fl_dns_pending) == 40, "fl_dns_pending layout");
 static_assert(sizeof(struct fl_path_key) == 16, "fl_path_key layout");
 static_assert(sizeof(struct fl_dev_key) == 8, "fl_dev_key layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
@@ -289,7 +291,7 @@ static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val),
 _Static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 40, "fl_counters layout");
 _Static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
-_Static_assert(sizeof(struct fl_dns_pending) == 32, "fl_dns_pending layout");
+_Static_assert(sizeof(struct fl_dns_pending) == 40, "fl_dns_pending layout");
 _Static_assert(sizeof(struct fl_path_key) == 16, "fl_path_key layout");
 _Static_assert(sizeof(struct fl_dev_key) == 8, "fl_dev_key layout");
 _Static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");

@@ -887,16 +887,22 @@ TEST_F(RcodeRun, OnlyAnswersToInjectedQueriesOfLiveExperimentsAreRewritten) {
     EXPECT_EQ(egress(x.query), pass);
     auto wrong_id = exchange("db.svc.test", false, false, 1, true, 0x4321);
     EXPECT_EQ(tc(wrong_id.answer).packet, wrong_id.answer);
-    // An answer for another question under the same id and ports.
+    // An answer for another question under the same id and ports: another
+    // type, or another name of the same length (case aside: 0x20 mixing).
     auto aaaa = exchange("db.svc.test", false, false, 28);
     EXPECT_EQ(tc(aaaa.answer).packet, aaaa.answer);
+    auto dc = exchange("dc.svc.test", false, false);
+    EXPECT_EQ(tc(dc.answer).packet, dc.answer);
+    auto upper = exchange("DB.svc.TEST", false, false);
+    EXPECT_NE(tc(upper.answer).packet, upper.answer) << "the same name, its case mixed";
+    EXPECT_EQ(obj_->counters(0).injected, 1u);
     // `faultline stop` (the deadline set to 0) ends a pending rewrite too.
     EXPECT_EQ(egress(x.query), pass);
     fl_experiment e = obj_->experiment(0);
     e.expires = 0;
     obj_->set_experiment(0, e);
     EXPECT_EQ(tc(x.answer).packet, x.answer);
-    EXPECT_EQ(obj_->counters(0).injected, 0u);
+    EXPECT_EQ(obj_->counters(0).injected, 1u);
 }
 
 TEST_F(RcodeRun, EachRcodeAndIpv4UdpWithoutChecksumKeepsNone) {
