@@ -119,6 +119,23 @@ TEST_F(Safety, HostWideTargetsAreRefusedAndNothingIsAttached) {
     EXPECT_EQ(new_leftovers(ready_), "");
 }
 
+// A cgroup that holds PID 1 (and nothing of faultline's) is refused. PID 1
+// sits in the root cgroup here and in the VMs, so the test moves it into a
+// scratch cgroup and back: only on the VM matrix's throwaway machines.
+TEST_F(Safety, ACgroupHoldingPid1IsRefused) {
+    if (!getenv("FL_VM"))
+        GTEST_SKIP() << "moves PID 1 between cgroups: only in the VM matrix (FL_VM=1)";
+    const std::string home = root_ + cgroup_of(1);
+    ScratchCgroup holder(root_, "fl-it-pid1-" + std::to_string(getpid()));
+    cgroup_move(holder.path(), 1);
+    auto r = sh(fl + " inject --cgroup " + holder.path() + " --fault net.drop@1% --for 1s 2>&1");
+    cgroup_move(home, 1);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("it contains PID 1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("hint: "), std::string::npos) << r.out;
+    EXPECT_EQ(new_leftovers(ready_), "");
+}
+
 TEST_F(Safety, InjectIsBoundedByDefaultAndForeverMustBeSaid) {
     Proc p({fl, "inject", "--cgroup", target_->path(), "--fault", connect_fault}, "", true);
     ASSERT_TRUE(p.wait_for("Ctrl-C", 10s)) << p.out();
@@ -425,6 +442,16 @@ TEST_F(Safety, DelayInTheHostNamespaceNeedsItsDevicesNamed) {
     EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_NE(r.out.find("only on devices you name"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("hint: add dev="), std::string::npos) << r.out;
+    EXPECT_EQ(new_leftovers(ready_), "");
+    // With cidr=, the routing table names the device (a local address: lo),
+    // and only that one gets fq, for the session's life.
+    const std::string before = sh("tc qdisc show").out;
+    r = sh(fl + " exec --fault net.delay=10ms@1%,cidr=127.0.0.1/32 -- sh -c 'tc qdisc show dev lo' 2>&1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("sch_fq on lo, the device the routing table sends 127.0.0.1/32 by"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("qdisc fq f17e: root"), std::string::npos) << r.out;
+    EXPECT_EQ(sh("tc qdisc show").out, before);
     EXPECT_EQ(new_leftovers(ready_), "");
 }
 

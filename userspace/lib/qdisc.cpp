@@ -165,6 +165,50 @@ int ifindex_of(const std::string& ifname) {
     return static_cast<int>(idx);
 }
 
+namespace {
+
+int on_route(nl_msg* msg, void* arg) {
+    nlmsghdr* h = nlmsg_hdr(msg);
+    if (h->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(h, sizeof(rtmsg)))
+        return NL_OK;
+    nlattr* tb[RTA_MAX + 1] = {};
+    if (nlmsg_parse(h, sizeof(rtmsg), tb, RTA_MAX, nullptr) >= 0 && tb[RTA_OIF])
+        *static_cast<int*>(arg) = static_cast<int>(nla_get_u32(tb[RTA_OIF]));
+    return NL_OK;
+}
+
+} // namespace
+
+std::string route_device(int family, const void* addr, const std::string& netns_path) {
+    NetnsScope in(netns_path);
+    Sock s = route_socket();
+    nl_msg* msg = nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_REQUEST);
+    if (!msg)
+        throw Error(ErrorKind::system, "cannot allocate a netlink message");
+    rtmsg r{};
+    r.rtm_family = static_cast<unsigned char>(family);
+    r.rtm_dst_len = family == AF_INET ? 32 : 128;
+    int err = nlmsg_append(msg, &r, sizeof r, NLMSG_ALIGNTO);
+    if (err >= 0)
+        err = nla_put(msg, RTA_DST, family == AF_INET ? 4 : 16, addr);
+    if (err >= 0)
+        err = nl_send_auto(s.get(), msg);
+    nlmsg_free(msg);
+    if (err < 0)
+        throw Error(ErrorKind::system, fmt::format("cannot ask the routing table: {}", nl_geterror(err)));
+    int oif = 0;
+    nl_cb* cb = nl_cb_alloc(NL_CB_DEFAULT);
+    if (!cb)
+        throw Error(ErrorKind::system, "cannot allocate a netlink callback");
+    nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_route, &oif);
+    err = nl_recvmsgs(s.get(), cb);
+    nl_cb_put(cb);
+    char name[IF_NAMESIZE] = {};
+    if (err < 0 || oif <= 0 || !if_indextoname(static_cast<unsigned>(oif), name))
+        return {}; // no route (ENETUNREACH ...)
+    return name;
+}
+
 std::string resolve_netns(const std::string& name_or_path) {
     if (name_or_path.empty())
         return {};

@@ -290,6 +290,37 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     if (s.opts.duration && (s.opts.duration->count() <= 0 || *s.opts.duration > max_duration))
         throw Error(ErrorKind::usage, "duration out of range", "--for takes 1ms to 7 days");
 
+    // In the host's network namespace a delay goes only on the devices the
+    // user names, or those the routing table sends its cidr= by: fq on
+    // every device would re-queue every tenant's traffic (and replace a
+    // NIC's multiqueue root). A container's namespace (--netns) is the
+    // container's own: all of its devices are its.
+    const bool host_ns = netns_ino(s.opts.netns) == netns_ino("/proc/1/ns/net");
+    auto delay_devices = [&](const FaultSpec& f) -> std::vector<std::string> {
+        if (!f.devices.empty())
+            return f.devices;
+        if (!host_ns)
+            return up_devices(s.opts.netns);
+        if (!f.cidr)
+            throw Error(ErrorKind::usage,
+                        fmt::format("{}: in the host's network namespace faultline installs sch_fq only on devices "
+                                    "you name",
+                                    f.name()),
+                        "add dev=IFACE[+IFACE] (the devices the target's packets leave by: `ip route get ADDR` "
+                        "names it; dev=lo for loopback), or cidr=ADDR/LEN (faultline then asks the routing table), "
+                        "or give the container's namespace with --netns");
+        std::string dev =
+            route_device(f.cidr->family == FL_FAMILY_V4 ? AF_INET : AF_INET6, f.cidr->addr.data(), s.opts.netns);
+        if (dev.empty())
+            throw Error(ErrorKind::usage, fmt::format("{}: no route to {}", f.name(), f.cidr->text),
+                        "name the device the target's packets leave by with dev=IFACE");
+        fmt::print(stderr,
+                   "faultline: note: {}: sch_fq on {}, the device the routing table sends {} by (packets that leave "
+                   "by another are counted as not held)\n",
+                   f.name(), dev, f.cidr->text);
+        return {dev};
+    };
+
     // Mechanisms, chosen before anything is loaded.
     std::set<bpf::Program> progs;
     std::set<std::string> fq_devs, tc_devs;
@@ -318,7 +349,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
             progs.insert(bpf::Program::skb_ingress);
         if (f.is_delay() && !s.opts.shadow) {
-            auto devs = f.devices.empty() ? up_devices(s.opts.netns) : f.devices;
+            auto devs = delay_devices(f);
             fq_devs.insert(devs.begin(), devs.end());
             hold = std::max(hold, f.delay + f.jitter);
         }
@@ -359,19 +390,6 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         else // by the name the user gave (disk.errno, not the disk.eio whose mechanism it shares)
             require_support(f.name());
     }
-    // In the host's network namespace a delay goes only on the devices the
-    // user names: fq on every device would re-queue every tenant's traffic
-    // (and replace a NIC's multiqueue root). A container's namespace
-    // (--netns) is the container's own: all of its devices are its.
-    bool host_ns = netns_ino(s.opts.netns) == netns_ino("/proc/1/ns/net");
-    for (const auto& f : faults)
-        if (f.is_delay() && !s.opts.shadow && f.devices.empty() && host_ns)
-            throw Error(ErrorKind::usage,
-                        fmt::format("{}: in the host's network namespace faultline installs sch_fq only on devices "
-                                    "you name",
-                                    f.name()),
-                        "add dev=IFACE[+IFACE] (the devices the target's packets leave by: `ip route get ADDR` "
-                        "names it; dev=lo for loopback), or give the container's namespace with --netns");
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);

@@ -28,6 +28,10 @@ std::string resolve_netns(const std::string& name_or_path);
 // Error(usage) naming it if there is none.
 int ifindex_of(const std::string& ifname);
 
+// The device the routing table sends packets to `addr` by (as `ip route get
+// ADDR` says; lo for a local address), in netns_path ("" = ours); "" if
+// there is no route. family: AF_INET (4 bytes) or AF_INET6 (16).
+std::string route_device(int family, const void* addr, const std::string& netns_path = {});
 // Inode of a network namespace (0 if it cannot be read); "" = our own.
 uint64_t netns_ino(const std::string& netns_path);
 
