@@ -527,6 +527,61 @@ TEST_F(Safety, ADelayOnPacketsThatLeaveElsewhereIsCountedAsNotHeldAndSaid) {
     EXPECT_EQ(new_leftovers(ready_), "");
 }
 
+// A multiqueue device (a veth with 4 TX queues under an mq root, each
+// queue with the qdisc the kernel made) keeps its mq root: fq goes under
+// every queue, the delay is held (p50 >= 45 ms of 50), and when the loader
+// ends (SIGTERM), or is killed (SIGKILL: its sentinel), the tree is exactly
+// what it was (the mq root made again with its handle, the kernel's own
+// qdisc under every queue).
+TEST_F(Safety, AMultiqueueDeviceKeepsItsMqRootAndGetsItsQueuesBack) {
+    REQUIRE_FAULT("net.delay");
+    auto lab = std::make_unique<NetLab>(4, "m");
+    NetLab& mq = *lab;
+    ASSERT_TRUE(mq.ok());
+    ASSERT_EQ(sh("tc -n " + mq.a + " qdisc add dev " + mq.dev_a() + " root handle 1: mq 2>&1").status, 0);
+    auto tree = [&] { return sh("tc -n " + mq.a + " qdisc show dev " + mq.dev_a()).out; };
+    auto sorted = [&] { // the tree, in an order of its own (the kernel lists queues in hash order)
+        std::istringstream in(tree());
+        std::vector<std::string> lines;
+        for (std::string line; std::getline(in, line);)
+            lines.push_back(line);
+        std::sort(lines.begin(), lines.end());
+        std::string out;
+        for (const auto& l : lines)
+            out += l + "\n";
+        return out;
+    };
+    const std::string before = sorted();
+    ASSERT_NE(before.find("qdisc mq 1: root"), std::string::npos) << before;
+    ASSERT_NE(before.find("parent 1:4"), std::string::npos) << before;
+    for (int sig : {SIGTERM, SIGKILL}) {
+        SCOPED_TRACE(sig == SIGTERM ? "SIGTERM" : "SIGKILL");
+        Proc p({fl, "inject", "--quiet", "--for", "60s", "--netns", mq.a, "--cgroup", target_->path(), "--fault",
+                "net.delay=50ms@100%,proto=udp,port=9200"},
+               "", true);
+        ASSERT_TRUE(p.wait_for("Ctrl-C", 10s)) << p.out();
+        std::string during = tree();
+        EXPECT_NE(during.find("qdisc mq 1: root"), std::string::npos) << during;
+        for (int q = 1; q <= 4; q++)
+            EXPECT_NE(during.find(fmt::format(" parent 1:{} ", q)), std::string::npos) << during;
+        EXPECT_EQ(std::count(during.begin(), during.end(), '\n'), 5) << during;
+        size_t fqs = 0;
+        for (size_t at = during.find("qdisc fq e"); at != std::string::npos; at = during.find("qdisc fq e", at + 1))
+            fqs++;
+        EXPECT_EQ(fqs, 4u) << during;
+        EXPECT_GE(ping_p50_ms(mq, target_->path()), 45.0) << "not held under the mq root";
+        kill(p.pid(), sig);
+        p.wait(20s);
+        std::string after;
+        for (int i = 0; i < 30 && (after = sorted()) != before; i++) // the sentinel's bound: 2 s
+            std::this_thread::sleep_for(100ms);
+        EXPECT_EQ(after, before);
+        EXPECT_LT(ping_p50_ms(mq, target_->path()), 45.0);
+    }
+    lab.reset();
+    EXPECT_EQ(new_leftovers(ready_), "");
+}
+
 // An fq removed under a delay session ends it with an error (its delays
 // would no longer be held) instead of counting delays that do not happen.
 TEST_F(Safety, ADelaySessionWhoseFqIsRemovedEndsWithAnError) {

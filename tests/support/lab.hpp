@@ -134,16 +134,19 @@ class Proc {
 // Two namespaces and a veth pair between them, removed on destruction.
 class NetLab {
   public:
-    NetLab() : tag_(std::to_string(getpid())) {
+    // txq > 1: both veth ends get that many TX and RX queues; `suffix` tells
+    // a second lab of the same test apart.
+    explicit NetLab(int txq = 1, const std::string& suffix = "") : tag_(std::to_string(getpid()) + suffix) {
         a = "fl-a-" + tag_;
         b = "fl-b-" + tag_;
+        std::string q = txq > 1 ? fmt::format("numtxqueues {0} numrxqueues {0} ", txq) : "";
         std::string cmds =
             fmt::format("ip netns add {a} && ip netns add {b} && "
-                        "ip link add fla{t} netns {a} type veth peer name flb{t} netns {b} && "
+                        "ip link add fla{t} {q}netns {a} type veth peer name flb{t} {q}netns {b} && "
                         "ip -n {a} addr add 198.18.0.1/24 dev fla{t} && ip -n {b} addr add 198.18.0.2/24 dev flb{t} && "
                         "ip -n {a} link set lo up && ip -n {b} link set lo up && "
                         "ip -n {a} link set fla{t} up && ip -n {b} link set flb{t} up",
-                        fmt::arg("a", a), fmt::arg("b", b), fmt::arg("t", tag_));
+                        fmt::arg("a", a), fmt::arg("b", b), fmt::arg("t", tag_), fmt::arg("q", q));
         ok_ = sh(cmds + " 2>&1").status == 0;
     }
     ~NetLab() { sh(fmt::format("ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null", a, b)); }
@@ -166,7 +169,7 @@ class NetLab {
 // Everything faultline could leave behind, one line per item: cgroups it
 // names faultline-* and the processes in the ones it makes, session records
 // and half-written ones, BPF links and programs named fl_*, faultline's fq
-// root qdiscs (handle f17e:), clsact qdiscs and BPF tc filters named fl_* in
+// root qdiscs (handle f17e:) and per-queue fqs (eXXX:), clsact qdiscs and BPF tc filters named fl_* in
 // this and every named network namespace, and sentinels whose loader is
 // gone. Tests compare a snapshot taken before with one taken after, so that
 // other faultline users on the machine do not count against them.
@@ -188,7 +191,7 @@ bpftool link list 2>/dev/null | grep -E 'fl_' | sed 's/^/link /'
 bpftool prog list 2>/dev/null | grep -E 'name fl_' | sed 's/^/prog /'
 for ns in - $(ip netns list 2>/dev/null | cut -d' ' -f1); do
   case $ns in -) n= ;; fl-*) n="-n $ns"; echo "netns $ns" ;; *) n="-n $ns" ;; esac
-  tc $n qdisc show 2>/dev/null | grep -E 'qdisc (fq f17e:|clsact)' | sed "s|^|tc $ns |"
+  tc $n qdisc show 2>/dev/null | grep -E 'qdisc (fq (f17e|e[0-9a-f]{3}):|clsact)' | sed "s|^|tc $ns |"
 done
 for d in /proc/[0-9]*; do
   read -r c < "$d/comm" || continue

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/qdisc.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -48,12 +49,12 @@ constexpr uint32_t fq_limit = 100000;
 
 // RTM_NEWQDISC kind fq with raised limits. libnl has no fq module, so the
 // options are put by hand.
-int add_fq(nl_sock* sk, int ifindex, int flags) {
+int add_fq(nl_sock* sk, int ifindex, int flags, uint32_t parent = TC_H_ROOT, uint32_t handle = fl_fq_handle) {
     tcmsg t{};
     t.tcm_family = AF_UNSPEC;
     t.tcm_ifindex = ifindex;
-    t.tcm_parent = TC_H_ROOT;
-    t.tcm_handle = fl_fq_handle; // says "faultline's" to whoever removes it
+    t.tcm_parent = parent;
+    t.tcm_handle = handle; // says "faultline's" to whoever removes it
     nl_msg* msg = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | flags);
     if (!msg)
         return -NLE_NOMEM;
@@ -75,11 +76,50 @@ int add_fq(nl_sock* sk, int ifindex, int flags) {
     return err;
 }
 
+// A qdisc of `kind` with the kernel's default options (no TCA_OPTIONS) under
+// `parent`, with `handle` (0: the kernel numbers it).
+int add_default(nl_sock* sk, int ifindex, uint32_t parent, const std::string& kind, uint32_t handle = 0) {
+    tcmsg t{};
+    t.tcm_family = AF_UNSPEC;
+    t.tcm_ifindex = ifindex;
+    t.tcm_parent = parent;
+    t.tcm_handle = handle;
+    nl_msg* msg = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+    if (!msg)
+        return -NLE_NOMEM;
+    int err = nlmsg_append(msg, &t, sizeof t, NLMSG_ALIGNTO);
+    if (err >= 0)
+        err = nla_put_string(msg, TCA_KIND, kind.c_str());
+    if (err >= 0)
+        return nl_send_sync(sk, msg); // frees msg
+    nlmsg_free(msg);
+    return err;
+}
+
+// The per-queue qdiscs of a multiqueue root (mq) that faultline replaces
+// with fq: kinds the kernel creates with default options, each a code in
+// the handle faultline gives its fq (so that whoever removes the fq, the
+// loader, its sentinel or gc, knows what to put back without any record):
+// major 0xE000 | code << 8 | queue.
+const char* const mq_child_kinds[] = {nullptr, "pfifo_fast", "fq_codel", "sfq",   "pfifo",
+                                      "bfifo", "codel",      "pie",      "fq_pie"};
+constexpr unsigned mq_child_kind_count = sizeof mq_child_kinds / sizeof mq_child_kinds[0];
+
+uint32_t mq_fq_handle(unsigned code, unsigned queue) {
+    return (0xE000u | code << 8 | queue) << 16;
+}
+bool is_mq_fq_handle(uint32_t handle) {
+    uint32_t major = handle >> 16;
+    return (major & 0xF000) == 0xE000 && ((major >> 8) & 0xF) > 0 && ((major >> 8) & 0xF) < mq_child_kind_count &&
+           (major & 0xFF) > 0;
+}
+
 struct RootInfo {
     bool exists = false;
     std::string kind;
     uint32_t handle = 0;
     uint32_t qlen = 0; // packets queued
+    uint32_t parent = 0;
 };
 
 // Sends a dump request (RTM_GETQDISC, RTM_GETTFILTER) and runs `on` for
@@ -104,6 +144,7 @@ int dump(nl_sock* sk, int type, tcmsg t, nl_recvmsg_msg_cb_t on, void* arg) {
 struct RootQuery {
     int ifindex;
     RootInfo found;
+    std::vector<RootInfo>* all = nullptr; // every qdisc of the device, if set
 };
 
 int on_qdisc(nl_msg* msg, void* arg) {
@@ -112,21 +153,27 @@ int on_qdisc(nl_msg* msg, void* arg) {
     if (h->nlmsg_type != RTM_NEWQDISC || !nlmsg_valid_hdr(h, sizeof(tcmsg)))
         return NL_OK;
     const auto* t = static_cast<const tcmsg*>(nlmsg_data(h));
-    if (t->tcm_ifindex != q->ifindex || t->tcm_parent != TC_H_ROOT)
+    if (t->tcm_ifindex != q->ifindex || (t->tcm_parent != TC_H_ROOT && !q->all))
         return NL_OK;
     nlattr* tb[TCA_MAX + 1] = {};
     if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0)
         return NL_OK;
-    q->found.exists = true;
-    q->found.handle = t->tcm_handle;
-    q->found.kind = tb[TCA_KIND] ? nla_get_string(tb[TCA_KIND]) : "";
+    RootInfo r;
+    r.exists = true;
+    r.handle = t->tcm_handle;
+    r.parent = t->tcm_parent;
+    r.kind = tb[TCA_KIND] ? nla_get_string(tb[TCA_KIND]) : "";
     nlattr* st[TCA_STATS_MAX + 1] = {};
     if (tb[TCA_STATS2] && nla_parse_nested(st, TCA_STATS_MAX, tb[TCA_STATS2], nullptr) >= 0 && st[TCA_STATS_QUEUE] &&
         nla_len(st[TCA_STATS_QUEUE]) >= static_cast<int>(sizeof(gnet_stats_queue))) {
         gnet_stats_queue gq{};
         memcpy(&gq, nla_data(st[TCA_STATS_QUEUE]), sizeof gq);
-        q->found.qlen = gq.qlen;
+        r.qlen = gq.qlen;
     }
+    if (t->tcm_parent == TC_H_ROOT)
+        q->found = r;
+    if (q->all)
+        q->all->push_back(r);
     return NL_OK;
 }
 
@@ -137,6 +184,32 @@ RootInfo root_qdisc(nl_sock* sk, int ifindex) {
     if (int err = dump(sk, RTM_GETQDISC, t, on_qdisc, &q); err < 0)
         throw Error(ErrorKind::system, fmt::format("cannot list qdiscs: {}", nl_geterror(err)));
     return q.found;
+}
+
+// The root qdisc of a device and, for an mq root, its per-queue children.
+struct Tree {
+    RootInfo root;
+    std::vector<RootInfo> children; // of an mq root, by queue
+};
+Tree qdisc_tree(nl_sock* sk, int ifindex) {
+    tcmsg t{};
+    t.tcm_family = AF_UNSPEC;
+    std::vector<RootInfo> all;
+    RootQuery q{ifindex, {}, &all};
+    if (int err = dump(sk, RTM_GETQDISC, t, on_qdisc, &q); err < 0)
+        throw Error(ErrorKind::system, fmt::format("cannot list qdiscs: {}", nl_geterror(err)));
+    Tree tr{q.found, {}};
+    if (tr.root.exists && tr.root.kind == "mq")
+        for (const auto& r : all)
+            if (r.parent != TC_H_ROOT && TC_H_MAJ(r.parent) == TC_H_MAJ(tr.root.handle) && TC_H_MIN(r.parent) > 0)
+                tr.children.push_back(r);
+    return tr;
+}
+
+// A multiqueue root whose every queue has an fq: delays are held.
+bool all_fq(const Tree& t) {
+    return !t.children.empty() &&
+           std::all_of(t.children.begin(), t.children.end(), [](const RootInfo& c) { return c.kind == "fq"; });
 }
 
 int delete_root(nl_sock* sk, int ifindex) {
@@ -394,6 +467,91 @@ std::vector<std::string> up_devices(const std::string& netns_path) {
     return out;
 }
 
+namespace {
+
+FqUse ensure_mq_fq(nl_sock* sk, int idx, const std::string& ifname) {
+    Tree t = qdisc_tree(sk, idx);
+    if (t.children.empty())
+        throw Error(ErrorKind::system, fmt::format("device {}: its mq root has no queues listed", ifname));
+    if (all_fq(t))
+        return std::all_of(t.children.begin(), t.children.end(),
+                           [](const RootInfo& c) { return is_mq_fq_handle(c.handle); })
+                   ? FqUse::faultlines
+                   : FqUse::admins;
+    std::vector<std::pair<const RootInfo*, unsigned>> todo; // child, kind code
+    for (const auto& c : t.children) {
+        if (c.kind == "fq")
+            continue; // anyone's fq is used as is
+        unsigned code = 0;
+        for (unsigned k = 1; k < mq_child_kind_count; k++)
+            if (c.kind == mq_child_kinds[k])
+                code = k;
+        // The kernel makes each queue's qdisc with handle 0: a numbered one
+        // was configured (with options faultline could not restore).
+        if (c.handle != 0 || code == 0 || TC_H_MIN(c.parent) > 0xFF)
+            throw Error(ErrorKind::usage,
+                        fmt::format("device {}: queue {} has a configured qdisc ({} {:x}:) that faultline will not "
+                                    "replace",
+                                    ifname, TC_H_MIN(c.parent), c.kind, c.handle >> 16),
+                        "net.delay needs sch_fq under every queue of a multiqueue device; install it yourself (tc "
+                        "qdisc replace dev " +
+                            ifname + " parent :N fq flow_limit 10000) or choose other devices with dev=");
+        todo.emplace_back(&c, code);
+    }
+    for (const auto& [c, code] : todo) {
+        int err = add_fq(sk, idx, NLM_F_CREATE | NLM_F_REPLACE, c->parent, mq_fq_handle(code, TC_H_MIN(c->parent)));
+        if (err < 0)
+            throw Error(
+                err == -NLE_PERM ? ErrorKind::permission : ErrorKind::unsupported,
+                fmt::format("cannot install sch_fq on {} queue {}: {}", ifname, TC_H_MIN(c->parent), nl_geterror(err)),
+                "net.delay needs sch_fq (CONFIG_NET_SCH_FQ); `faultline probe` tells whether this kernel has "
+                "it");
+    }
+    return FqUse::installed;
+}
+
+// Puts back what faultline's per-queue fqs replaced, after their packets
+// have left (up to `drain`). When every queue is faultline's, every queue's
+// qdisc was one the kernel made (handle 0), and so is the tree the kernel
+// makes for a new mq root: the root is deleted (an mq the kernel made comes
+// back by itself) and, if somebody had configured it, made again with its
+// handle: exactly the tree that was there. Otherwise (some queue has an fq
+// of somebody else's) each of faultline's gets the kind its handle names,
+// with default options, numbered by the kernel.
+bool remove_mq_fq(nl_sock* sk, int idx, std::chrono::nanoseconds drain) {
+    auto ours = [](const Tree& t) {
+        std::vector<RootInfo> v;
+        for (const auto& c : t.children)
+            if (c.kind == "fq" && is_mq_fq_handle(c.handle))
+                v.push_back(c);
+        return v;
+    };
+    Tree t = qdisc_tree(sk, idx);
+    auto until = std::chrono::steady_clock::now() + drain;
+    auto queued = [&] {
+        auto v = ours(t);
+        return std::any_of(v.begin(), v.end(), [](const RootInfo& c) { return c.qlen > 0; });
+    };
+    while (queued() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        t = qdisc_tree(sk, idx);
+    }
+    auto mine = ours(t);
+    if (mine.empty())
+        return false;
+    if (mine.size() == t.children.size()) {
+        if (delete_root(sk, idx) < 0)
+            return false;
+        return t.root.handle == 0 || add_default(sk, idx, TC_H_ROOT, "mq", t.root.handle) >= 0;
+    }
+    bool ok = true;
+    for (const auto& c : mine)
+        ok = add_default(sk, idx, c.parent, mq_child_kinds[(c.handle >> 24) & 0xF]) >= 0 && ok;
+    return ok;
+}
+
+} // namespace
+
 FqUse ensure_root_fq(const std::string& ifname, const std::string& netns_path) {
     NetnsScope in(netns_path);
     int idx = ifindex_of(ifname);
@@ -401,17 +559,12 @@ FqUse ensure_root_fq(const std::string& ifname, const std::string& netns_path) {
     RootInfo r = root_qdisc(s.get(), idx);
     if (r.exists && r.kind == "fq")
         return r.handle == fl_fq_handle ? FqUse::faultlines : FqUse::admins; // used as is
-    // A multiqueue device's mq root (default or not) has a qdisc per TX
-    // queue, which one fq would replace and not give back: refused until
-    // faultline grafts fq per queue.
+    // A multiqueue device's mq root is kept: fq goes under each TX queue in
+    // place of the kernel-made qdisc there (one fq at the root would
+    // serialize every queue). What was there is coded in each fq's handle,
+    // so that it is put back whoever removes it.
     if (r.exists && r.kind == "mq")
-        throw Error(ErrorKind::usage,
-                    fmt::format("device {} is multiqueue (root qdisc mq): faultline does not replace its per-queue "
-                                "qdiscs",
-                                ifname),
-                    "install fq under each queue yourself (tc qdisc replace dev " + ifname +
-                        " parent :1 fq flow_limit 10000, :2, ...) and faultline uses them, or name another device with "
-                        "dev=");
+        return ensure_mq_fq(s.get(), idx, ifname);
     if (r.exists && r.handle != 0 && r.kind != "noqueue")
         throw Error(ErrorKind::usage,
                     fmt::format("device {} has a configured root qdisc ({} {:x}:) that faultline will not replace",
@@ -433,8 +586,8 @@ bool root_is_fq(const std::string& ifname, const std::string& netns_path) {
     if (!idx)
         return false;
     Sock s = route_socket();
-    RootInfo r = root_qdisc(s.get(), static_cast<int>(idx));
-    return r.exists && r.kind == "fq";
+    Tree t = qdisc_tree(s.get(), static_cast<int>(idx));
+    return (t.root.exists && t.root.kind == "fq") || all_fq(t);
 }
 
 bool remove_root_fq(const std::string& ifname, const std::string& netns_path, std::chrono::nanoseconds drain) {
@@ -445,6 +598,8 @@ bool remove_root_fq(const std::string& ifname, const std::string& netns_path, st
     Sock s = route_socket();
     auto ours = [](const RootInfo& r) { return r.exists && r.kind == "fq" && r.handle == fl_fq_handle; };
     RootInfo r = root_qdisc(s.get(), static_cast<int>(idx));
+    if (r.exists && r.kind == "mq")
+        return remove_mq_fq(s.get(), static_cast<int>(idx), drain);
     auto until = std::chrono::steady_clock::now() + drain;
     while (ours(r) && r.qlen > 0 && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
