@@ -491,7 +491,7 @@ int BPF_PROG(fl_failslab, struct kmem_cache *cache, unsigned int gfp, int ret)
 {
 	if (ret || !(gfp & FL_GFP_DIRECT_RECLAIM) || (gfp & FL_GFP_NOFAIL))
 		return ret;
-	return -fl_task_err(FL_HOOK_SLAB, 0, 0, ctx, -1);
+	return -fl_task_err(FL_HOOK_SLAB, 0, 0, ctx, 0); /* ev.file: the cache */
 }
 
 /* disk.*: security_file_open() runs for every open of a file (open, openat,

@@ -6,6 +6,7 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "faultline/abi.h"
 #include "maps.h"
 #include "dns.h"
@@ -27,6 +28,30 @@ struct fl_verdict {
 	__u32 rslot;    /* ... for the experiment in this slot */
 	__u32 pad;
 };
+
+/* The name of a kmem cache (ev->file of a slab event: should_failslab's
+ * struct kmem_cache), hashed as the loader hashed cache= (abi.h). Global:
+ * verified once; only for mem.slab experiments with a cache= filter. */
+struct kmem_cache___fl {
+	const char *name;
+} __attribute__((preserve_access_index));
+
+__noinline __u64 fl_cache_name_hash(__u64 cache)
+{
+	char name[FL_NAME_MAX] = {};
+	const char *p = BPF_CORE_READ((struct kmem_cache___fl *)cache, name);
+	__u64 h = FL_DNS_HASH_INIT;
+	int i;
+
+	if (!p || bpf_probe_read_kernel_str(name, sizeof(name), p) < 0)
+		return 0;
+	for (i = 0; i < FL_NAME_MAX; i++) {
+		if (!name[i])
+			break;
+		h = fl_name_hash_step(h, (__u8)name[i]);
+	}
+	return h;
+}
 
 /* One experiment of target cgroup cg on one event. Inlined: the first
  * experiment of a target is evaluated without any BPF-to-BPF call (a call
@@ -62,6 +87,8 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	if ((e->kind == FL_KIND_DISK_ERR || e->kind == FL_KIND_DISK_DELAY) && !fl_file_match(e, slot, ev))
 		return;
 	if (e->kind == FL_KIND_DISK_BIO && (!(e->ops & ev->op) || e->dev != ev->dev))
+		return;
+	if (e->kind == FL_KIND_MEM_SLAB && e->cache && fl_cache_name_hash(ev->file) != e->cache)
 		return;
 	c->matched++;
 	/* A packet delay is real only where the packet leaves by a device

@@ -158,6 +158,9 @@ struct fl_experiment {
 	 * MAJOR << 20 | MINOR; a partition is its own device) */
 	__u32 dev;
 	__u32 pad1;
+	/* FL_KIND_MEM_SLAB: only allocations from the kmem cache whose name
+	 * hashes to this (fl_name_hash), 0 = every cache */
+	__u64 cache;
 };
 
 /* Per-CPU counters, fl_counters array indexed by slot. */
@@ -278,8 +281,16 @@ static inline __u64 fl_dns_hash_step(__u64 h, __u8 c)
 	return (h ^ c) * 0x100000001b3ULL;
 }
 
+/* A kernel object's name (a kmem cache's): FNV-1a 64 over its bytes, up to
+ * the first NUL or FL_NAME_MAX of them; never 0 (0 means "no filter"). */
+#define FL_NAME_MAX 32
+static inline __u64 fl_name_hash_step(__u64 h, __u8 c)
+{
+	return (h ^ c) * 0x100000001b3ULL;
+}
+
 #ifdef __cplusplus
-static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
+static_assert(sizeof(struct fl_experiment) == 176, "fl_experiment layout");
 static_assert(sizeof(struct fl_counters) == 40, "fl_counters layout");
 static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 static_assert(sizeof(struct fl_dns_pending) == 40, "fl_dns_pending layout");
@@ -288,7 +299,7 @@ static_assert(sizeof(struct fl_dev_key) == 8, "fl_dev_key layout");
 static_assert(sizeof(struct fl_index_val) == 8 + 4 * FL_MAX_PER_TARGET, "fl_index_val layout");
 static_assert(sizeof(struct fl_index_entry) == 16 + sizeof(struct fl_index_val), "fl_index_entry layout");
 #else
-_Static_assert(sizeof(struct fl_experiment) == 168, "fl_experiment layout");
+_Static_assert(sizeof(struct fl_experiment) == 176, "fl_experiment layout");
 _Static_assert(sizeof(struct fl_counters) == 40, "fl_counters layout");
 _Static_assert(sizeof(struct fl_dns_flow) == 40, "fl_dns_flow layout");
 _Static_assert(sizeof(struct fl_dns_pending) == 40, "fl_dns_pending layout");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "../support/stats.hpp"
 #include "../support/target_sibling.hpp"
@@ -124,4 +125,40 @@ TEST_F(Mem, SlabFailsTheTargetsKernelAllocationsOnly) {
     // injection per failed open.
     EXPECT_GE(c["injected"].get<long>(), t["ENOMEM"]);
     EXPECT_EQ(s["ok"], 2000) << "the sibling's opens failed: " << sibling.out();
+}
+
+// cache=: only allocations from that kmem cache fail. Each socket() takes
+// an inode from sock_inode_cache (a cache with a constructor: never merged
+// with another): with cache=sock_inode_cache at 100% every socket the
+// target opens fails; with cache=TCP (TCP sockets', which a UDP socket never
+// uses) none does and nothing is injected. A name the kernel has no cache
+// for is refused.
+TEST_F(Mem, SlabCacheFilterFailsThatCachesAllocationsOnly) {
+    REQUIRE_FAULT("mem.slab");
+    if (getenv("FL_VM_MTTCG"))
+        GTEST_SKIP() << "QEMU multi-threaded TCG (see SlabFailsTheTargetsKernelAllocationsOnly); runs under "
+                        "FL_VM_ACCEL=tcg,thread=single tools/vmtest/run.sh --only fl-override-6.1 --filter 'Mem.Slab*'";
+    for (const auto& [cache, fails] :
+         {std::pair{std::string("sock_inode_cache"), true}, std::pair{std::string("TCP"), false}}) {
+        SCOPED_TRACE(cache);
+        auto inj = inject("mem.slab@100%,cache=" + cache);
+        Proc target({traffic, "udp-connect-every", "127.0.0.1", "9", "500", "50"}, target_->path(), true);
+        EXPECT_EQ(target.wait(60s), 0) << target.out();
+        auto c = stop(inj);
+        long ok = 0, failed = 0;
+        std::istringstream in(target.out());
+        for (std::string at, ms, res; in >> at >> ms >> res;)
+            (res == "ok" ? ok : failed)++;
+        EXPECT_GE(ok + failed, 5) << target.out();
+        if (fails) {
+            EXPECT_EQ(ok, 0) << target.out();
+            EXPECT_GE(c["injected"].get<long>(), failed);
+        } else {
+            EXPECT_EQ(failed, 0) << target.out();
+            EXPECT_EQ(c["injected"].get<long>(), 0);
+        }
+    }
+    auto r = sh(fl + " exec --fault mem.slab@1%,cache=no_such_cache -- true 2>&1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("no kmem cache named no_such_cache"), std::string::npos) << r.out;
 }

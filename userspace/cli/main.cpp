@@ -100,7 +100,7 @@ struct FaultArgs {
                         "  mem.enomem@P%          the target's mmap/brk/mremap of min=SIZE or more (default\n"
                         "                         1MiB) fail with ENOMEM: malloc of large blocks returns NULL\n"
                         "  mem.slab@P%            the target's kernel slab allocations fail (needs\n"
-                        "                         CONFIG_FUNCTION_ERROR_INJECTION)\n"
+                        "                         CONFIG_FUNCTION_ERROR_INJECTION); cache=NAME: one kmem cache\n"
                         "  disk.eio@P%            the target's file operations fail with EIO;\n"
                         "  disk.errno=ERRNO@P%    ... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...);\n"
                         "  disk.full@P%           writes fail with ENOSPC;\n"

@@ -196,6 +196,33 @@ uint32_t bio_device(const FaultSpec& f, bool force) {
     return (maj << 20) | min;
 }
 
+// mem.slab's cache=, as the program hashes the kmem cache's name (abi.h),
+// after checking that the kernel has a cache of that name: /proc/slabinfo
+// lists each cache by the name its allocations see. A name that is only an
+// alias (SLUB merges caches of one size and flags into one, named after
+// the first) would never match: refused, with what to do.
+uint64_t slab_cache(const FaultSpec& f) {
+    if (f.cache.empty())
+        return 0;
+    std::ifstream in("/proc/slabinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.compare(0, f.cache.size() + 1, f.cache + " ") == 0) {
+            uint64_t h = FL_DNS_HASH_INIT;
+            for (char c : f.cache)
+                h = fl_name_hash_step(h, static_cast<uint8_t>(c));
+            return h;
+        }
+    struct stat st {};
+    if (lstat(("/sys/kernel/slab/" + f.cache).c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+        throw Error(ErrorKind::usage,
+                    fmt::format("mem.slab: cache {} is merged into another one (SLUB merges caches of one size and "
+                                "flags): its allocations are made under that cache's name",
+                                f.cache),
+                    "name a cache /proc/slabinfo lists, or boot with slab_nomerge to keep caches apart");
+    throw Error(ErrorKind::usage, fmt::format("mem.slab: no kmem cache named {}", f.cache),
+                "cache= names a cache as /proc/slabinfo lists it (first column)");
+}
+
 // The inodes of a disk fault's path= filters, as the kernel names them
 // (super_block.s_dev, i_ino), resolved in faultline's mount namespace now.
 std::vector<fl_path_key> path_keys(const FaultSpec& f, uint32_t slot) {
@@ -393,6 +420,10 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);
+    std::vector<uint64_t> caches(faults.size(), 0);
+    for (uint32_t slot = 0; slot < faults.size(); slot++)
+        if (faults[slot].kind == FaultKind::mem_slab)
+            caches[slot] = slab_cache(faults[slot]);
     std::vector<uint32_t> bio_devs(faults.size(), 0);
     for (uint32_t slot = 0; slot < faults.size(); slot++)
         if (faults[slot].kind == FaultKind::disk_bio) {
@@ -421,6 +452,7 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         if (s.opts.shadow)
             e.flags |= FL_F_SHADOW;
         e.dev = bio_devs[slot];
+        e.cache = caches[slot];
         e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
         s.obj->set_experiment(slot, e);
         for (auto h : hooks_of(faults[slot])) {

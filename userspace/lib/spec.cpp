@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -545,8 +546,19 @@ FaultSpec parse_fault(std::string_view text) {
                     "disk.bio takes dev=MAJ:MIN|/dev/NAME, op=read+write and limit=N (bios have no path: use disk.eio "
                     "for files)");
         }
+        if (f.kind == FaultKind::mem_slab && key == "cache") {
+            if (val.empty() || val.size() >= FL_NAME_MAX || !std::all_of(val.begin(), val.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == ':' ||
+                           c == '.' || c == '(' || c == ')';
+                }))
+                bad(fmt::format("cache={} is not a kmem cache name", val),
+                    "cache= names a cache as /proc/slabinfo lists it (e.g. names_cache, UDP, dentry)");
+            f.cache = std::string(val);
+            continue;
+        }
         if (f.kind == FaultKind::mem_slab && key != "limit")
-            bad(fmt::format("filter '{}' does not apply to mem.slab", key), "mem.slab takes limit=N");
+            bad(fmt::format("filter '{}' does not apply to mem.slab", key),
+                "mem.slab takes cache=NAME (one kmem cache, as /proc/slabinfo lists it) and limit=N");
         if (f.kind == FaultKind::mem_enomem) {
             if (key == "min") {
                 f.min_bytes = parse_size(val, "min");

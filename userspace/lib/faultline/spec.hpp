@@ -65,6 +65,7 @@ struct FaultSpec {
     uint16_t qtype = 0;
     // mem.enomem: only requests of at least this many bytes (min=)
     uint64_t min_bytes = 0;
+    std::string cache; // mem.slab: the kmem cache's name (cache=), "" = every cache
     // disk.*: operations (enum fl_op_bits), every file type or regular
     // files only (files=), and path= filters as written (absolute)
     uint8_t ops = 0;
