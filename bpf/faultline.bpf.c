@@ -595,7 +595,9 @@ struct bio___fl {
 
 /* Request flags whose bios are never failed: file-system metadata and
  * priority reads (an error there makes ext4 remount read-only for everyone),
- * cache flushes and forced-unit-access writes (journal commits). Their bit
+ * cache flushes and forced-unit-access writes (journal commits), and
+ * readahead (its failure is silent: the kernel reads again when the data is
+ * needed, so nothing would be injected but a count). Their bit
  * positions move between kernels: read from the kernel's BTF (CO-RE enum
  * value relocations), names as in include/linux/blk_types.h. */
 enum req_flag_bits___fl {
@@ -603,6 +605,7 @@ enum req_flag_bits___fl {
 	__REQ_PRIO = 2,
 	__REQ_FUA = 3,
 	__REQ_PREFLUSH = 4,
+	__REQ_RAHEAD = 5,
 };
 
 #define FL_REQ_OP_MASK 0xffu
@@ -632,6 +635,8 @@ int BPF_PROG(fl_fail_bio, struct bio *bio_arg, int ret)
 		skip |= 1u << bpf_core_enum_value(enum req_flag_bits___fl, __REQ_FUA);
 	if (bpf_core_enum_value_exists(enum req_flag_bits___fl, __REQ_PREFLUSH))
 		skip |= 1u << bpf_core_enum_value(enum req_flag_bits___fl, __REQ_PREFLUSH);
+	if (bpf_core_enum_value_exists(enum req_flag_bits___fl, __REQ_RAHEAD))
+		skip |= 1u << bpf_core_enum_value(enum req_flag_bits___fl, __REQ_RAHEAD);
 	if (opf & skip)
 		return 0;
 	/* Without bi_bdev (before 5.12) no bio names its device: none matches. */

@@ -8,7 +8,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev googletest libbenchmark-dev
-  clang-format iproute2 util-linux iperf3 nftables
+  clang-format iproute2 util-linux e2fsprogs iperf3 nftables
   qemu-system-x86 busybox-static cpio kmod xz-utils jq
   dnsmasq-base bind9-dnsutils
   fiu-utils # the disk tests compare with libfiu's fiu-run

@@ -375,6 +375,69 @@ TEST_F(DiskBio, BlockReadsOfTheTargetFailAtTheRate) {
     EXPECT_EQ(wf["ok"], 200) << "a write failed under op=read";
 }
 
+// disk.bio on the device of a mounted ext4 whose errors make it read-only
+// for everyone (errors=remount-ro, Debian's default for /): refused unless
+// --force; forced, the target's direct reads of a file fail at the rate,
+// the file system stays read-write, and a sibling reads and writes it as
+// before. Every injection is a failed read of the target's (readahead
+// bios, whose failure nobody sees, are not failed, nor counted). (Known gap:
+// with the metadata skip of fl_fail_bio disabled this test still passed
+// once: the target's `ls -lR` after drop_caches issued no metadata bio that
+// the fault saw. So it shows that a forced fault leaves the mount alone in
+// this use, not that the skip is what protects it.)
+TEST_F(DiskBio, AForcedFaultOnAMountedExt4FailsTheTargetsReadsAndTheFileSystemStaysWritable) {
+    REQUIRE_FAULT("disk.bio");
+    if (sh("command -v mke2fs && command -v losetup").status != 0)
+        GTEST_SKIP() << "needs mke2fs and losetup (e2fsprogs, util-linux)";
+    const std::string t = std::to_string(getpid());
+    const std::string img = "/tmp/faultline-it-ext4-" + t + ".img", dir = "/tmp/faultline-it-ext4-" + t;
+    auto r = sh("mke2fs -q -F -t ext4 " + img + " 64M && mkdir -p " + dir + " && losetup -f --show " + img);
+    ASSERT_EQ(r.status, 0) << r.out;
+    // losetup's answer is the last line (mke2fs may say it creates the file)
+    const size_t at = r.out.rfind("/dev/loop");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string loop = r.out.substr(at, r.out.find('\n', at) - at);
+    struct Cleanup {
+        std::string cmd;
+        ~Cleanup() { sh(cmd); }
+    } cleanup{"umount " + dir + " 2>/dev/null; losetup -d " + loop + "; rm -rf " + img + " " + dir};
+    ASSERT_EQ(sh("mount -t ext4 -o errors=remount-ro " + loop + " " + dir).status, 0);
+    const std::string data = dir + "/data";
+    EXPECT_EQ(run(sibling_->path(), {fileio, "write", "4", data, "4096"})["ok"], 4);
+    sh("sync");
+
+    r = sh(fl + " inject --cgroup " + target_->path() + " --fault disk.bio@50%,op=read,dev=" + loop + " --for 1s 2>&1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("backs a mounted file system"), std::string::npos) << r.out;
+
+    auto inj = inject("disk.bio@50%,op=read,dev=" + loop, {"--force"});
+    // Cold caches: the target's first calls read the inode table and
+    // directory blocks from the device (metadata bios).
+    ASSERT_EQ(sh("sync && echo 3 > /proc/sys/vm/drop_caches").status, 0);
+    Proc ls({"ls", "-lR", dir}, target_->path(), true);
+    EXPECT_EQ(ls.wait(30s), 0) << ls.out();
+    setenv("FL_FILEIO_DIRECT", "1", 1);
+    auto tf = run(target_->path(), {fileio, "read", "400", data, "4096"});
+    auto sr = run(sibling_->path(), {fileio, "read", "200", data, "4096"});
+    auto sw = run(sibling_->path(), {fileio, "write", "50", dir + "/sibling", "4096"});
+    unsetenv("FL_FILEIO_DIRECT");
+    auto c = stop(inj);
+    // 400 reads at 50 %: none failed, or none passed, has probability 2^-400.
+    EXPECT_GT(tf["EIO"], 0);
+    EXPECT_GT(tf["ok"], 0);
+    EXPECT_EQ(tf["ok"] + tf["EIO"], 400);
+    EXPECT_EQ(c["injected"].get<long>(), tf["EIO"]);
+    EXPECT_EQ(sr["ok"], 200) << "the sibling's reads failed";
+    EXPECT_EQ(sw["ok"], 50) << "the sibling's writes failed";
+    std::ifstream mounts("/proc/mounts");
+    std::string line, opts;
+    while (std::getline(mounts, line))
+        if (line.find(" " + dir + " ") != std::string::npos)
+            opts = line;
+    EXPECT_NE(opts.find(" ext4 rw,"), std::string::npos) << "remounted read-only? " << opts;
+    EXPECT_EQ(run(sibling_->path(), {fileio, "write", "4", dir + "/after", "4096"})["ok"], 4);
+}
+
 TEST_F(Disk, BioIsRefusedWithAReasonWhereTheKernelCannot) {
     if (support("disk.bio").available)
         GTEST_SKIP() << "this kernel can fail bios: the refusal path does not apply";

@@ -52,10 +52,11 @@ class TargetAndSibling : public ::testing::Test {
     }
 
     // `faultline inject` on the target, up and running.
-    std::unique_ptr<Proc> inject(const std::string& fault) {
-        auto p = std::make_unique<Proc>(std::vector<std::string>{fl, "inject", "--cgroup", target_->path(), "--fault",
-                                                                 fault, "--quiet", "--stats-json", stats_},
-                                        "", true);
+    std::unique_ptr<Proc> inject(const std::string& fault, const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> argv{fl,    "inject",  "--cgroup",     target_->path(), "--fault",
+                                      fault, "--quiet", "--stats-json", stats_};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        auto p = std::make_unique<Proc>(argv, "", true);
         EXPECT_TRUE(p->wait_for("session", 10s)) << p->out();
         return p;
     }

@@ -45,7 +45,7 @@ root=$work/root
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,fl,modules}
 cp "$(command -v busybox)" "$root/bin/busybox"
-for a in mount mkdir sleep cat echo poweroff ls grep sed awk head tail wc uname tr rm sync insmod cut timeout; do
+for a in mount umount mkdir sleep cat echo poweroff ls grep sed awk head tail wc uname tr rm sync insmod cut timeout; do
   ln -sf busybox "$root/bin/$a"
 done
 copy() { # FILE DEST: a binary and every shared library it loads
@@ -64,6 +64,9 @@ copy /usr/sbin/bpftool /usr/sbin/bpftool
 copy /usr/bin/setpriv /usr/bin/setpriv
 copy /usr/bin/find /usr/bin/find
 copy /usr/bin/unshare /usr/bin/unshare # time namespaces (the clock tests)
+# an ext4 image on a loop device (disk.bio on a mounted file system)
+copy "$(command -v mke2fs)" /usr/sbin/mke2fs
+copy "$(command -v losetup)" /usr/sbin/losetup
 # the DNS tests' server and client; dnsmasq looks its user and group up
 copy "$(command -v dnsmasq)" /usr/sbin/dnsmasq
 copy "$(command -v dig)" /usr/bin/dig

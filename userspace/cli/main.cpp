@@ -109,7 +109,7 @@ struct FaultArgs {
                         "                         path=/DIR-OR-FILE (repeatable, up to 8)  files=regular|all\n"
                         "                         jitter=DUR (disk.delay)\n"
                         "  disk.bio@P%,dev=D      the target's block I/O to device D (MAJ:MIN or /dev/NAME) fails\n"
-                        "                         with EIO; metadata, flush and FUA bios never (io controller\n"
+                        "                         with EIO; metadata, flush, FUA, readahead bios never (io controller\n"
                         "                         on; needs CONFIG_FUNCTION_ERROR_INJECTION); op=read+write\n"
                         "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
                         "       dns.drop@5%,domain=*.example.com,qtype=AAAA   disk.full@1%,path=/var/lib/db")
