@@ -86,6 +86,16 @@ TEST(ExperimentFile, AGoodFileIsReadCompletely) {
     EXPECT_EQ(x.limits.max_duration, 120s);
 }
 
+TEST(ExperimentFile, ForceAndAllowHostWideAreSaidInTheFile) {
+    const std::string steps = "steps: [{faults: net.drop@1%, duration: 1s}]\n";
+    Experiment x = parse_experiment("title: t\ntarget: {cgroup: /x}\n" + steps, "x.yaml");
+    EXPECT_FALSE(x.force);
+    EXPECT_FALSE(x.allow_host_wide);
+    x = parse_experiment("title: t\ntarget: {cgroup: /x}\nforce: true\nallow_host_wide: true\n" + steps, "x.yaml");
+    EXPECT_TRUE(x.force);
+    EXPECT_TRUE(x.allow_host_wide);
+}
+
 TEST(ExperimentFile, CommandsAreListsOrShellStrings) {
     Experiment x = parse_experiment("title: t\ntarget: {exec: [sleep, '5']}\nsteps: [{faults: net.drop@1%, "
                                     "duration: 1s}]\nsteady_state: {command: 'curl -f localhost'}\n",
@@ -110,6 +120,8 @@ TEST(ExperimentFile, EachBadFileNamesTheLineAndTheField) {
         {head + "steps:\n  - faults: [net.drop@1%, net.nope@1%]\n    duration: 1s\n", "x.yaml:5: steps[0].faults[1]: "},
         {head + "steps:\n  - faults: net.drop@1%\n    duration: -3s\n", "x.yaml:6: steps[0].duration: "},
         {head + "steps:\n  - faults: net.drop@1%\n", "x.yaml:5: steps[0]: needs `duration`"},
+        {head + "force: maybe\nsteps:\n  - {faults: net.drop@1%, duration: 1s}\n",
+         "x.yaml:4: force: `maybe` is not true or false"},
         {head + "steps:\n  - faults: net.drop@1%\n    duraton: 1s\n", "x.yaml:6: steps[0].duraton: unknown field"},
         {head + "steps:\n  - ramp: {fault: net.drop@1%, from: 1%, to: 2%, over: 2s}\n",
          "x.yaml:5: steps[0].ramp.fault: a ramped fault has no @PERCENT"},

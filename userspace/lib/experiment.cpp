@@ -206,7 +206,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         throw Error(ErrorKind::usage,
                     fmt::format("{}: not an experiment (expected `title:`, `target:`, `steps:` ...)", name), file_hint);
     r.keys(root, "",
-           {"title", "hypothesis", "target", "netns", "seed", "allow_host_wide", "steps", "steady_state", "limits"});
+           {"title", "hypothesis", "target", "netns", "seed", "allow_host_wide", "force", "steps", "steady_state",
+            "limits"});
     Experiment x;
     x.file = name;
     for (const char* k : {"title", "target", "steps"})
@@ -240,14 +241,17 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                 throw Error(ErrorKind::usage, fmt::format("`{}` is not an unsigned number", s));
             return v;
         });
+    auto boolean = [](const std::string& s) {
+        if (s == "true")
+            return true;
+        if (s == "false")
+            return false;
+        throw Error(ErrorKind::usage, fmt::format("`{}` is not true or false", s));
+    };
     if (root["allow_host_wide"])
-        x.allow_host_wide = r.parsed(root["allow_host_wide"], "allow_host_wide", [](const std::string& s) {
-            if (s == "true")
-                return true;
-            if (s == "false")
-                return false;
-            throw Error(ErrorKind::usage, fmt::format("`{}` is not true or false", s));
-        });
+        x.allow_host_wide = r.parsed(root["allow_host_wide"], "allow_host_wide", boolean);
+    if (root["force"])
+        x.force = r.parsed(root["force"], "force", boolean);
 
     const YAML::Node steps = root["steps"];
     if (!steps.IsSequence() || steps.size() == 0)

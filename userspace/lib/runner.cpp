@@ -401,7 +401,8 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                                                              .duration = step.duration,
                                                              .netns = netns,
                                                              .shadow = opts.shadow,
-                                                             .allow_host_wide = x.allow_host_wide});
+                                                             .allow_host_wide = x.allow_host_wide,
+                                                             .force = x.force});
             // Printed once the faults are live (tests wait for this line).
             say(fmt::format("{}: {} for {}", step.name, faults.empty() ? "no faults" : spec_list(faults).dump(),
                             format_duration(step.duration)));

@@ -55,6 +55,7 @@ struct Experiment {
     std::string netns;             // where the target's packets leave (net.delay)
     std::optional<uint64_t> seed;
     bool allow_host_wide = false; // a target beyond one service (host_wide_reasons) is allowed
+    bool force = false;           // disk.bio may name a device that backs a mounted file system
     std::vector<Step> steps;
     std::optional<SteadyState> steady_state;
     Limits limits;
