@@ -374,6 +374,31 @@ TEST_F(Dns, ErrorAnswersReachTheTargetWithTheRcodeTheIdAndTheQuestion) {
     EXPECT_EQ(count(log, "query[A] x.ref.svc.test from 198.18.0.1"), 3u) << log; // target, sibling x2
 }
 
+// SO_REUSEPORT across cgroups: a sibling's socket on the target's port,
+// connected to the server, gets the answer to the target's query (the
+// kernel prefers the connected socket). The answer is rewritten only for
+// the socket that asked: the sibling gets it as the server sent it, and
+// nothing counts as injected. Alone, the target's socket gets NXDOMAIN.
+TEST_F(Dns, AnAnswerDeliveredToAnotherCgroupsReusePortSocketIsNotRewritten) {
+    REQUIRE_FAULT("dns.nxdomain");
+    start_server(false);
+    auto inj = inject("dns.nxdomain@100%,domain=db.svc.test", {"--netns", lab_->a});
+    auto reuseport = [&](const std::string& sibling) {
+        Proc p({traffic, "dns-reuseport", "/run/netns/" + lab_->a, "198.18.0.2", "db.svc.test", "40053",
+                target_->path(), sibling},
+               sibling_->path(), true);
+        EXPECT_EQ(p.wait(30s), 0) << p.out();
+        return p.out();
+    };
+    auto out = reuseport("-");
+    EXPECT_EQ(out, "target rcode 3\n");
+    out = reuseport(sibling_->path());
+    EXPECT_EQ(out, "sibling rcode 0\n") << "the sibling's answer was rewritten, or went elsewhere";
+    kill(inj->pid(), SIGINT);
+    ASSERT_EQ(inj->wait(10s), 0) << inj->out();
+    EXPECT_EQ(read_json(stats_)["experiments"][0]["injected"], 1u);
+}
+
 TEST_F(Dns, OverTcpADroppedAnswerStaysLost) {
     // Each retransmission of the answer's segment gets the draw its first
     // copy got (per message), so at 100 % dig +tcp times out, as with a

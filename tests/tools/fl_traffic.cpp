@@ -32,6 +32,17 @@
 //   fl_traffic malloc N BYTES                 N malloc()+free() with glibc's mmap
 //                                             threshold fixed at 128 KiB: ok,
 //                                             null (errno ENOMEM), other
+//   fl_traffic dns-reuseport NETNS SERVER NAME LPORT TARGET_CG SIBLING_CG
+//                                             in network namespace NETNS (a
+//                                             path): if SIBLING_CG is not "-",
+//                                             a UDP socket made in it
+//                                             (SO_REUSEPORT on LPORT, connected
+//                                             to SERVER:53); then one made in
+//                                             TARGET_CG (the same port, not
+//                                             connected) sends an A query for
+//                                             NAME to SERVER:53. Prints
+//                                             "target|sibling rcode R" for each
+//                                             answer either socket gets in 2 s
 //
 // (Not a network mode, but the same shape: the memory faults' real program.)
 //
@@ -50,12 +61,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <malloc.h>
 #include <map>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <string>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -540,6 +553,70 @@ int malloc_loop(long n, long bytes) {
     return 0;
 }
 
+// A UDP socket on 0.0.0.0:lport in the port's SO_REUSEPORT group, made while
+// this process is in cgroup `cg` (a socket belongs to its creator's cgroup).
+int reuseport_socket(const std::string& cg, int lport) {
+    FILE* f = fopen((cg + "/cgroup.procs").c_str(), "w");
+    if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f) != 0) {
+        perror(cg.c_str());
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(lport));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        perror("bind");
+        return -1;
+    }
+    return fd;
+}
+
+int dns_reuseport(const char* netns, const char* server, const std::string& name, int lport, const std::string& target,
+                  const std::string& sibling) {
+    int nfd = open(netns, O_RDONLY | O_CLOEXEC);
+    if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0) {
+        perror(netns);
+        return 1;
+    }
+    close(nfd);
+    socklen_t len;
+    auto dst = addr_of(server, 53, &len);
+    int sib = -1;
+    if (sibling != "-") {
+        sib = reuseport_socket(sibling, lport);
+        if (sib < 0 || connect(sib, reinterpret_cast<sockaddr*>(&dst), len) != 0) {
+            perror("sibling socket");
+            return 1;
+        }
+    }
+    int tgt = reuseport_socket(target, lport);
+    if (tgt < 0)
+        return 1;
+    auto q = faultline::test::DnsMessage().name(name).id(0x4242).build();
+    if (sendto(tgt, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&dst), len) != static_cast<ssize_t>(q.size())) {
+        perror("sendto");
+        return 1;
+    }
+    auto start = clock_type::now();
+    while (ms_since(start) < 2000) {
+        pollfd p[2] = {{tgt, POLLIN, 0}, {sib, POLLIN, 0}};
+        if (poll(p, sib >= 0 ? 2 : 1, 50) <= 0)
+            continue;
+        for (int i = 0; i < 2; i++) {
+            uint8_t buf[1500];
+            if (!(p[i].revents & POLLIN))
+                continue;
+            ssize_t r = recv(p[i].fd, buf, sizeof buf, 0);
+            if (r >= 12 && (buf[2] & 0x80))
+                printf("%s rcode %d\n", i == 0 ? "target" : "sibling", buf[3] & 0x0f);
+        }
+    }
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -565,6 +642,8 @@ int main(int argc, char** argv) {
         return tcp_ping(arg(2), atoi(arg(3)), atol(arg(4)), atoi(arg(5)));
     if (mode == "dns-flood" && argc == 8)
         return dns_flood(arg(2), atoi(arg(3)), atol(arg(4)), atol(arg(5)), arg(6), atoi(arg(7)));
+    if (mode == "dns-reuseport" && argc == 8)
+        return dns_reuseport(arg(2), arg(3), arg(4), atoi(arg(5)), arg(6), arg(7));
     if (mode == "resolve" && argc == 3)
         return resolve(arg(2));
     if (mode == "mmap" && argc == 4)
