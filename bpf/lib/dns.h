@@ -26,6 +26,31 @@ enum fl_dns_state {
 #define FL_UDP_HLEN 8
 #define FL_DNS_HLEN 12
 
+/* Takes the next nesting level's scratch (fl_dns_scratch), NULL if every
+ * level is taken (deeper than softirq-in-process nesting can go); *level is
+ * what fl_dns_give needs to give it back. */
+static __always_inline struct fl_dns_scratch *fl_dns_take(__u32 *level)
+{
+	__u32 zero = 0, *nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
+	struct fl_dns_scratch *s;
+
+	if (!nest || *nest >= FL_DNS_NEST)
+		return NULL;
+	*level = *nest;
+	s = bpf_map_lookup_elem(&fl_dns_scratch, level);
+	if (s)
+		*nest = *level + 1;
+	return s;
+}
+
+static __always_inline void fl_dns_give(__u32 level)
+{
+	__u32 zero = 0, *nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
+
+	if (nest)
+		*nest = level;
+}
+
 /* Parse the question into fl_dns_scratch and set ev->dns. A query on
  * egress, an answer (QR set) on ingress; over UDP, or over TCP when the
  * segment starts a message (2-byte length, then the message). Global:
@@ -33,7 +58,7 @@ enum fl_dns_state {
 __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 {
 	struct fl_dns_scratch *s;
-	__u32 zero = 0, off, n, i, k, end, *nest, level;
+	__u32 off, n, i, k, end, level;
 	__u8 hdr[FL_DNS_HLEN];
 
 	if (!ev)
@@ -70,20 +95,12 @@ __noinline int fl_dns_parse(struct __sk_buff *skb, struct fl_event *ev)
 		return 0;
 	if (hdr[4] != 0 || hdr[5] != 1) /* qdcount == 1 */
 		return 0;
-	/* The next nesting level's scratch; given back by the entry
-	 * program (fl_dns_release). Deeper than softirq-in-process nesting
-	 * can go: not parsed, so nothing matches. */
-	nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
-	if (!nest)
-		return 0;
-	level = *nest;
-	if (level >= FL_DNS_NEST)
-		return 0;
-	*nest = level + 1;
-	ev->dns_level = (__u8)(level + 1);
-	s = bpf_map_lookup_elem(&fl_dns_scratch, &level);
+	/* The next nesting level's scratch, given back by the entry program
+	 * (fl_dns_release); none left: not parsed, so nothing matches. */
+	s = fl_dns_take(&level);
 	if (!s)
 		return 0;
+	ev->dns_level = (__u8)(level + 1);
 	s->id = (__u16)(hdr[0] << 8 | hdr[1]);
 	off += FL_DNS_HLEN;
 	if (skb->len <= off)
@@ -170,13 +187,8 @@ static __always_inline struct fl_dns_scratch *fl_dns_question(const struct fl_ev
  * may parse calls it before it returns. */
 static __always_inline void fl_dns_release(const struct fl_event *ev)
 {
-	__u32 zero = 0, *nest;
-
-	if (!ev->dns_level)
-		return;
-	nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
-	if (nest)
-		*nest = ev->dns_level - 1;
+	if (ev->dns_level)
+		fl_dns_give(ev->dns_level - 1);
 }
 
 /* domain= and qtype= of a DNS experiment against the parsed question.

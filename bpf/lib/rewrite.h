@@ -115,21 +115,16 @@ __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev,
 __noinline int fl_dns_same_name(struct __sk_buff *skb, __u32 off, __u32 len, __u64 want)
 {
 	struct fl_dns_scratch *s;
-	__u32 zero = 0, *nest, level, k;
+	__u32 level, k;
 	__u64 h = FL_DNS_HASH_INIT;
 	int same = 0;
 
 	if (len < 1 || len > FL_DNS_NAME_MAX)
 		return 0;
-	nest = bpf_map_lookup_elem(&fl_dns_nest, &zero);
-	if (!nest)
+	s = fl_dns_take(&level);
+	if (!s)
 		return 0;
-	level = *nest;
-	if (level >= FL_DNS_NEST)
-		return 0;
-	*nest = level + 1;
-	s = bpf_map_lookup_elem(&fl_dns_scratch, &level);
-	if (s && !bpf_skb_load_bytes(skb, off, s->buf, ((len - 1) & 0x1ff) + 1)) {
+	if (!bpf_skb_load_bytes(skb, off, s->buf, ((len - 1) & 0x1ff) + 1)) {
 		for (k = 0; k < FL_DNS_NAME_MAX; k++) {
 			if (k >= len)
 				break;
@@ -137,7 +132,7 @@ __noinline int fl_dns_same_name(struct __sk_buff *skb, __u32 off, __u32 len, __u
 		}
 		same = h == want;
 	}
-	*nest = level;
+	fl_dns_give(level);
 	return same;
 }
 
