@@ -12,9 +12,12 @@
 // show what dominates and what would be cheaper.
 //
 // usage: fl_bench_testrun [--repeat N] [--rounds N] [--experiments N] [--json FILE] [--no-parts]
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -481,7 +484,23 @@ int run(const Args& args) {
                        .udp(53, 40000)
                        .payload(test::DnsMessage().name("www.example.com").answer().build())
                        .build();
+        // An answer is rewritten only for a socket the query left from (the
+        // egress program marks it): the test run's query came from a dummy
+        // socket, so the client's socket is made and marked here.
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(40000);
+        inet_pton(AF_INET, "198.18.0.1", &a.sin_addr);
+        const uint64_t cg = target.ref().id;
+        expect(fd >= 0 && setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) == 0 &&
+                   bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                   bpf_map_update_elem(rc_pending->map_fd("fl_dns_sk"), &fd, &cg, BPF_ANY) == 0,
+               "error answers: cannot make the client's socket");
         rc_pending->test_run(bpf::Program::tc_ingress, own, 1);
+        if (fd >= 0)
+            close(fd);
         expect(rc_pending->counters(0).injected == 1, "error answers: the pending rewrite was gone by the end");
     }
 
