@@ -285,8 +285,8 @@ int fl_skb_egress(struct __sk_buff *skb)
 	fl_skb_decide(skb, FL_HOOK_EGRESS, FL_DIR_EGRESS, &ev, &v);
 	if (!v.drop && v.hold)
 		fl_skb_hold(skb, &ev, v.delay_ns);
-	if (!v.drop && v.rcode)
-		fl_dns_remember(skb, &ev, v.rslot, v.rcode);
+	if (!v.drop && v.rewrite)
+		fl_dns_remember(skb, &ev, v.rslot, v.rewrite);
 	fl_dns_release(&ev);
 	return v.drop ? FL_SKB_DROP_EGRESS : FL_SKB_PASS;
 }

@@ -24,7 +24,7 @@ struct fl_verdict {
 	__u32 drop;     /* a drop was injected */
 	__s32 err;      /* errno a connect must fail with */
 	__u32 hold;     /* a delay experiment matched: keep the flow in order */
-	__u32 rcode;    /* DNS_RCODE injected: rewrite the answer with this */
+	__u32 rewrite;  /* FL_ACT_REWRITE injected: the header bits to set */
 	__u32 rslot;    /* ... for the experiment in this slot */
 	__u32 pad;
 };
@@ -80,28 +80,28 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	}
 	if (!fl_match(e, ev))
 		return;
-	if (e->kind >= FL_KIND_DNS_DROP && e->kind <= FL_KIND_DNS_RCODE && !fl_dns_match(e, ev))
+	if ((e->match & FL_M_DNS) && !fl_dns_match(e, ev))
 		return;
-	if (e->kind == FL_KIND_MEM_ENOMEM && ev->pages < e->min_pages)
+	if ((e->match & FL_M_PAGES) && ev->pages < e->min_pages)
 		return;
-	if ((e->kind == FL_KIND_DISK_ERR || e->kind == FL_KIND_DISK_DELAY) && !fl_file_match(e, slot, ev))
+	if ((e->match & FL_M_FILE) && !fl_file_match(e, slot, ev))
 		return;
-	if (e->kind == FL_KIND_DISK_BIO && (!(e->ops & ev->op) || e->dev != ev->dev))
+	if ((e->match & FL_M_BIO) && (!(e->ops & ev->op) || e->dev != ev->dev))
 		return;
-	if (e->kind == FL_KIND_MEM_SLAB && e->cache && fl_cache_name_hash(ev->file) != e->cache)
+	if ((e->match & FL_M_CACHE) && fl_cache_name_hash(ev->file) != e->cache)
 		return;
 	c->matched++;
 	/* A packet delay is real only where the packet leaves by a device
 	 * whose root qdisc honours departure times (fq): elsewhere it is not
 	 * held, and not counted as injected. A shadow delay holds nothing. */
-	held_delay = (e->kind == FL_KIND_NET_DELAY || e->kind == FL_KIND_DNS_DELAY) && !(e->flags & FL_F_SHADOW);
+	held_delay = (e->match & FL_M_HELD) && !(e->flags & FL_F_SHADOW);
 	if (held_delay && ev->held == FL_HELD_YES)
 		v->hold = 1;
 	{
 		__u64 key = ev->flow_key;
 		int keyed = e->sample != FL_SAMPLE_EVENT;
 
-		if (e->kind >= FL_KIND_DNS_DROP && e->kind <= FL_KIND_DNS_RCODE) {
+		if (e->match & FL_M_DNS) {
 			key = fl_dns_key(e, ev);
 			keyed = key != 0;
 		}
@@ -124,10 +124,10 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	}
 	if (!fl_take_budget(e, slot))
 		return;
-	if (e->kind == FL_KIND_DNS_RCODE && !(e->flags & FL_F_SHADOW)) {
+	if (e->action == FL_ACT_REWRITE && !(e->flags & FL_F_SHADOW)) {
 		/* Counted as injected where the answer is rewritten (tc
 		 * ingress): an answer that never comes is not an injection. */
-		v->rcode = (__u32)e->err;
+		v->rewrite = (__u32)e->err;
 		v->rslot = slot;
 		return;
 	}
@@ -135,21 +135,14 @@ static __always_inline void fl_eval_slot(__u32 slot, __u64 cg, const struct fl_e
 	if (e->flags & FL_F_SHADOW)
 		return; /* counted, never applied */
 
-	switch (e->kind) {
-	case FL_KIND_NET_DROP:
-	case FL_KIND_DNS_DROP: /* on ingress: the answer */
+	switch (e->action) {
+	case FL_ACT_DROP:
 		v->drop = 1;
 		break;
-	case FL_KIND_NET_CONNECT:
-	case FL_KIND_MEM_ENOMEM:
-	case FL_KIND_MEM_SLAB:
-	case FL_KIND_DISK_BIO:
-	case FL_KIND_DISK_ERR:
+	case FL_ACT_ERR:
 		v->err = e->err;
 		break;
-	case FL_KIND_NET_DELAY:
-	case FL_KIND_DISK_DELAY:
-	case FL_KIND_DNS_DELAY: { /* on egress: the query */
+	case FL_ACT_DELAY: {
 		__u64 d = e->delay_ns;
 
 		if (e->jitter_ns) {

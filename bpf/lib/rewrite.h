@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* DNS error answers (FL_KIND_DNS_RCODE). A cgroup_skb program cannot write
- * packets, and tc programs do not know the socket's cgroup, so the work is
- * split: cgroup_skb egress decides on the target's query and remembers the
- * exchange (fl_dns_remember); a tc ingress program finds the answer to it
- * and rewrites it in place (fl_dns_rewrite).
+/* DNS answers rewritten (FL_ACT_REWRITE): error answers and truncated
+ * answers. A cgroup_skb program cannot write packets, and tc programs do
+ * not know the socket's cgroup, so the work is split: cgroup_skb egress
+ * decides on the target's query and remembers the exchange
+ * (fl_dns_remember); a tc ingress program finds the answer to it and
+ * rewrites it in place (fl_dns_rewrite).
  *
  * The rewrite keeps the packet's length (no resize, no IP header change,
  * and TCP sequence numbers stay valid): id, question and opcode stay; the
- * rcode is set; AA, TC and AD are cleared; the answer and authority counts
- * become 0, and whatever followed the question (the original records) is
- * covered by one additional record of private-use type FL_DNS_FILLER_TYPE,
- * owner the root, TTL 0, that resolvers skip. The L4 checksum is fixed by
- * the difference of the bytes changed. */
+ * experiment's header bits are set (an rcode, or TC), AA, TC and AD are
+ * otherwise cleared; the answer and authority counts become 0, and
+ * whatever followed the question (the original records) is covered by one
+ * additional record of private-use type FL_DNS_FILLER_TYPE, owner the
+ * root, TTL 0, that resolvers skip. The L4 checksum is fixed by the
+ * difference of the bytes changed. */
 #ifndef FL_BPF_REWRITE_H
 #define FL_BPF_REWRITE_H
 
@@ -39,11 +41,11 @@
  * rdlength. */
 #define FL_DNS_RR_FIXED 11
 
-/* On egress, for a query an FL_KIND_DNS_RCODE experiment injected: remember
+/* On egress, for a query an FL_ACT_REWRITE experiment injected: remember
  * the exchange so the answer can be found. ev is the parsed query (dns.h).
  * Global: verified once, only called on injection. */
 __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev, __u32 slot,
-			       __u32 rcode)
+			       __u32 set)
 {
 	struct fl_dns_pending p = {};
 	struct fl_dns_flow k = {};
@@ -97,7 +99,7 @@ __noinline int fl_dns_remember(struct __sk_buff *skb, const struct fl_event *ev,
 		*mark = p.sk_cgroup;
 	}
 	p.qtype = s->qtype;
-	p.rcode = (__u8)rcode;
+	p.set = (__u16)set;
 	bpf_map_update_elem(&fl_dns_pending, &k, &p, BPF_ANY);
 	/* A lost race leaves the other CPU's value, the same give or take a
 	 * jiffy: the tc program looks at packets until then. */
@@ -282,7 +284,7 @@ __noinline int fl_dns_rewrite(struct __sk_buff *skb)
 	e = bpf_map_lookup_elem(&fl_config, &slot);
 	c = bpf_map_lookup_elem(&fl_counters, &slot);
 	/* The experiment's live deadline too: `faultline stop` ends it now. */
-	if (!e || !c || now >= p.expires || now >= e->expires || e->kind != FL_KIND_DNS_RCODE) {
+	if (!e || !c || now >= p.expires || now >= e->expires || e->action != FL_ACT_REWRITE) {
 		bpf_map_delete_elem(&fl_dns_pending, &k);
 		return 0;
 	}
@@ -313,8 +315,8 @@ __noinline int fl_dns_rewrite(struct __sk_buff *skb)
 		return 0; /* not a well-formed answer: leave it */
 
 	__builtin_memcpy(nhdr, hdr, sizeof(hdr));
-	nhdr[2] = hdr[2] & FL_DNS_KEEP2;
-	nhdr[3] = (hdr[3] & FL_DNS_KEEP3) | (p.rcode & 0xf);
+	nhdr[2] = (hdr[2] & FL_DNS_KEEP2) | ((p.set >> 8) & FL_DNS_TC >> 8);
+	nhdr[3] = (hdr[3] & FL_DNS_KEEP3) | (p.set & 0xf);
 	for (i = 6; i < FL_DNS_HLEN; i++)
 		nhdr[i] = 0;
 	nhdr[11] = left ? 1 : 0; /* arcount: the filler record */

@@ -29,7 +29,7 @@
 /* A DNS name in wire format is at most 255 bytes (RFC 1035 3.1). */
 #define FL_DNS_NAME_MAX 255
 
-/* Answers to rewrite (FL_KIND_DNS_RCODE) awaited at once, and the type of
+/* Answers to rewrite (FL_ACT_REWRITE) awaited at once, and the type of
  * the one additional record that carries the original answer's records in a
  * rewritten answer (private use, RFC 6895 3.1). */
 #define FL_DNS_MAX_PENDING 16384
@@ -38,22 +38,36 @@
 /* Probability scale: inject iff a uniform u32 draw < threshold. */
 #define FL_THRESHOLD_ALWAYS (1ULL << 32)
 
-enum fl_kind {
-	FL_KIND_NONE = 0,
-	FL_KIND_NET_DROP = 1,    /* drop the packet */
-	FL_KIND_NET_DELAY = 2,   /* hold the packet: earliest departure time */
-	FL_KIND_NET_CONNECT = 3, /* connect() fails with experiment.err */
-	FL_KIND_DNS_DROP = 4,    /* drop the answer to a matching query */
-	FL_KIND_DNS_DELAY = 5,   /* hold a matching query (as NET_DELAY) */
-	FL_KIND_DNS_RCODE = 6,   /* rewrite the answer to a matching query:
-				  * experiment.err is the rcode */
-	FL_KIND_MEM_ENOMEM = 7,  /* address-space growth fails with err (ENOMEM) */
-	FL_KIND_DISK_ERR = 8,    /* a file operation fails with err (EIO, ENOSPC ...) */
-	FL_KIND_DISK_DELAY = 9,  /* a file operation starts delay_ns late (the
-				  * calling thread waits on its CPU, bounded) */
-	FL_KIND_MEM_SLAB = 10,   /* a kernel slab allocation fails (err: ENOMEM) */
-	FL_KIND_DISK_BIO = 11,   /* a block I/O request fails (BLK_STS_IOERR: EIO) */
+/* What an experiment does to an event it injects on (experiment.action).
+ * The fault kinds users name (net.drop, disk.eio ...) are the loader's: the
+ * programs see only an action and the match bits below, so a new kind that
+ * reuses them needs no change here or in bpf/. */
+enum fl_action {
+	FL_ACT_NONE = 0,
+	FL_ACT_DROP = 1,    /* drop the packet (egress; on ingress: the answer) */
+	FL_ACT_DELAY = 2,   /* delay_ns +/- jitter_ns: a packet's earliest
+			     * departure time (held by sch_fq), or the time a
+			     * file operation's thread waits on its CPU */
+	FL_ACT_ERR = 3,     /* the call fails with -err */
+	FL_ACT_REWRITE = 4, /* DNS: the answer to the query is rewritten where it
+			     * arrives (tc ingress); err = the header bits to set
+			     * (bytes 2-3 of the message: rcode, FL_DNS_TC) */
 };
+
+/* What an experiment checks beyond the packet filters (experiment.match). */
+enum fl_match_bits {
+	FL_M_DNS = 1 << 0,   /* the DNS question: dns_names, qtype; per=name */
+	FL_M_PAGES = 1 << 1, /* memory: requests of at least min_pages */
+	FL_M_FILE = 1 << 2,  /* files: ops, any_file, path= (fl_paths) */
+	FL_M_BIO = 1 << 3,   /* block I/O: ops, dev */
+	FL_M_CACHE = 1 << 4, /* slab: the kmem cache's name hashes to cache */
+	FL_M_HELD = 1 << 5,  /* a packet delay, held by sch_fq: injected only
+			      * where the packet leaves by a device of fl_held
+			      * (ignored with FL_F_SHADOW, which holds nothing) */
+};
+
+/* The header bit of a truncated DNS answer (in FL_ACT_REWRITE's err). */
+#define FL_DNS_TC 0x0200
 
 /* The longest a disk.delay holds one call (delay + jitter): the wait runs
  * in the kernel, on the caller's CPU, without sleeping. */
@@ -71,7 +85,7 @@ enum fl_hook {
 	FL_HOOK_BIO = 7,     /* fmod_ret/should_fail_bio: by the bio's cgroup */
 };
 
-/* File operations of FL_KIND_DISK_ERR (experiment.ops, event.op). */
+/* File and block operations (experiment.ops of FL_M_FILE and FL_M_BIO, event.op). */
 enum fl_op_bits {
 	FL_OP_OPEN = 1 << 0,  /* open(2) and friends, exec: security_file_open */
 	FL_OP_READ = 1 << 1,  /* read, pread, readv, splice, sendfile source ... */
@@ -128,10 +142,12 @@ struct fl_experiment {
 	__u64 threshold;  /* inject iff draw < threshold, 0..FL_THRESHOLD_ALWAYS */
 	__u64 limit;      /* max injections over the experiment, 0 = unlimited */
 	__u64 seed;       /* mixed into flow and seeded draws */
-	__u64 delay_ns;   /* FL_KIND_NET_DELAY: added delay */
-	__u64 jitter_ns;  /* FL_KIND_NET_DELAY: uniform +/- jitter */
-	__u32 kind;       /* enum fl_kind */
-	__s32 err;        /* FL_KIND_NET_CONNECT: positive errno; DNS_RCODE: rcode */
+	__u64 delay_ns;   /* FL_ACT_DELAY: added delay */
+	__u64 jitter_ns;  /* FL_ACT_DELAY: uniform +/- jitter */
+	__u8 action;      /* enum fl_action */
+	__u8 match;       /* enum fl_match_bits */
+	__u16 pad2;
+	__s32 err;        /* FL_ACT_ERR: positive errno; FL_ACT_REWRITE: header bits */
 	__u8 sample;      /* enum fl_sample */
 	__u8 flags;       /* enum fl_flags */
 	__u8 proto_mask;  /* enum fl_proto_bits, FL_PROTO_ANY for all */
@@ -142,24 +158,24 @@ struct fl_experiment {
 	__u16 lport_lo, lport_hi; /* local port range, host order, inclusive */
 	__u32 raddr[4];   /* remote network, network byte order (v4: [0]) */
 	__u32 rmask[4];   /* remote netmask, network byte order */
-	/* DNS kinds: only well-formed DNS messages with one question match. */
+	/* FL_M_DNS: only well-formed DNS messages with one question match. */
 	__u64 dns_names[FL_DNS_MAX_NAMES]; /* fl_dns_hash of each domain= */
 	__u16 qtype;      /* question type to match, 0 = any */
 	__u8 n_names;     /* domain= filters in dns_names, 0 = any name */
 	__u8 suffix_mask; /* bit i: dns_names[i] matches names strictly under it */
-	/* FL_KIND_DISK_ERR: operations (enum fl_op_bits), every file type or
+	/* FL_M_FILE: operations (enum fl_op_bits), every file type or
 	 * regular files only, path= filters in fl_paths (0 = any file) */
 	__u8 ops;
 	__u8 any_file;
 	__u16 n_paths;
-	/* FL_KIND_MEM_ENOMEM: only requests of at least this many pages */
+	/* FL_M_PAGES: only requests of at least this many pages */
 	__u64 min_pages;
-	/* FL_KIND_DISK_BIO: only bios of this block device (the kernel's dev_t,
+	/* FL_M_BIO: only bios of this block device (the kernel's dev_t,
 	 * MAJOR << 20 | MINOR; a partition is its own device) */
 	__u32 dev;
 	__u32 pad1;
-	/* FL_KIND_MEM_SLAB: only allocations from the kmem cache whose name
-	 * hashes to this (fl_name_hash), 0 = every cache */
+	/* FL_M_CACHE: only allocations from the kmem cache whose name
+	 * hashes to this (fl_name_hash) */
 	__u64 cache;
 };
 
@@ -244,7 +260,7 @@ struct fl_clock_sample {
 };
 
 /* A DNS exchange whose answer must be rewritten: written by cgroup_skb
- * egress when it injects FL_KIND_DNS_RCODE on a query, consumed by the tc
+ * egress when it injects FL_ACT_REWRITE on a query, consumed by the tc
  * ingress program on the answer. Addresses and ports in network order. */
 struct fl_dns_flow {
 	__u32 client[4]; /* the target's address (v4: [0]) */
@@ -264,8 +280,8 @@ struct fl_dns_pending {
 	__u32 slot;    /* the experiment: counters, and its live deadline */
 	__u16 qlen;    /* bytes of the question (name, qtype, qclass) */
 	__u16 qtype;
-	__u8 rcode;
-	__u8 pad[7];
+	__u16 set;     /* header bits to set (experiment.err of FL_ACT_REWRITE) */
+	__u8 pad[6];
 };
 
 /* Names are hashed in DNS wire format (length-prefixed labels, no root

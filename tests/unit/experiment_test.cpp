@@ -66,7 +66,7 @@ TEST(ExperimentFile, AGoodFileIsReadCompletely) {
     EXPECT_TRUE(x.steps[0].faults.empty());
     EXPECT_EQ(x.steps[1].name, "step 2");
     ASSERT_EQ(x.steps[1].faults.size(), 2u);
-    EXPECT_EQ(x.steps[1].faults[0].kind, FaultKind::net_delay);
+    EXPECT_EQ(x.steps[1].faults[0].name(), "net.delay");
     EXPECT_EQ(x.steps[1].duration, 30s);
     ASSERT_TRUE(x.steps[2].ramp);
     const Ramp& r = *x.steps[2].ramp;

@@ -98,7 +98,7 @@ int run(const Args& args) {
     // The kernel deadline doubles as a safety net should this process hang.
     e.expires = obj->deadline_jiffies(monotonic_ns() + static_cast<uint64_t>(seconds + 5) * 1000000000ull);
     e.threshold = percent_to_threshold(percent);
-    e.kind = FL_KIND_NET_DROP;
+    e.action = FL_ACT_DROP;
     e.proto_mask = FL_PROTO_ANY;
     e.dir_mask = FL_DIR_EGRESS;
     e.rport_hi = 0xffff;

@@ -71,7 +71,7 @@ fl_experiment drop_experiment(uint64_t cgroup_id, uint64_t threshold, uint64_t e
     e.cgroup_id = cgroup_id;
     e.expires = expires_jiffies;
     e.threshold = threshold;
-    e.kind = FL_KIND_NET_DROP;
+    e.action = FL_ACT_DROP;
     e.proto_mask = FL_PROTO_ANY;
     e.dir_mask = FL_DIR_EGRESS;
     e.rport_lo = 0;

@@ -79,42 +79,7 @@ struct FaultArgs {
     std::string after; // exec only
 
     void add_to(CLI::App* app) {
-        app->add_option("--fault,-f", faults,
-                        "Fault to inject, repeatable: KIND.ACTION[=VALUE]@PERCENT%[,key=value...]\n"
-                        "  net.drop@P%            drop packets\n"
-                        "  net.delay=DUR@P%       hold packets DUR (egress; needs sch_fq)\n"
-                        "  net.connect=ERRNO@P%   fail connect() with ECONNREFUSED, ETIMEDOUT,\n"
-                        "                         ENETUNREACH, EHOSTUNREACH, ECONNRESET, EACCES, EPERM ...\n"
-                        "  filters: proto=tcp|udp|icmp[+...]  port=N[-M] (remote)  lport=N[-M]\n"
-                        "           cidr=ADDR/LEN (remote, v4 or v6)  direction=egress|ingress|both\n"
-                        "           per=packet|flow  limit=N (max injections)  jitter=DUR  dev=IFACE[+IFACE]\n"
-                        "  dns.drop@P%            drop the answer to a DNS query, UDP or TCP (the client\n"
-                        "                         times out); filters: domain=NAME or domain=*.SUFFIX\n"
-                        "                         (repeatable, up to 4)  qtype=A|AAAA|SRV|...\n"
-                        "                         server=CIDR  port=N (resolver's, default 53)  per=query|name\n"
-                        "  dns.delay=DUR@P%       hold matching DNS queries DUR (needs sch_fq); same filters,\n"
-                        "                         jitter=DUR  dev=IFACE[+IFACE]\n"
-                        "  dns.nxdomain@P%        the answer arrives as NXDOMAIN (same id and question);\n"
-                        "  dns.servfail@P%        SERVFAIL; dns.refused@P%: REFUSED. Same filters, and\n"
-                        "                         dev=IFACE[+IFACE] (where answers arrive; default: all)\n"
-                        "  mem.enomem@P%          the target's mmap/brk/mremap of min=SIZE or more (default\n"
-                        "                         1MiB) fail with ENOMEM: malloc of large blocks returns NULL\n"
-                        "  mem.slab@P%            the target's kernel slab allocations fail (needs\n"
-                        "                         CONFIG_FUNCTION_ERROR_INJECTION); cache=NAME: one kmem cache\n"
-                        "  disk.eio@P%            the target's file operations fail with EIO;\n"
-                        "  disk.errno=ERRNO@P%    ... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...);\n"
-                        "  disk.full@P%           writes fail with ENOSPC;\n"
-                        "  disk.delay=DUR@P%      file operations start DUR late (<= 50ms; the thread waits\n"
-                        "                         on its CPU). Filters: op=open+read+write[+fsync]\n"
-                        "                         path=/DIR-OR-FILE (repeatable, up to 8)  files=regular|all\n"
-                        "                         jitter=DUR (disk.delay)\n"
-                        "  disk.bio@P%,dev=D      the target's block I/O to device D (MAJ:MIN or /dev/NAME) fails\n"
-                        "                         with EIO; metadata, flush, FUA, readahead bios never (io controller\n"
-                        "                         on; needs CONFIG_FUNCTION_ERROR_INJECTION); op=read+write\n"
-                        "  e.g. net.delay=10ms@1%,port=443   net.drop@0.5%,proto=udp,direction=ingress\n"
-                        "       dns.drop@5%,domain=*.example.com,qtype=AAAA   disk.full@1%,path=/var/lib/db")
-            ->required()
-            ->type_name("SPEC");
+        app->add_option("--fault,-f", faults, faults_usage())->required()->type_name("SPEC");
         app->add_option("--seed", seed,
                         "Make the draws reproducible: the n-th event of an experiment always gets "
                         "the same draw");
@@ -283,7 +248,7 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
                    after ? fmt::format(" (faults start {} after the command)", format_duration(*after)) : "");
     if (!after && !a.quiet)
         for (const auto& f : faults)
-            if (f.is_disk() || f.kind == FaultKind::mem_enomem || f.kind == FaultKind::mem_slab) {
+            if (f.def->hook == FaultHook::file || f.def->hook == FaultHook::mem || f.def->hook == FaultHook::slab) {
                 fmt::print(stderr,
                            "faultline: note: {} is live before the command starts: its exec and start-up can fail "
                            "too (--after DUR starts the faults once it runs)\n",

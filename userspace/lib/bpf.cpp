@@ -464,9 +464,9 @@ void Object::set_experiment(uint32_t slot, const fl_experiment& e) {
     if (e.proto_mask != FL_PROTO_ANY || e.family != FL_FAMILY_ANY || e.rport_lo != 0 || e.rport_hi != 0xffff ||
         e.lport_lo != 0 || e.lport_hi != 0xffff)
         needs |= FL_IDX_HEADERS;
-    if (e.kind >= FL_KIND_DNS_DROP && e.kind <= FL_KIND_DNS_RCODE)
+    if (e.match & FL_M_DNS)
         needs |= FL_IDX_HEADERS | FL_IDX_DNS;
-    if ((e.kind == FL_KIND_NET_DELAY || e.kind == FL_KIND_DNS_DELAY) && !(e.flags & FL_F_SHADOW))
+    if ((e.match & FL_M_HELD) && !(e.flags & FL_F_SHADOW))
         needs |= FL_IDX_HOLD;
     const uint32_t i = slot & (FL_MAX_EXPERIMENTS - 1);
     if (impl_->needs[i] == needs)

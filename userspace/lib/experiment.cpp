@@ -185,8 +185,8 @@ template <class Key> auto each_fault_once(const Experiment& x, Key key) {
 }
 } // namespace
 
-std::vector<FaultKind> Experiment::kinds() const {
-    return each_fault_once(*this, [](const FaultSpec& f) { return f.kind; });
+std::vector<std::string> Experiment::probe_names(bool shadow) const {
+    return each_fault_once(*this, [shadow](const FaultSpec& f) { return std::string(f.def->probe_name(shadow)); });
 }
 
 std::vector<std::string> Experiment::fault_names() const {

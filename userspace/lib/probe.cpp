@@ -103,62 +103,46 @@ Mechanisms& mechanisms() {
     return m;
 }
 
-const char* const all_faults[] = {"net.drop",   "net.delay",    "net.connect",  "dns.drop",
-                                  "dns.delay",  "dns.nxdomain", "dns.servfail", "dns.refused",
-                                  "disk.eio",   "disk.errno",   "disk.full",    "disk.*,op=fsync",
-                                  "disk.delay", "mem.enomem",   "mem.slab",     "disk.bio"};
+const std::string& mechanism_problem(Mechanism m) {
+    Mechanisms& ms = mechanisms();
+    switch (m) {
+    case Mechanism::cgroup_skb:
+        return ms.cgroup_skb();
+    case Mechanism::sch_fq:
+        return ms.sch_fq();
+    case Mechanism::connect:
+        return ms.connect();
+    case Mechanism::tc_ingress:
+        return ms.tc_ingress();
+    case Mechanism::vm_enough:
+        return ms.vm_enough();
+    case Mechanism::file_ops:
+        return ms.file_ops();
+    case Mechanism::fsync:
+        return ms.fsync();
+    case Mechanism::failslab:
+        return ms.failslab();
+    case Mechanism::fail_bio:
+        return ms.fail_bio();
+    }
+    static const std::string unknown = "unknown mechanism";
+    return unknown;
+}
 
 FaultSupport support_of(const std::string& f) {
-    Mechanisms& m = mechanisms();
-    auto row = [&](const char* mechanism, const char* min_kernel, const std::string& why) {
-        return FaultSupport{
-            .fault = f, .available = why.empty(), .mechanism = mechanism, .min_kernel = min_kernel, .reason = why};
+    auto row = [&](std::string_view mechanism, std::string_view min_kernel, const std::string& why) {
+        return FaultSupport{.fault = f,
+                            .available = why.empty(),
+                            .mechanism = std::string(mechanism),
+                            .min_kernel = std::string(min_kernel),
+                            .reason = why};
     };
-    if (f == "net.drop")
-        return row("cgroup_skb egress/ingress on the target cgroup", "5.7", m.cgroup_skb());
-    if (f == "net.delay")
-        return row("cgroup_skb egress sets skb->tstamp (EDT), sch_fq holds the packet", "5.7 + sch_fq", m.sch_fq());
-    if (f == "net.connect")
-        return row("cgroup/connect4+connect6 with bpf_set_retval", "5.18", m.connect());
-    if (f == "dns.drop")
-        return row("cgroup_skb ingress drops the answer to a matching query, UDP or TCP (the client times out and "
-                   "retries)",
-                   "5.7", m.cgroup_skb());
-    if (f == "dns.delay")
-        return row("cgroup_skb egress holds a matching query (EDT), sch_fq sends it DUR later", "5.7 + sch_fq",
-                   m.sch_fq());
-    if (f == "dns.nxdomain" || f == "dns.servfail" || f == "dns.refused")
-        return row("cgroup_skb egress picks the query, a tc ingress program (tcx, or clsact before 6.6) rewrites its "
-                   "answer in place",
-                   "5.7 + clsact (6.6: tcx)", m.tc_ingress());
-    if (f == "mem.enomem")
-        return row("fmod_ret on security_vm_enough_memory_mm (mmap, brk, mremap, fork accounting fail with ENOMEM)",
-                   "5.17 + BTF + ftrace direct calls", m.vm_enough());
-    if (f == "disk.eio" || f == "disk.errno")
-        return row("fmod_ret on security_file_open (open, exec) and security_file_permission (read, write, "
-                   "fallocate ...)",
-                   "5.17 + BTF + ftrace direct calls", m.file_ops());
-    if (f == "disk.full")
-        return row("fmod_ret on security_file_permission: writes fail with ENOSPC", "5.17 + BTF + ftrace direct calls",
-                   m.file_ops());
     if (f == disk_fsync_row)
         return row("fmod_ret on __x64_sys_fsync and __x64_sys_fdatasync (no security hook runs for fsync; system "
                    "calls take fmod_ret only with CONFIG_FUNCTION_ERROR_INJECTION, which Debian's kernels lack)",
-                   "5.7 + CONFIG_FUNCTION_ERROR_INJECTION, x86-64", m.fsync());
-    if (f == "disk.delay")
-        return row("fmod_ret on security_file_open and security_file_permission; the calling thread waits on its CPU "
-                   "(bpf_loop on bpf_ktime_get_ns, at most 50ms per call)",
-                   "5.17 + BTF + ftrace direct calls", m.file_ops());
-    if (f == "mem.slab")
-        return row("fmod_ret on should_failslab (kernel slab allocations that may sleep, in the target's tasks; the "
-                   "kernel's fault-injection point takes fmod_ret only with CONFIG_FUNCTION_ERROR_INJECTION, which "
-                   "Debian's kernels lack)",
-                   "5.17 + CONFIG_FUNCTION_ERROR_INJECTION", m.failslab());
-    if (f == "disk.bio")
-        return row("fmod_ret on should_fail_bio (block I/O charged to the target's cgroup by the io controller fails "
-                   "with EIO; the block layer's fault-injection point takes fmod_ret only with "
-                   "CONFIG_FUNCTION_ERROR_INJECTION, which Debian's kernels lack)",
-                   "5.17 + CONFIG_FUNCTION_ERROR_INJECTION + BLK_CGROUP", m.fail_bio());
+                   "5.7 + CONFIG_FUNCTION_ERROR_INJECTION, x86-64", mechanism_problem(Mechanism::fsync));
+    if (const FaultDef* d = find_fault(f))
+        return row(d->how, d->min_kernel, mechanism_problem(d->mechanism));
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());
 }
 
@@ -171,8 +155,9 @@ std::string kernel_release() {
 ProbeReport run_probe() {
     ProbeReport r;
     r.kernel = kernel_release();
-    for (const char* f : all_faults)
-        r.faults.push_back(probe_fault(f));
+    for (const auto& k : fault_kinds())
+        r.faults.push_back(probe_fault(std::string(k.name)));
+    r.faults.push_back(probe_fault(disk_fsync_row)); // the file faults' op=fsync needs more of the kernel
     return r;
 }
 
@@ -191,12 +176,6 @@ const FaultSupport& probe_fault(const std::string& fault) {
     if (it == cache.end())
         it = cache.emplace(fault, support_of(fault)).first;
     return it->second;
-}
-
-void require_support(FaultKind kind) {
-    // The three error answers share one mechanism and one probe result, as
-    // do disk.eio and disk.errno (named by the first).
-    require_support(FaultSpec{.kind = kind, .err = kind == FaultKind::disk_err ? EIO : dns_rcode_nxdomain}.name());
 }
 
 void require_support(const std::string& name) {

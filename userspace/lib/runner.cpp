@@ -259,12 +259,8 @@ std::string plan_text(const Experiment& x) {
 RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     RunResult res;
     res.journal = opts.journal.empty() ? default_journal_path(x.file) : opts.journal;
-    if (opts.shadow) // before anything starts
-        for (auto k : x.kinds())
-            require_support(shadow_kind(k));
-    else
-        for (const auto& name : x.fault_names())
-            require_support(name);
+    for (const auto& name : x.probe_names(opts.shadow)) // before anything starts
+        require_support(name);
     std::optional<CgroupRef> cgroup_target;
     if (!x.cgroup.empty()) {
         cgroup_target = resolve_cgroup(x.cgroup);

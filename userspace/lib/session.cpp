@@ -59,60 +59,20 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
         std::copy(f.cidr->addr.begin(), f.cidr->addr.end(), e.raddr);
         std::copy(f.cidr->mask.begin(), f.cidr->mask.end(), e.rmask);
     }
-    switch (f.kind) {
-    case FaultKind::net_drop:
-        e.kind = FL_KIND_NET_DROP;
-        break;
-    case FaultKind::net_delay:
-        e.kind = FL_KIND_NET_DELAY;
-        e.delay_ns = static_cast<uint64_t>(f.delay.count());
-        e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
-        break;
-    case FaultKind::net_connect:
-        e.kind = FL_KIND_NET_CONNECT;
-        e.err = f.err;
-        break;
-    case FaultKind::dns_drop:
-        e.kind = FL_KIND_DNS_DROP;
-        break;
-    case FaultKind::dns_delay:
-        e.kind = FL_KIND_DNS_DELAY;
-        e.delay_ns = static_cast<uint64_t>(f.delay.count());
-        e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
-        break;
-    case FaultKind::dns_rcode:
-        e.kind = FL_KIND_DNS_RCODE;
-        e.err = f.err;
-        break;
-    case FaultKind::mem_enomem: {
-        e.kind = FL_KIND_MEM_ENOMEM;
-        e.err = f.err;
+    // What the programs do and check: the registry's row (faults.cpp).
+    e.action = f.def->action;
+    e.match = f.def->match;
+    e.err = f.err;
+    e.delay_ns = static_cast<uint64_t>(f.delay.count());
+    e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
+    e.ops = f.ops;
+    e.any_file = f.any_file ? 1 : 0;
+    e.n_paths = static_cast<uint16_t>(f.paths.size());
+    if (e.match & FL_M_PAGES) {
         // The kernel counts the request in pages: a request of exactly
         // min= bytes qualifies.
         const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
         e.min_pages = (f.min_bytes + page - 1) / page;
-        break;
-    }
-    case FaultKind::mem_slab:
-        e.kind = FL_KIND_MEM_SLAB;
-        e.err = f.err;
-        break;
-    case FaultKind::disk_bio:
-        e.kind = FL_KIND_DISK_BIO;
-        e.err = f.err;
-        e.ops = f.ops;
-        break;
-    case FaultKind::disk_err:
-    case FaultKind::disk_full:
-    case FaultKind::disk_delay:
-        e.kind = f.kind == FaultKind::disk_delay ? FL_KIND_DISK_DELAY : FL_KIND_DISK_ERR;
-        e.delay_ns = static_cast<uint64_t>(f.delay.count());
-        e.jitter_ns = static_cast<uint64_t>(f.jitter.count());
-        e.err = f.err;
-        e.ops = f.ops;
-        e.any_file = f.any_file ? 1 : 0;
-        e.n_paths = static_cast<uint16_t>(f.paths.size());
-        break;
     }
     if (f.is_dns()) {
         e.qtype = f.qtype;
@@ -129,22 +89,59 @@ fl_experiment make_experiment(const FaultSpec& f, const CgroupRef& target, std::
 namespace {
 
 std::vector<fl_hook> hooks_of(const FaultSpec& f) {
-    if (f.kind == FaultKind::net_connect)
+    switch (f.def->hook) {
+    case FaultHook::connect:
         return {FL_HOOK_CONNECT};
-    if (f.kind == FaultKind::mem_enomem)
+    case FaultHook::mem:
         return {FL_HOOK_MEM};
-    if (f.kind == FaultKind::mem_slab)
+    case FaultHook::slab:
         return {FL_HOOK_SLAB};
-    if (f.kind == FaultKind::disk_bio)
+    case FaultHook::bio:
         return {FL_HOOK_BIO};
-    if (f.is_disk())
+    case FaultHook::file:
         return {FL_HOOK_FILE};
+    case FaultHook::packet:
+        break;
+    }
     std::vector<fl_hook> h;
     if (f.dir_mask & FL_DIR_EGRESS)
         h.push_back(FL_HOOK_EGRESS);
     if (f.dir_mask & FL_DIR_INGRESS)
         h.push_back(FL_HOOK_INGRESS);
     return h;
+}
+
+// The programs a fault needs (a rewrite also tc ingress: added where the
+// devices are known).
+void add_programs(const FaultSpec& f, std::set<bpf::Program>& progs) {
+    switch (f.def->hook) {
+    case FaultHook::connect:
+        progs.insert({bpf::Program::connect4, bpf::Program::connect6});
+        return;
+    case FaultHook::mem:
+        progs.insert(bpf::Program::vm_enough);
+        return;
+    case FaultHook::slab:
+        progs.insert(bpf::Program::failslab);
+        return;
+    case FaultHook::bio:
+        progs.insert(bpf::Program::fail_bio);
+        return;
+    case FaultHook::file:
+        if (f.ops & FL_OP_OPEN)
+            progs.insert(bpf::Program::file_open);
+        if (f.ops & (FL_OP_READ | FL_OP_WRITE))
+            progs.insert(bpf::Program::file_perm);
+        if (f.ops & FL_OP_FSYNC)
+            progs.insert({bpf::Program::fsync, bpf::Program::fdatasync});
+        return;
+    case FaultHook::packet:
+        if (f.dir_mask & FL_DIR_EGRESS)
+            progs.insert(bpf::Program::skb_egress);
+        if (f.dir_mask & FL_DIR_INGRESS)
+            progs.insert(bpf::Program::skb_ingress);
+        return;
+    }
 }
 
 // disk.bio finds a bio's cgroup through the io controller (blkcg): without
@@ -353,34 +350,13 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     std::set<std::string> fq_devs, tc_devs;
     Nanos& hold = s.hold;
     for (const auto& f : faults) {
-        if (f.kind == FaultKind::net_connect) {
-            progs.insert(bpf::Program::connect4);
-            progs.insert(bpf::Program::connect6);
-        }
-        if (f.kind == FaultKind::mem_enomem)
-            progs.insert(bpf::Program::vm_enough);
-        if (f.kind == FaultKind::mem_slab)
-            progs.insert(bpf::Program::failslab);
-        if (f.kind == FaultKind::disk_bio)
-            progs.insert(bpf::Program::fail_bio);
-        if (f.is_disk() && (f.ops & FL_OP_OPEN))
-            progs.insert(bpf::Program::file_open);
-        if (f.is_disk() && (f.ops & (FL_OP_READ | FL_OP_WRITE)))
-            progs.insert(bpf::Program::file_perm);
-        if (f.is_disk() && (f.ops & FL_OP_FSYNC)) {
-            progs.insert(bpf::Program::fsync);
-            progs.insert(bpf::Program::fdatasync);
-        }
-        if (f.dir_mask & FL_DIR_EGRESS && f.kind != FaultKind::net_connect)
-            progs.insert(bpf::Program::skb_egress);
-        if (f.dir_mask & FL_DIR_INGRESS && f.kind != FaultKind::net_connect)
-            progs.insert(bpf::Program::skb_ingress);
+        add_programs(f, progs);
         if (f.is_delay() && !s.opts.shadow) {
             auto devs = delay_devices(f);
             fq_devs.insert(devs.begin(), devs.end());
             hold = std::max(hold, f.delay + f.jitter);
         }
-        if (f.kind == FaultKind::dns_rcode && !s.opts.shadow) {
+        if (f.def->action == FL_ACT_REWRITE && !s.opts.shadow) {
             // Answers are rewritten where they arrive: on every device of
             // the namespace with Ethernet framing (the tc program's), or on
             // those named.
@@ -411,22 +387,18 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     for (uint32_t slot = 0; slot < faults.size(); slot++)
         for (const auto& k : path_keys(faults[slot], slot))
             paths.push_back(k);
-    for (const auto& f : faults) {
-        if (s.opts.shadow) // a shadow delay holds nothing: it needs cgroup_skb, not sch_fq
-            require_support(shadow_kind(f.kind));
-        else // by the name the user gave (disk.errno, not the disk.eio whose mechanism it shares)
-            require_support(f.name());
-    }
+    for (const auto& f : faults) // a shadow delay holds nothing: it needs cgroup_skb, not sch_fq
+        require_support(std::string(f.def->probe_name(s.opts.shadow)));
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);
     std::vector<uint64_t> caches(faults.size(), 0);
     for (uint32_t slot = 0; slot < faults.size(); slot++)
-        if (faults[slot].kind == FaultKind::mem_slab)
+        if (faults[slot].def->hook == FaultHook::slab)
             caches[slot] = slab_cache(faults[slot]);
     std::vector<uint32_t> bio_devs(faults.size(), 0);
     for (uint32_t slot = 0; slot < faults.size(); slot++)
-        if (faults[slot].kind == FaultKind::disk_bio) {
+        if (faults[slot].def->hook == FaultHook::bio) {
             require_io_controller(s.opts.target);
             bio_devs[slot] = bio_device(faults[slot], s.opts.force);
         }
@@ -453,6 +425,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
             e.flags |= FL_F_SHADOW;
         e.dev = bio_devs[slot];
         e.cache = caches[slot];
+        if (e.cache)
+            e.match |= FL_M_CACHE;
         e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
         s.obj->set_experiment(slot, e);
         for (auto h : hooks_of(faults[slot])) {

@@ -161,43 +161,6 @@ uint16_t parse_qtype(std::string_view text) {
     bad(fmt::format("unknown DNS type '{}'", text), "qtype= takes " + names + ", or a number (TYPE65 or 65)");
 }
 
-std::string FaultSpec::name() const {
-    switch (kind) {
-    case FaultKind::net_drop:
-        return "net.drop";
-    case FaultKind::net_delay:
-        return "net.delay";
-    case FaultKind::net_connect:
-        return "net.connect";
-    case FaultKind::dns_drop:
-        return "dns.drop";
-    case FaultKind::dns_delay:
-        return "dns.delay";
-    case FaultKind::dns_rcode:
-        return err == dns_rcode_servfail ? "dns.servfail" : err == dns_rcode_refused ? "dns.refused" : "dns.nxdomain";
-    case FaultKind::mem_enomem:
-        return "mem.enomem";
-    case FaultKind::disk_err:
-        return err == EIO ? "disk.eio" : "disk.errno";
-    case FaultKind::disk_full:
-        return "disk.full";
-    case FaultKind::disk_delay:
-        return "disk.delay";
-    case FaultKind::mem_slab:
-        return "mem.slab";
-    case FaultKind::disk_bio:
-        return "disk.bio";
-    }
-    return "?";
-}
-
-std::string known_faults_help() {
-    return "net.drop@P%, net.delay=DUR@P%, net.connect=ERRNO@P%, dns.drop@P%, dns.delay=DUR@P%, dns.nxdomain@P%, "
-           "dns.servfail@P%, dns.refused@P%, mem.enomem@P%, mem.slab@P%, disk.eio@P%, disk.errno=ERRNO@P%, "
-           "disk.full@P%, "
-           "disk.delay=DUR@P%, disk.bio@P%";
-}
-
 Nanos parse_duration(std::string_view text, std::string_view what) {
     if (!text.empty() && text[0] == '-')
         bad(fmt::format("{} '{}' is negative", what, text), dur_hint);
@@ -373,8 +336,8 @@ std::string format_percent(double percent) {
     return s + "%";
 }
 
-// op=NAME[+NAME...] of a disk fault, among the operations it can fail.
-static uint8_t parse_ops(std::string_view val, uint8_t allowed, const std::string& fault, const char* hint) {
+// op=NAME[+NAME...] of a file or block fault, among the operations it can fail.
+static uint8_t parse_ops(std::string_view val, const FaultDef& def) {
     uint8_t ops = 0;
     for (auto o : split(val, '+')) {
         std::string lo = lower(o);
@@ -386,12 +349,168 @@ static uint8_t parse_ops(std::string_view val, uint8_t allowed, const std::strin
         if (!bit)
             bad(fmt::format("unknown operation '{}'", o),
                 "op= takes open, read, write, fsync (fsync and fdatasync), or several joined by '+'");
-        if (!(bit & allowed))
-            bad(fmt::format("{} has no operation '{}'", fault, o), hint);
+        if (!(bit & def.ops_allowed)) {
+            std::string can;
+            for (auto [b, n] :
+                 {std::pair{FL_OP_OPEN, "open"}, {FL_OP_READ, "read"}, {FL_OP_WRITE, "write"}, {FL_OP_FSYNC, "fsync"}})
+                if (def.ops_allowed & b)
+                    can += fmt::format("{}{}", can.empty() ? "" : ", ", n);
+            bad(fmt::format("{} has no operation '{}'", def.name, o),
+                def.name == "disk.full" ? "a full disk fails writes with ENOSPC (op=write); for other operations "
+                                          "use disk.errno=ENOSPC"
+                                        : fmt::format("{} fails {}", def.name, can));
+        }
         ops = static_cast<uint8_t>(ops | bit);
     }
     return ops;
 }
+
+namespace {
+
+// One filter of a fault, key=val, known to apply to it (bit).
+void parse_filter(FaultSpec& f, FaultFilter bit, std::string_view key, std::string_view val, std::string_view text) {
+    const FaultDef& def = *f.def;
+    switch (bit) {
+    case filter_proto:
+        f.proto_mask = 0;
+        for (auto p : split(val, '+')) {
+            std::string lp = lower(p);
+            uint8_t b = lp == "tcp" ? FL_PROTO_TCP : lp == "udp" ? FL_PROTO_UDP : lp == "icmp" ? FL_PROTO_ICMP : 0;
+            if (!(b & def.protos))
+                bad(fmt::format("unknown protocol '{}'", p),
+                    def.protos == FL_PROTO_ANY ? "proto= takes tcp, udp, icmp, or several joined by '+'"
+                                               : fmt::format("{} takes proto=tcp, udp or tcp+udp", def.name));
+            f.proto_mask |= b;
+        }
+        return;
+    case filter_port:
+        f.rport = parse_port_range(val, "port");
+        return;
+    case filter_lport:
+        f.lport = parse_port_range(val, "lport");
+        return;
+    case filter_cidr:
+    case filter_server:
+        f.cidr = parse_cidr(val);
+        return;
+    case filter_direction: {
+        std::string d = lower(val);
+        if (d == "egress" || d == "out")
+            f.dir_mask = FL_DIR_EGRESS;
+        else if (d == "ingress" || d == "in")
+            f.dir_mask = FL_DIR_INGRESS;
+        else if (d == "both")
+            f.dir_mask = FL_DIR_EGRESS | FL_DIR_INGRESS;
+        else
+            bad(fmt::format("unknown direction '{}'", val), "direction= takes egress, ingress or both");
+        if (def.held() && (f.dir_mask & FL_DIR_INGRESS))
+            bad(fmt::format("{} on ingress is not supported", def.name),
+                "delay the sender instead: run the delay on the peer's cgroup, or on the "
+                "client's egress (direction=egress, the default)");
+        return;
+    }
+    case filter_per_flow: {
+        std::string p = lower(val);
+        if (p == "packet" || p == "event" || p == "call")
+            f.sample = FL_SAMPLE_EVENT;
+        else if (p == "flow" || p == "connection")
+            f.sample = FL_SAMPLE_FLOW;
+        else
+            bad(fmt::format("unknown sampling unit '{}'", val),
+                "per= takes packet (a fresh draw per packet) or flow (one draw per connection, sticky)");
+        return;
+    }
+    case filter_per_name: {
+        std::string p = lower(val);
+        if (p == "name")
+            f.sample = FL_SAMPLE_NAME;
+        else if (p == "query" || p == "packet")
+            f.sample = FL_SAMPLE_EVENT;
+        else
+            bad(fmt::format("unknown sampling unit '{}' for {}", val, def.name),
+                "dns faults draw per=query (a fresh draw for every query) or per=name (one draw per "
+                "queried name, sticky)");
+        return;
+    }
+    case filter_limit: {
+        auto n = parse_uint(val);
+        if (!n || *n == 0)
+            bad(fmt::format("limit='{}' is not a positive count", val), "limit=N stops injecting after N injections");
+        f.limit = *n;
+        return;
+    }
+    case filter_jitter:
+        f.jitter = parse_duration(val, "jitter");
+        return;
+    case filter_ifaces:
+        for (auto d : split(val, '+')) {
+            if (d.empty() || d.size() >= 16)
+                bad(fmt::format("dev='{}' is not an interface name", val), "dev= takes IFACE or IFACE+IFACE");
+            f.devices.emplace_back(d);
+        }
+        return;
+    case filter_domain: {
+        if (f.domains.size() == FL_DNS_MAX_NAMES)
+            bad(fmt::format("more than {} domain= filters in '{}'", FL_DNS_MAX_NAMES, text),
+                "use a suffix (*.example.com) to cover many names, or one fault per group of names");
+        std::string d = lower(val);
+        bool suffix = d.rfind("*.", 0) == 0;
+        dns_name_hash(suffix ? std::string_view(d).substr(2) : std::string_view(d)); // validates
+        if (!d.empty() && d.back() == '.')
+            d.pop_back();
+        f.domains.push_back(d);
+        return;
+    }
+    case filter_qtype:
+        f.qtype = parse_qtype(val);
+        return;
+    case filter_min:
+        f.min_bytes = parse_size(val, "min");
+        return;
+    case filter_cache:
+        if (val.empty() || val.size() >= FL_NAME_MAX || !std::all_of(val.begin(), val.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == ':' || c == '.' ||
+                       c == '(' || c == ')';
+            }))
+            bad(fmt::format("cache={} is not a kmem cache name", val),
+                "cache= names a cache as /proc/slabinfo lists it (e.g. names_cache, UDP, dentry)");
+        f.cache = std::string(val);
+        return;
+    case filter_op:
+        f.ops = parse_ops(val, def);
+        return;
+    case filter_path:
+        if (val.empty() || val[0] != '/')
+            bad(fmt::format("path='{}' is not absolute", val),
+                "path= takes an absolute path: a directory (everything below it) or a file");
+        if (f.paths.size() == disk_max_paths)
+            bad(fmt::format("more than {} path= filters in '{}'", disk_max_paths, text),
+                "name a common directory, or use one fault per group of paths");
+        f.paths.emplace_back(val);
+        return;
+    case filter_files: {
+        std::string v = lower(val);
+        if (v != "regular" && v != "all")
+            bad(fmt::format("files='{}' is neither regular nor all", val),
+                "files=regular (the default) fails regular files only, so that pipes, sockets and "
+                "terminals keep working; files=all fails them too");
+        f.any_file = v == "all";
+        return;
+    }
+    case filter_blockdev: {
+        bool majmin = val.find(':') != std::string_view::npos &&
+                      std::all_of(val.begin(), val.end(), [](char c) { return (c >= '0' && c <= '9') || c == ':'; });
+        if (!majmin && (val.empty() || val[0] != '/'))
+            bad(fmt::format("dev='{}' is neither MAJOR:MINOR nor a device path", val),
+                fmt::format("{} takes dev=MAJOR:MINOR (lsblk shows them) or dev=/dev/NAME", def.name));
+        f.bio_dev = std::string(val);
+        return;
+    }
+    }
+    bad(fmt::format("filter '{}' is not handled", key)); // a row names a filter this file does not parse
+}
+
+} // namespace
 
 FaultSpec parse_fault(std::string_view text) {
     FaultSpec f;
@@ -416,108 +535,43 @@ FaultSpec parse_fault(std::string_view text) {
         action = action.substr(0, eq);
         has_value = true;
     }
-    std::string act = lower(action);
-    if (act == "net.drop") {
-        f.kind = FaultKind::net_drop;
-        if (has_value)
-            bad(fmt::format("net.drop takes no value (got '={}')", value), grammar);
-    } else if (act == "net.delay") {
-        f.kind = FaultKind::net_delay;
-        if (!has_value)
-            bad("net.delay needs a duration, e.g. net.delay=10ms@1%", grammar);
-        f.delay = parse_duration(value, "delay");
-        if (f.delay.count() <= 0)
-            bad("net.delay must be longer than 0", grammar);
-    } else if (act == "dns.drop") {
-        f.kind = FaultKind::dns_drop;
-        if (has_value)
-            bad(fmt::format("dns.drop takes no value (got '={}')", value), grammar);
-        // The answer is dropped where it reaches the target's socket: UDP
-        // or TCP from the resolver's port 53 (port= and server= change that).
-        f.proto_mask = FL_PROTO_UDP | FL_PROTO_TCP;
-        f.dir_mask = FL_DIR_INGRESS;
-        f.rport = {53, 53};
-    } else if (act == "dns.delay") {
-        f.kind = FaultKind::dns_delay;
-        if (!has_value)
-            bad("dns.delay needs a duration, e.g. dns.delay=200ms@10%", grammar);
-        f.delay = parse_duration(value, "delay");
-        if (f.delay.count() <= 0)
-            bad("dns.delay must be longer than 0", grammar);
-        // The query is held where it leaves the target (EDT, sch_fq): the
-        // answer comes DUR later.
-        f.proto_mask = FL_PROTO_UDP | FL_PROTO_TCP;
-        f.dir_mask = FL_DIR_EGRESS;
-        f.rport = {53, 53};
-    } else if (act == "mem.enomem") {
-        f.kind = FaultKind::mem_enomem;
-        if (has_value)
-            bad(fmt::format("mem.enomem takes no value (got '={}')", value), grammar);
-        f.err = ENOMEM;
-        f.dir_mask = 0;
-        f.min_bytes = mem_default_min;
-    } else if (act == "disk.eio" || act == "disk.errno") {
-        f.kind = FaultKind::disk_err;
-        if (act == "disk.eio" && has_value)
-            bad(fmt::format("disk.eio takes no value (got '={}')", value), "disk.errno=ERRNO@P% names another errno");
-        if (act == "disk.errno" && !has_value)
-            bad("disk.errno needs an errno, e.g. disk.errno=EACCES@10%", grammar);
-        f.err = act == "disk.eio" ? EIO : parse_errno(value, ErrnoSet::disk);
-        f.dir_mask = 0;
-        f.ops = FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE;
-    } else if (act == "disk.full") {
-        f.kind = FaultKind::disk_full;
-        if (has_value)
-            bad(fmt::format("disk.full takes no value (got '={}')", value), grammar);
-        f.err = ENOSPC;
-        f.dir_mask = 0;
-        f.ops = FL_OP_WRITE;
-    } else if (act == "disk.bio") {
-        f.kind = FaultKind::disk_bio;
-        if (has_value)
-            bad(fmt::format("disk.bio takes no value (got '={}')", value),
-                "a failed bio always ends as EIO; for another errno use disk.errno=ERRNO");
-        f.err = EIO;
-        f.dir_mask = 0;
-        f.ops = FL_OP_READ | FL_OP_WRITE;
-    } else if (act == "mem.slab") {
-        f.kind = FaultKind::mem_slab;
-        if (has_value)
-            bad(fmt::format("mem.slab takes no value (got '={}')", value), grammar);
-        f.err = ENOMEM;
-        f.dir_mask = 0;
-    } else if (act == "disk.delay") {
-        f.kind = FaultKind::disk_delay;
-        if (!has_value)
-            bad("disk.delay needs a duration, e.g. disk.delay=10ms@5%", grammar);
-        f.delay = parse_duration(value, "delay");
-        if (f.delay.count() <= 0)
-            bad("disk.delay must be longer than 0", grammar);
-        f.dir_mask = 0;
-        f.ops = FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE;
-    } else if (act == "net.connect") {
-        f.kind = FaultKind::net_connect;
-        if (!has_value)
-            bad("net.connect needs an errno, e.g. net.connect=ECONNREFUSED@10%", grammar);
-        f.err = parse_errno(value);
-        f.dir_mask = 0;
-    } else if (act == "dns.nxdomain" || act == "dns.servfail" || act == "dns.refused") {
-        f.kind = FaultKind::dns_rcode;
-        f.err = act == "dns.nxdomain"   ? dns_rcode_nxdomain
-                : act == "dns.servfail" ? dns_rcode_servfail
-                                        : dns_rcode_refused;
-        if (has_value)
-            bad(fmt::format("{} takes no value (got '={}')", act, value), grammar);
-        // Decided on the query where it leaves the target; the answer is
-        // rewritten where it arrives (tc ingress).
-        f.proto_mask = FL_PROTO_UDP | FL_PROTO_TCP;
-        f.dir_mask = FL_DIR_EGRESS;
-        f.rport = {53, 53};
-    } else {
+    const FaultDef* def = find_fault(lower(action));
+    if (!def)
         bad(fmt::format("unknown fault '{}'", action), "known faults: " + known_faults_help());
+    f.def = def;
+    f.err = def->err;
+    f.proto_mask = def->proto_mask;
+    f.dir_mask = def->dir_mask;
+    if (def->rport)
+        f.rport = {def->rport, def->rport};
+    f.ops = def->ops;
+    f.min_bytes = def->min_bytes;
+
+    switch (def->value) {
+    case FaultValue::none:
+        if (has_value)
+            bad(fmt::format("{} takes no value (got '={}')", def->name, value),
+                def->name == "disk.eio"   ? "disk.errno=ERRNO@P% names another errno"
+                : def->name == "disk.bio" ? "a failed bio always ends as EIO; for another errno use disk.errno=ERRNO"
+                                          : grammar);
+        break;
+    case FaultValue::duration:
+        if (!has_value)
+            bad(fmt::format("{} needs a duration, e.g. {}=10ms@1%", def->name, def->name), grammar);
+        f.delay = parse_duration(value, "delay");
+        if (f.delay.count() <= 0)
+            bad(fmt::format("{} must be longer than 0", def->name), grammar);
+        break;
+    case FaultValue::connect_errno:
+    case FaultValue::disk_errno:
+        if (!has_value)
+            bad(fmt::format("{} needs an errno, e.g. {}={}@10%", def->name, def->name,
+                            def->value == FaultValue::disk_errno ? "EACCES" : "ECONNREFUSED"),
+                grammar);
+        f.err = parse_errno(value, def->value == FaultValue::disk_errno ? ErrnoSet::disk : ErrnoSet::connect);
+        break;
     }
 
-    bool saw_dir = false;
     for (size_t i = 1; i < parts.size(); i++) {
         std::string_view kv = parts[i];
         auto eq = kv.find('=');
@@ -525,220 +579,38 @@ FaultSpec parse_fault(std::string_view text) {
             bad(fmt::format("filter '{}' in '{}' is not key=value", kv, text), grammar);
         std::string key = lower(kv.substr(0, eq));
         std::string_view val = kv.substr(eq + 1);
-        if (f.kind == FaultKind::disk_bio) {
-            if (key == "op" || key == "ops") {
-                f.ops = parse_ops(val, FL_OP_READ | FL_OP_WRITE, "disk.bio",
-                                  "disk.bio fails block reads and writes: op=read, write or read+write");
-                continue;
+        const FilterDef* known = nullptr;
+        const FilterDef* applies = nullptr;
+        for (const auto& fd : fault_filters())
+            if (fd.key == key) {
+                known = &fd;
+                if (def->filters & fd.bit) {
+                    applies = &fd;
+                    break;
+                }
             }
-            if (key == "dev") {
-                bool majmin =
-                    val.find(':') != std::string_view::npos &&
-                    std::all_of(val.begin(), val.end(), [](char c) { return (c >= '0' && c <= '9') || c == ':'; });
-                if (!majmin && (val.empty() || val[0] != '/'))
-                    bad(fmt::format("dev='{}' is neither MAJOR:MINOR nor a device path", val),
-                        "disk.bio takes dev=MAJOR:MINOR (lsblk shows them) or dev=/dev/NAME");
-                f.bio_dev = std::string(val);
-                continue;
-            }
-            if (key != "limit")
-                bad(fmt::format("filter '{}' does not apply to disk.bio", key),
-                    "disk.bio takes dev=MAJ:MIN|/dev/NAME, op=read+write and limit=N (bios have no path: use disk.eio "
-                    "for files)");
-        }
-        if (f.kind == FaultKind::mem_slab && key == "cache") {
-            if (val.empty() || val.size() >= FL_NAME_MAX || !std::all_of(val.begin(), val.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == ':' ||
-                           c == '.' || c == '(' || c == ')';
-                }))
-                bad(fmt::format("cache={} is not a kmem cache name", val),
-                    "cache= names a cache as /proc/slabinfo lists it (e.g. names_cache, UDP, dentry)");
-            f.cache = std::string(val);
-            continue;
-        }
-        if (f.kind == FaultKind::mem_slab && key != "limit")
-            bad(fmt::format("filter '{}' does not apply to mem.slab", key),
-                "mem.slab takes cache=NAME (one kmem cache, as /proc/slabinfo lists it) and limit=N");
-        if (f.kind == FaultKind::mem_enomem) {
-            if (key == "min") {
-                f.min_bytes = parse_size(val, "min");
-                continue;
-            }
-            if (key != "limit")
-                bad(fmt::format("filter '{}' does not apply to mem.enomem", key),
-                    "mem.enomem takes min=SIZE (only requests of at least SIZE, default 1MiB) and limit=N");
-        }
-        if (f.is_disk()) {
-            const char* disk_hint = "disk faults take op=open+read+write+fsync, path=/abs/dir-or-file (repeatable), "
-                                    "files=regular|all and limit=N; disk.delay also jitter=DUR";
-            if (key == "op" || key == "ops") {
-                f.ops = parse_ops(val, FL_OP_OPEN | FL_OP_READ | FL_OP_WRITE | FL_OP_FSYNC, f.name(), disk_hint);
-                if (f.kind == FaultKind::disk_full && f.ops != FL_OP_WRITE)
-                    bad("disk.full fails writes only (op=write)",
-                        "a full disk fails writes with ENOSPC; for other operations use disk.errno=ENOSPC");
-                continue;
-            }
-            if (key == "path") {
-                if (val.empty() || val[0] != '/')
-                    bad(fmt::format("path='{}' is not absolute", val), disk_hint);
-                if (f.paths.size() == disk_max_paths)
-                    bad(fmt::format("more than {} path= filters in '{}'", disk_max_paths, text),
-                        "name a common directory, or use one fault per group of paths");
-                f.paths.emplace_back(val);
-                continue;
-            }
-            if (key == "files") {
-                std::string v = lower(val);
-                if (v != "regular" && v != "all")
-                    bad(fmt::format("files='{}' is neither regular nor all", val),
-                        "files=regular (the default) fails regular files only, so that pipes, sockets and "
-                        "terminals keep working; files=all fails them too");
-                f.any_file = v == "all";
-                continue;
-            }
-            if (f.kind == FaultKind::disk_delay && key == "jitter") {
-                f.jitter = parse_duration(val, "jitter");
-                continue;
-            }
-            if (key != "limit")
-                bad(fmt::format("filter '{}' does not apply to {}", key, f.name()), disk_hint);
-        }
-        if (f.is_dns()) {
-            if (key == "domain") {
-                if (f.domains.size() == FL_DNS_MAX_NAMES)
-                    bad(fmt::format("more than {} domain= filters in '{}'", FL_DNS_MAX_NAMES, text),
-                        "use a suffix (*.example.com) to cover many names, or one fault per group of names");
-                std::string d = lower(val);
-                bool suffix = d.rfind("*.", 0) == 0;
-                dns_name_hash(suffix ? std::string_view(d).substr(2) : std::string_view(d)); // validates
-                if (!d.empty() && d.back() == '.')
-                    d.pop_back();
-                f.domains.push_back(d);
-                continue;
-            }
-            if (key == "qtype") {
-                f.qtype = parse_qtype(val);
-                continue;
-            }
-            if (key == "server") {
-                f.cidr = parse_cidr(val);
-                continue;
-            }
-            if (key == "per" && lower(val) == "name") {
-                f.sample = FL_SAMPLE_NAME;
-                continue;
-            }
-            if (key == "per" && (lower(val) == "query" || lower(val) == "packet")) {
-                f.sample = FL_SAMPLE_EVENT;
-                continue;
-            }
-            if (key == "per")
-                bad(fmt::format("unknown sampling unit '{}' for {}", val, f.name()),
-                    "dns faults draw per=query (a fresh draw for every query) or per=name (one draw per "
-                    "queried name, sticky)");
-            if (key != "port" && key != "limit" && !(f.is_delay() && key == "jitter") &&
-                !((f.is_delay() || f.kind == FaultKind::dns_rcode) && key == "dev"))
-                bad(fmt::format("filter '{}' does not apply to {}", key, f.name()),
-                    "dns faults take domain=, qtype=, server= (resolver CIDR), port= (resolver port, default 53), "
-                    "per=query|name and limit=; dns.delay also jitter= and dev=, the error answers dev=");
-        }
-        if (key == "proto") {
-            f.proto_mask = 0;
-            for (auto p : split(val, '+')) {
-                std::string lp = lower(p);
-                if (lp == "tcp")
-                    f.proto_mask |= FL_PROTO_TCP;
-                else if (lp == "udp")
-                    f.proto_mask |= FL_PROTO_UDP;
-                else if (lp == "icmp" && f.kind != FaultKind::net_connect)
-                    f.proto_mask |= FL_PROTO_ICMP;
-                else
-                    bad(fmt::format("unknown protocol '{}'", p),
-                        f.kind == FaultKind::net_connect ? "net.connect takes proto=tcp, udp or tcp+udp"
-                                                         : "proto= takes tcp, udp, icmp, or several joined by '+'");
-            }
-        } else if (key == "port") {
-            f.rport = parse_port_range(val, "port");
-        } else if (key == "lport") {
-            f.lport = parse_port_range(val, "lport");
-        } else if (key == "cidr") {
-            f.cidr = parse_cidr(val);
-        } else if (key == "direction" || key == "dir") {
-            if (f.kind == FaultKind::net_connect)
-                bad("net.connect has no direction (it fails outgoing connect() calls)", grammar);
-            std::string d = lower(val);
-            if (d == "egress" || d == "out")
-                f.dir_mask = FL_DIR_EGRESS;
-            else if (d == "ingress" || d == "in")
-                f.dir_mask = FL_DIR_INGRESS;
-            else if (d == "both")
-                f.dir_mask = FL_DIR_EGRESS | FL_DIR_INGRESS;
-            else
-                bad(fmt::format("unknown direction '{}'", val), "direction= takes egress, ingress or both");
-            saw_dir = true;
-        } else if (key == "per") {
-            std::string p = lower(val);
-            if (p == "packet" || p == "event" || p == "call")
-                f.sample = FL_SAMPLE_EVENT;
-            else if (p == "flow" || p == "connection")
-                f.sample = FL_SAMPLE_FLOW;
-            else
-                bad(fmt::format("unknown sampling unit '{}'", val),
-                    "per= takes packet (a fresh draw per packet) or flow (one draw per connection, sticky)");
-        } else if (key == "limit") {
-            auto n = parse_uint(val);
-            if (!n || *n == 0)
-                bad(fmt::format("limit='{}' is not a positive count", val),
-                    "limit=N stops injecting after N injections");
-            f.limit = *n;
-        } else if (key == "jitter") {
-            if (!f.is_delay())
-                bad("jitter= only applies to net.delay and dns.delay", grammar);
-            f.jitter = parse_duration(val, "jitter");
-        } else if (key == "dev") {
-            if (!f.is_delay() && f.kind != FaultKind::dns_rcode)
-                bad("dev= only applies to net.delay and dns.delay (where sch_fq must be installed) and to dns "
-                    "error answers (where answers arrive)",
-                    grammar);
-            for (auto d : split(val, '+')) {
-                if (d.empty() || d.size() >= 16)
-                    bad(fmt::format("dev='{}' is not an interface name", val), "dev= takes IFACE or IFACE+IFACE");
-                f.devices.emplace_back(d);
-            }
-        } else {
+        if (!known)
             bad(fmt::format("unknown filter '{}' in '{}'", key, text),
-                "filters: proto=, port=, lport=, cidr=, direction=, per=, limit=, jitter= and dev= (net.delay)");
-        }
+                fmt::format("{} takes {}", def->name, filters_of(*def)));
+        if (!applies)
+            bad(fmt::format("filter '{}' does not apply to {}", key, def->name),
+                fmt::format("{} takes {}", def->name, filters_of(*def)));
+        parse_filter(f, applies->bit, key, val, text);
     }
 
-    if (f.kind == FaultKind::disk_bio && f.bio_dev.empty())
-        bad("disk.bio needs dev=: the block device whose I/O fails",
+    if (def->needs_blockdev && f.bio_dev.empty())
+        bad(fmt::format("{} needs dev=: the block device whose I/O fails", def->name),
             "add dev=MAJOR:MINOR (lsblk shows them) or dev=/dev/NAME; without one a target's I/O to every device "
             "would fail, the root file system's included");
-    if (f.kind == FaultKind::disk_delay) {
+    if (def->value == FaultValue::duration) {
         if (f.jitter > f.delay)
             bad(fmt::format("jitter {} is larger than the delay {}", format_duration(f.jitter),
                             format_duration(f.delay)),
                 "the delay is uniform in [delay-jitter, delay+jitter], so jitter must not exceed delay");
-        if (f.delay + f.jitter > disk_max_delay)
-            bad(fmt::format("disk.delay {} is longer than {}", format_duration(f.delay + f.jitter),
-                            format_duration(disk_max_delay)),
-                "the delayed thread waits on its CPU in the kernel (BPF cannot sleep there), so each call is held "
-                "at most 50ms; for a slower disk, throttle the cgroup's block I/O (cgroup v2 io.max)");
-    }
-    if (f.is_delay()) {
-        if (f.jitter > f.delay)
-            bad(fmt::format("jitter {} is larger than the delay {}", format_duration(f.jitter),
-                            format_duration(f.delay)),
-                "the delay is uniform in [delay-jitter, delay+jitter], so jitter must not exceed delay");
-        if (f.delay + f.jitter > max_delay)
-            bad(fmt::format("delay {} is longer than {}", format_duration(f.delay + f.jitter),
-                            format_duration(max_delay)),
-                "sch_fq drops packets scheduled beyond its 10 s horizon");
-        if (saw_dir && (f.dir_mask & FL_DIR_INGRESS))
-            bad("net.delay on ingress is not supported",
-                "delay the sender instead: run net.delay on the peer's cgroup, or on the "
-                "client's egress (direction=egress, the default)");
+        if (f.delay + f.jitter > def->max_delay)
+            bad(fmt::format("{} {} is longer than {}", def->name, format_duration(f.delay + f.jitter),
+                            format_duration(def->max_delay)),
+                std::string(def->max_delay_why));
     }
     return f;
 }

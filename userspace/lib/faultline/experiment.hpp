@@ -61,10 +61,11 @@ struct Experiment {
     Limits limits;
 
     Nanos planned_duration() const;
-    std::vector<FaultKind> kinds() const;
     // The faults of every step, each once, by the name a user gives them
-    // (disk.errno, dns.servfail: names that share a kind and a mechanism).
+    // (disk.errno, dns.servfail: names that share a mechanism).
     std::vector<std::string> fault_names() const;
+    // ... by the probe rows they need (a shadow delay: its drop's).
+    std::vector<std::string> probe_names(bool shadow) const;
 };
 
 // Throws Error(usage): "FILE:LINE: FIELD: what is wrong" with a hint.

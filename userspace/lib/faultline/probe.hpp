@@ -32,9 +32,8 @@ const ProbeReport& probe_kernel();
 // kernel text: static keys, trampolines). Throws for an unknown fault name.
 const FaultSupport& probe_fault(const std::string& fault);
 
-// Throws Error(unsupported) naming what was tried and why it failed.
-void require_support(FaultKind kind);
-// The same for a row of the probe that is not a fault of its own.
+// Throws Error(unsupported) naming what was tried and why it failed: a
+// fault by name, or a row of the probe that is not a fault of its own.
 void require_support(const std::string& row);
 
 // The probe's row for the disk faults' op=fsync, which needs more of the

@@ -11,25 +11,9 @@
 #include <vector>
 
 #include "faultline/abi.h"
+#include "faultline/faults.hpp"
 
 namespace faultline {
-
-using Nanos = std::chrono::nanoseconds;
-
-enum class FaultKind {
-    net_drop,
-    net_delay,
-    net_connect,
-    dns_drop,
-    dns_delay,
-    dns_rcode,
-    mem_enomem,
-    disk_err,
-    disk_full,
-    disk_delay,
-    mem_slab,
-    disk_bio
-};
 
 struct PortRange {
     uint16_t lo = 0;
@@ -46,10 +30,10 @@ struct Cidr {
 };
 
 struct FaultSpec {
-    std::string text; // as the user wrote it
-    FaultKind kind = FaultKind::net_drop;
-    double percent = 0;     // 0..100, as given
-    uint64_t threshold = 0; // draw < threshold, 0..FL_THRESHOLD_ALWAYS
+    std::string text;              // as the user wrote it
+    const FaultDef* def = nullptr; // its row in the registry (faults.hpp); set by parse_fault
+    double percent = 0;            // 0..100, as given
+    uint64_t threshold = 0;        // draw < threshold, 0..FL_THRESHOLD_ALWAYS
     uint8_t sample = FL_SAMPLE_EVENT;
     uint8_t proto_mask = FL_PROTO_ANY;
     uint8_t dir_mask = FL_DIR_EGRESS;
@@ -74,47 +58,19 @@ struct FaultSpec {
     // disk.bio: the block device, as written (MAJ:MIN or /dev/NAME); required
     std::string bio_dev;
 
-    bool is_dns() const {
-        return kind == FaultKind::dns_drop || kind == FaultKind::dns_delay || kind == FaultKind::dns_rcode;
-    }
-    bool is_disk() const {
-        return kind == FaultKind::disk_err || kind == FaultKind::disk_full || kind == FaultKind::disk_delay;
-    }
+    bool is_dns() const { return def->dns(); }
+    bool is_disk() const { return def->hook == FaultHook::file; }
     // holds packets: needs sch_fq where they leave
-    bool is_delay() const { return kind == FaultKind::net_delay || kind == FaultKind::dns_delay; }
+    bool is_delay() const { return def->held(); }
 
     // "net.drop", "dns.nxdomain" etc.
-    std::string name() const;
+    std::string name() const { return std::string(def->name); }
 };
-
-// What a fault needs from the kernel in shadow (count-only) mode: a delay
-// holds nothing, so it needs no sch_fq, only its drop counterpart's hooks.
-// An error answer counts on the query and rewrites nothing: the same.
-inline FaultKind shadow_kind(FaultKind k) {
-    if (k == FaultKind::net_delay)
-        return FaultKind::net_drop;
-    return k == FaultKind::dns_delay || k == FaultKind::dns_rcode ? FaultKind::dns_drop : k;
-}
-
-// DNS rcodes of the error-answer faults (RFC 1035 4.1.1).
-inline constexpr int dns_rcode_servfail = 2;
-inline constexpr int dns_rcode_nxdomain = 3;
-inline constexpr int dns_rcode_refused = 5;
-
-// mem.enomem's default min=: large enough that programs start (the dynamic
-// loader, stacks and malloc's heap grow in steps well below it), small
-// enough that a malloc of a few MiB (glibc: mmap from 128 KiB) is covered.
-inline constexpr uint64_t mem_default_min = 1ull << 20;
-
-// disk.delay's longest wait per call (delay + jitter): the caller's thread
-// waits on its CPU, in the kernel.
-inline constexpr Nanos disk_max_delay{FL_DISK_MAX_DELAY_NS};
 
 // path= filters of one disk fault.
 inline constexpr size_t disk_max_paths = 8;
 
-// Limits, in one place (validation and --help quote them).
-inline constexpr Nanos max_delay = std::chrono::seconds(10); // sch_fq default horizon
+// The longest experiment (--for, duration:).
 inline constexpr Nanos max_duration = std::chrono::hours(24 * 7);
 
 // Parsers. All throw faultline::Error(usage) with a hint on bad input.
@@ -141,8 +97,5 @@ std::string format_percent(double percent);
 uint64_t dns_name_hash(std::string_view name);
 // DNS question type by name (A, AAAA, SRV ...) or number (TYPE28 or 28).
 uint16_t parse_qtype(std::string_view text);
-
-// The fault kinds the grammar knows, for --help and error hints.
-std::string known_faults_help();
 
 } // namespace faultline
