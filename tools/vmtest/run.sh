@@ -100,6 +100,7 @@ else
   echo "vmtest: faultline binary: dynamic ($build/faultline; no up-to-date static build at $static)"
 fi
 cp -r "$repo/examples" "$root/fl/examples" # the unit suite checks every example file
+cp "$repo/README.md" "$root/fl/README.md"   # ... and the fault table against the registry
 if [ -n "$bench" ]; then
   mkdir -p "$root/fl/bench"
   copy "$build/tools/bench/fl_bench_fileio" /fl/bench/fl_bench_fileio
