@@ -374,6 +374,56 @@ TEST_F(Dns, ErrorAnswersReachTheTargetWithTheRcodeTheIdAndTheQuestion) {
     EXPECT_EQ(count(log, "query[A] x.ref.svc.test from 198.18.0.1"), 3u) << log; // target, sibling x2
 }
 
+// dns.truncate: the answer to the target's UDP query arrives with TC set and
+// no records, so resolvers ask again over TCP, which is left alone: dig
+// and glibc both end with the real address, the server having answered
+// every query (each UDP one and its TCP retry).
+TEST_F(Dns, TruncatedAnswersMakeDigAndGlibcRetryOverTcpAndResolve) {
+    REQUIRE_FAULT("dns.truncate");
+    start_server(true);
+    auto inj = inject("dns.truncate@100%,domain=db.svc.test", {"--netns", lab_->a});
+    auto flags = [](const std::string& dig_out) { // ";; flags: qr tc rd ra;"
+        size_t at = dig_out.find(";; flags:");
+        return at == std::string::npos ? std::string{} : dig_out.substr(at, dig_out.find(';', at + 9) - at);
+    };
+    // +ignore: dig shows the truncated answer instead of retrying.
+    auto d = dig(target_->path(), {"+ignore", "db.svc.test", "A"});
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(flags(d.out).find(" tc"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("status: NOERROR"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("ANSWER: 0, AUTHORITY: 0"), std::string::npos) << d.out;
+    EXPECT_EQ(question(d.out), ";db.svc.test. IN A") << d.out;
+    EXPECT_EQ(d.out.find("Warning"), std::string::npos) << d.out;
+    EXPECT_EQ(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    // Without it, dig retries over TCP and gets the real answer.
+    d = dig(target_->path(), {"db.svc.test", "A"});
+    EXPECT_EQ(d.status, 0) << d.out;
+    EXPECT_NE(d.out.find("Truncated, retrying in TCP mode"), std::string::npos) << d.out;
+    EXPECT_EQ(flags(d.out).find(" tc"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    // glibc's resolver does the same.
+    auto out = run(target_->path(), {traffic, "resolve", "db.svc.test"});
+    EXPECT_EQ(out.rfind("ok 198.51.100.7", 0), 0u) << out;
+    // Other names for the target, and the sibling: untouched.
+    d = dig(target_->path(), {"+ignore", "www.other.test", "A"});
+    EXPECT_EQ(flags(d.out).find(" tc"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.8"), std::string::npos) << d.out;
+    d = dig(sibling_->path(), {"+ignore", "db.svc.test", "A"});
+    EXPECT_EQ(flags(d.out).find(" tc"), std::string::npos) << d.out;
+    EXPECT_NE(d.out.find("198.51.100.7"), std::string::npos) << d.out;
+    auto c = stop(inj);
+    // dig's two UDP queries and glibc's A and AAAA over UDP matched; never a
+    // TCP one. glibc sends A and AAAA at once and turns to TCP on the first
+    // truncated answer: the second may then reach a closed socket, and an
+    // answer no socket of the target receives is not rewritten (nor counted).
+    EXPECT_EQ(c["matched"], 4u) << c.dump() << server_log();
+    EXPECT_GE(c["injected"], 3u) << c.dump();
+    EXPECT_LE(c["injected"], 4u) << c.dump();
+    const auto& log = server_log();
+    // target: dig +ignore, dig UDP + TCP, glibc UDP + TCP; sibling: 1
+    EXPECT_EQ(count(log, "query[A] db.svc.test from 198.18.0.1"), 6u) << log;
+}
+
 // SO_REUSEPORT across cgroups: a sibling's socket on the target's port,
 // connected to the server, gets the answer to the target's query (the
 // kernel prefers the connected socket). The answer is rewritten only for

@@ -265,6 +265,12 @@ TEST(Fault, DnsErrorAnswersPickTheQueryOnEgress) {
         EXPECT_EQ(f.rport.lo, 53);
     }
     EXPECT_EQ(parse_fault("dns.refused@1%,dev=eth0+lo").devices, (std::vector<std::string>{"eth0", "lo"}));
+    // A truncated answer: TC, no rcode; only over UDP (TCP answers are never truncated).
+    FaultSpec tc = parse_fault("dns.truncate@1%,domain=a.test");
+    EXPECT_EQ(tc.def->action, FL_ACT_REWRITE);
+    EXPECT_EQ(tc.err, FL_DNS_TC);
+    EXPECT_EQ(tc.proto_mask, FL_PROTO_UDP);
+    EXPECT_EQ(tc.rport.lo, 53);
     EXPECT_EQ(find_fault("dns.refused")->probe_name(true), "dns.drop"); // a shadow rewrite rewrites nothing
     expect_usage_error("dns.nxdomain=3@1%", "takes no value");
     expect_usage_error("dns.servfail@1%,jitter=1ms", "does not apply to dns.servfail");

@@ -52,14 +52,16 @@ constexpr std::string_view rewrite_how = "cgroup_skb egress picks the query, a t
 constexpr std::string_view file_how =
     "fmod_ret on security_file_open (open, exec) and security_file_permission (read, write, fallocate ...)";
 
-// A DNS error answer: the resolver's real answer, rewritten.
-constexpr FaultDef dns_answer(std::string_view name, std::string_view usage, std::string_view help, int set) {
+// A DNS answer rewritten where it arrives: the resolver's real answer, with
+// the header bits `set` (an rcode, or TC) and no records.
+constexpr FaultDef dns_answer(std::string_view name, std::string_view usage, std::string_view help, int set,
+                              uint8_t protos = FL_PROTO_UDP | FL_PROTO_TCP) {
     return {.name = name,
             .usage = usage,
             .help = help,
             .err = set,
             .filters = dns_filters | filter_ifaces,
-            .proto_mask = FL_PROTO_UDP | FL_PROTO_TCP,
+            .proto_mask = protos,
             .dir_mask = FL_DIR_EGRESS,
             .rport = 53,
             .action = FL_ACT_REWRITE,
@@ -134,6 +136,10 @@ constexpr FaultDef kinds[] = {
     dns_answer("dns.nxdomain", "dns.nxdomain@P%", "the answer arrives as NXDOMAIN (same id and question)", 3),
     dns_answer("dns.servfail", "dns.servfail@P%", "the answer arrives as SERVFAIL", 2),
     dns_answer("dns.refused", "dns.refused@P%", "the answer arrives as REFUSED", 5),
+    // Only over UDP: a TCP answer is never truncated.
+    dns_answer("dns.truncate", "dns.truncate@P%",
+               "the answer arrives truncated (TC, no records): the resolver asks again over TCP", FL_DNS_TC,
+               FL_PROTO_UDP),
     {.name = "disk.eio",
      .usage = "disk.eio@P%",
      .help = "the target's file operations fail with EIO",
