@@ -339,8 +339,20 @@ static __always_inline int fl_connect(struct bpf_sock_addr *ctx, struct fl_event
 	if (!v.err)
 		return 1;
 	/* bpf_set_retval (5.18, commit b44123b4a3dc) picks the errno;
-	 * returning 0 alone would always give EPERM. */
-	bpf_set_retval(-v.err);
+	 * returning 0 alone would always give EPERM. Newer verifiers (7.x)
+	 * check that it is an errno, in [-4095, 0], on the whole 64-bit
+	 * register; the helper is declared with an int, which the compiler
+	 * passes zero-extended: bounded here and passed as a 64-bit value. */
+	{
+		__s64 ret = -(__s64)v.err;
+
+		/* opaque: the compiler would test v.err instead, and the
+		 * verifier would not see the bound on ret */
+		asm volatile("" : "+r"(ret));
+		if (ret < -4095 || ret > -1)
+			ret = -1; /* EPERM */
+		((long (*)(__s64))bpf_set_retval)(ret);
+	}
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 
 #include "../support/packet.hpp"
+#include "../support/require.hpp"
 #include "../support/stats.hpp"
 #include "faultline/bpf.hpp"
 #include "faultline/cgroup.hpp"
@@ -40,6 +41,7 @@ class TestRun : public ::testing::Test {
     void SetUp() override {
         if (geteuid() != 0)
             GTEST_SKIP() << "needs root (loads BPF programs)";
+        REQUIRE_FAULT("net.drop"); // the cgroup_skb programs load and attach here
         root_ = cgroup2_mount();
         home_ = root_ + cgroup_of(getpid());
         target_ = std::make_unique<ScratchCgroup>(root_, "faultline-test-target-" + std::to_string(getpid()));
@@ -746,6 +748,7 @@ class RcodeRun : public TestRun {
         TestRun::SetUp();
         if (!obj_)
             return;
+        REQUIRE_FAULT("dns.nxdomain"); // and the tc ingress program
         obj_ = bpf::Object::load({bpf::Program::skb_egress, bpf::Program::skb_ingress, bpf::Program::tc_ingress});
         obj_->set_answer_wait(30'000'000'000ull);
         receive_in(true);

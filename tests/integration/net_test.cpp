@@ -486,13 +486,33 @@ TEST_F(Net, DelayJitterNeverReordersAFlow) {
     REQUIRE_FAULT("net.delay");
     // 2000 datagrams in one flow at 2000/s, each delayed 10 ms +- 5 ms:
     // without the per-flow clamp about half would overtake their predecessor.
-    auto rx = receiver();
     // Resolve the neighbour first (from outside the target, so undelayed, and
     // to a port nobody receives on): a burst sent before ARP completes waits
     // in the neighbour queue, which drops beyond its byte limit — a loss
     // that is not faultline's.
     Proc prime(lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9001", "10", "2", "1000"}));
     ASSERT_EQ(prime.wait(), 0);
+    // The platform's own tail on this path, in the same run: the same flow
+    // with the kernel's netem delaying it 10 ms (no jitter: netem's would
+    // reorder). What netem adds beyond 10 ms at p99 (a fraction of a ms on
+    // real hardware, several under QEMU TCG on a busy host) is allowed on
+    // top of the 15 ms bound below, so the bound tracks the machine.
+    double platform_p99 = 0;
+    std::string netem = "netem not available (no sch_netem): no platform allowance";
+    const std::string dev = lab_->dev_a();
+    if (sh("ip netns exec " + lab_->a + " tc qdisc replace dev " + dev + " root netem delay 10ms 2>&1").status == 0) {
+        auto ref_rx = receiver();
+        Proc ref(send_udp(2000, 1, 2000), target_->path());
+        ASSERT_EQ(ref.wait(), 0) << ref.out();
+        ASSERT_EQ(ref_rx->wait(), 0);
+        EXPECT_EQ(sh("ip netns exec " + lab_->a + " tc qdisc del dev " + dev + " root 2>&1").status, 0);
+        auto ref_lat = latencies(ref_rx->out());
+        ASSERT_FALSE(ref_lat.empty()) << ref_rx->out();
+        platform_p99 = std::max(0.0, quantile(ref_lat, 0.99) - 10000);
+        netem = "netem 10 ms on the same flow: p50 " + std::to_string(std::lround(quantile(ref_lat, 0.5))) +
+                " us, p99 " + std::to_string(std::lround(quantile(ref_lat, 0.99))) + " us";
+    }
+    auto rx = receiver();
     std::vector<std::string> argv = {fl,        "exec",    "--quiet",
                                      "--netns", lab_->a,   "--stats-json",
                                      stats_,    "--fault", "net.delay=10ms@100%,jitter=5ms,proto=udp",
@@ -515,9 +535,11 @@ TEST_F(Net, DelayJitterNeverReordersAFlow) {
     auto lat = latencies(rx->out());
     ASSERT_EQ(lat.size(), 2000u);
     std::cout << "[ figures  ] jitter: one-way p0 " << quantile(lat, 0) << " us, p50 " << quantile(lat, 0.5)
-              << " us, p99 " << quantile(lat, 0.99) << " us, max " << quantile(lat, 1) << " us\n";
+              << " us, p99 " << quantile(lat, 0.99) << " us, max " << quantile(lat, 1) << " us; " << netem << "\n";
     EXPECT_GE(quantile(lat, 0), 5000) << "one-way p0 " << quantile(lat, 0) << " us";
-    EXPECT_LE(quantile(lat, 0.99), 15000 + p99_slack_us()) << "one-way p99 " << quantile(lat, 0.99) << " us";
+    // p99 within 15 ms + 1 ms + the platform's p99 excess measured above.
+    EXPECT_LE(quantile(lat, 0.99), 15000 + 1000 + platform_p99)
+        << "one-way p99 " << quantile(lat, 0.99) << " us; " << netem;
 }
 
 TEST_F(Net, DemoReportsWhatItInjected) {

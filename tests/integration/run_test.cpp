@@ -26,12 +26,6 @@ using nlohmann::json;
 
 namespace {
 
-bool drop_available(std::string& why) {
-    const auto& f = probe_fault("net.drop");
-    why = f.reason;
-    return f.available;
-}
-
 std::vector<json> read_journal(const std::string& path) {
     std::vector<json> out;
     std::ifstream in(path);
@@ -73,9 +67,7 @@ class Run : public ::testing::Test {
     void SetUp() override {
         if (geteuid() != 0)
             GTEST_SKIP() << "needs root (network namespaces, cgroups, BPF)";
-        std::string why;
-        if (!drop_available(why))
-            GTEST_SKIP() << "net.drop unavailable on this kernel: " << why;
+        REQUIRE_FAULT("net.drop");
         before_ = faultline_objects();
         lab_ = std::make_unique<NetLab>();
         ASSERT_TRUE(lab_->ok()) << "could not build the veth lab";

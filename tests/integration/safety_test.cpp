@@ -105,6 +105,7 @@ TEST_F(Safety, HostWideTargetsAreRefusedAndNothingIsAttached) {
         EXPECT_NE(r.out.find("hint: "), std::string::npos) << c.cmd << "\n" << r.out;
     }
     EXPECT_EQ(new_leftovers(ready_), "") << "a refused command left something";
+    REQUIRE_FAULT("net.connect"); // the refusals above need none
     // Said explicitly, it runs and names what it hits (a fault that matches
     // nothing real: one unused loopback port).
     auto r = sh(in_holder + " inject --allow-host-wide --cgroup " + holder.path() + " --fault " + connect_fault +
@@ -137,6 +138,7 @@ TEST_F(Safety, ACgroupHoldingPid1IsRefused) {
 }
 
 TEST_F(Safety, InjectIsBoundedByDefaultAndForeverMustBeSaid) {
+    REQUIRE_FAULT("net.connect");
     Proc p({fl, "inject", "--cgroup", target_->path(), "--fault", connect_fault}, "", true);
     ASSERT_TRUE(p.wait_for("Ctrl-C", 10s)) << p.out();
     EXPECT_NE(p.out().find("for 600s: the default"), std::string::npos) << p.out();

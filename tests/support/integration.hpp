@@ -12,6 +12,7 @@
 #include <string>
 
 #include "faultline/probe.hpp"
+#include "require.hpp"
 
 namespace faultline::test {
 
@@ -30,17 +31,4 @@ inline nlohmann::json read_json(const std::string& path) {
     return nlohmann::json::parse(in);
 }
 
-// What faultline's own probe (real load + attach) says of a fault here:
-// only that fault's mechanisms are tried.
-inline const FaultSupport& support(const std::string& fault) {
-    return probe_fault(fault);
-}
-
 } // namespace faultline::test
-
-// Each test names the fault it needs: where the probe says this kernel
-// cannot do it, the test is skipped with the probe's reason; where the probe
-// says it can, the test runs and must pass.
-#define REQUIRE_FAULT(f)                                                                                               \
-    if (!faultline::test::support(f).available)                                                                        \
-    GTEST_SKIP() << f << " unavailable on this kernel: " << faultline::test::support(f).reason

@@ -7,9 +7,11 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "faultline/error.hpp"
 #include "faultline/faults.hpp"
+#include "faultline/probe.hpp"
 #include "faultline/spec.hpp"
 
 using namespace faultline;
@@ -162,4 +164,56 @@ TEST(Registry, ReadmeFaultTableMatchesTheRegistry) {
         EXPECT_TRUE(listed.count(r)) << "README's fault table lacks " << r;
     for (const auto& l : listed)
         EXPECT_TRUE(rows.count(l)) << "README's fault table lists " << l << ", which no registry row is";
+}
+
+// README's kernel-support table is kernels.conf's rows, per fault: each row
+// says what its kernel lacks, and tools/vmtest/run.sh fails a kernel whose
+// probe differs from its row, so the table cannot drift from what the
+// kernels do. On a mismatch the expected table is printed, to paste.
+TEST(Registry, ReadmeKernelTableIsTheMatrixRows) {
+    const char* conf_env = getenv("FL_KERNELS_CONF");
+    const char* readme_env = getenv("FL_README");
+    std::ifstream conf(conf_env ? conf_env : FL_SOURCE_DIR "/tools/vmtest/kernels.conf");
+    std::ifstream readme(readme_env ? readme_env : FL_SOURCE_DIR "/README.md");
+    ASSERT_TRUE(conf) << "kernels.conf not found";
+    ASSERT_TRUE(readme) << "README.md not found";
+    std::vector<std::pair<std::string, std::string>> rows; // name, lacks
+    for (std::string line; std::getline(conf, line);) {
+        std::istringstream l(line);
+        std::string name, source, lacks;
+        if (!(l >> name >> source >> lacks) || name[0] == '#')
+            continue;
+        rows.emplace_back(name, lacks);
+    }
+    ASSERT_FALSE(rows.empty());
+    std::vector<std::string> faults;
+    for (const auto& d : fault_kinds())
+        faults.emplace_back(d.name);
+    faults.emplace_back(disk_fsync_row);
+    std::string want = "| fault |";
+    for (const auto& [name, lacks] : rows)
+        want += " " + name + " |";
+    want += "\n|---|";
+    for (size_t i = 0; i < rows.size(); i++)
+        want += "---|";
+    want += "\n";
+    for (const auto& f : faults) {
+        want += "| `" + f + "` |";
+        for (const auto& [name, lacks] : rows) {
+            bool lacking = lacks == "*" || ("+" + lacks + "+").find("+" + f + "+") != std::string::npos;
+            want += lacking ? " **no** |" : " yes |";
+        }
+        want += "\n";
+    }
+    std::string got, line;
+    bool in = false;
+    while (std::getline(readme, line)) {
+        if (line == "<!-- kernel-table end -->")
+            in = false;
+        if (in)
+            got += line + "\n";
+        if (line == "<!-- kernel-table begin -->")
+            in = true;
+    }
+    EXPECT_EQ(got, want) << "README's kernel table (between the kernel-table markers) should read:\n" << want;
 }

@@ -7,6 +7,12 @@
 #   tools/vmtest/run.sh [--only NAME[,NAME...]] [--filter GTEST_FILTER]
 #   tools/vmtest/run.sh --bench disk [--only NAME]
 #
+# Each row of kernels.conf says what its kernel lacks: a kernel whose probe
+# differs from its row fails. Kernels boot FL_VM_JOBS at a time (default 2
+# on 2 or more CPUs: a VM keeps about one CPU busy on average, its tests
+# wait on timers and networks much of the time); the kernel a build: row
+# builds is built first.
+#
 # --bench disk runs tools/bench/disk.sh (the per-syscall cost of the disk
 # hooks) in each VM instead of the suites; its table goes to
 # NAME/bench.md and to stdout.
@@ -100,7 +106,8 @@ else
   echo "vmtest: faultline binary: dynamic ($build/faultline; no up-to-date static build at $static)"
 fi
 cp -r "$repo/examples" "$root/fl/examples" # the unit suite checks every example file
-cp "$repo/README.md" "$root/fl/README.md"   # ... and the fault table against the registry
+cp "$repo/README.md" "$root/fl/README.md"   # ... and README's tables against the registry
+cp "$repo/tools/vmtest/kernels.conf" "$root/fl/kernels.conf" # ... and the matrix
 if [ -n "$bench" ]; then
   mkdir -p "$root/fl/bench"
   copy "$build/tools/bench/fl_bench_fileio" /fl/bench/fl_bench_fileio
@@ -112,19 +119,51 @@ cp "$repo/tools/vmtest/init" "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/common.cpio.gz"
 
 # --- per kernel
-fetch_deb() { # GLOB -> extracted directory on stdout
-  local re pkg dir
-  re="^$(printf '%s' "$1" | sed 's/[.+]/\\&/g; s/\*/.*/g')\$"
-  pkg=$(apt-cache search --names-only "$re" | awk '{print $1}' | sort -V | tail -n 1)
-  if [ -z "$pkg" ]; then # package lists missing or stale: refresh once
-    apt-get update -q >&2 || true
-    pkg=$(apt-cache search --names-only "$re" | awk '{print $1}' | sort -V | tail -n 1)
+# Debian's archive: the machine's apt sources, or a suite of its own
+# (deb:PACKAGE@SUITE: bullseye, sid ...) through a private list, fetched
+# once per build directory, that leaves the machine's sources alone. A
+# kernel in several packages (sid: image and modules) is PACKAGE,PACKAGE.
+apt_for() { # SUITE -> apt options on stdout ("" for the machine's own)
+  local suite=$1 d
+  [ -n "$suite" ] || return 0
+  d=$cache/apt-$suite
+  if [ ! -f "$d/updated" ]; then
+    mkdir -p "$d/lists/partial" "$d/archives/partial"
+    {
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main"
+      case $suite in sid | unstable) ;; *)
+        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security $suite-security main" ;;
+      esac
+    } >"$d/sources.list"
+    apt-get -q -o Dir::Etc::sourcelist="$d/sources.list" -o Dir::Etc::sourceparts=- -o Dir::State::Lists="$d/lists" \
+      -o Dir::Cache="$d" update >&2 && touch "$d/updated"
   fi
-  [ -n "$pkg" ] || { echo "vmtest: no package matches $1" >&2; return 1; }
-  dir=$cache/$pkg
+  echo "-o Dir::Etc::sourcelist=$d/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$d/lists -o Dir::Cache=$d"
+}
+fetch_deb() { # PACKAGE[,PACKAGE...][@SUITE] -> extracted directory on stdout
+  local pkgs=${1%@*} suite="" opts dir pkg
+  [ "$pkgs" = "$1" ] || suite=${1#*@}
+  opts=$(apt_for "$suite") || return 1
+  dir=$cache/${pkgs%%,*}
   if [ ! -d "$dir" ]; then
-    (cd "$cache" && apt-get download -q "$pkg" >&2) || return 1
-    rm -rf "$dir.tmp" && dpkg-deb -x "$cache/${pkg}"_*.deb "$dir.tmp" || return 1
+    rm -rf "$dir.tmp"
+    for pkg in ${pkgs//,/ }; do
+      # shellcheck disable=SC2086
+      if ! apt-cache $opts show "$pkg" >/dev/null 2>&1; then
+        [ -n "$suite" ] || apt-get update -q >&2 || true # the machine's lists may be stale: refresh once
+        # shellcheck disable=SC2086
+        if ! apt-cache $opts show "$pkg" >/dev/null 2>&1; then
+          echo "vmtest: the pinned package $pkg${suite:+ ($suite)} is not in the archive (superseded?): move the pin in kernels.conf" >&2
+          return 1
+        fi
+      fi
+      # shellcheck disable=SC2086
+      (cd "$cache" && apt-get $opts download -q "$pkg" >&2) || return 1
+      dpkg-deb -x "$cache/${pkg}"_*.deb "$dir.tmp" || return 1
+    done
+    # merged /usr (sid): modules in usr/lib/modules, found by depmod and
+    # the rest as lib/modules
+    [ -e "$dir.tmp/lib" ] || ln -s usr/lib "$dir.tmp/lib"
     # The package has no modules.dep (depmod runs at install time).
     depmod -b "$dir.tmp" "$(basename "$(echo "$dir.tmp"/lib/modules/*)")" && mv "$dir.tmp" "$dir"
   fi
@@ -135,7 +174,7 @@ fetch_deb() { # GLOB -> extracted directory on stdout
 modules_cpio() { # EXTRACTED_DIR OUT
   local moddir out=$2 m
   moddir=$(echo "$1"/lib/modules/*)
-  local mr=$work/modroot
+  local mr=$out.root
   rm -rf "$mr" && mkdir -p "$mr/modules"
   : >"$mr/modules/load.list"
   declare -A seen=()
@@ -148,6 +187,7 @@ modules_cpio() { # EXTRACTED_DIR OUT
     name=$(basename "$path"); name=${name%.xz}; name=${name%.zst}
     case $path in
       *.xz) xz -dc "$moddir/$path" >"$mr/modules/$name" ;;
+      *.zst) zstd -qdc "$moddir/$path" >"$mr/modules/$name" ;;
       *) cp "$moddir/$path" "$mr/modules/$name" ;;
     esac
     echo "$name" >>"$mr/modules/load.list"
@@ -158,24 +198,18 @@ modules_cpio() { # EXTRACTED_DIR OUT
     [ -n "$p" ] && add "$p"
   done
   (cd "$mr" && find modules | cpio -o -H newc --quiet | gzip -1) >"$out"
+  rm -rf "$mr"
 }
 
-rm -f "$work/failed"
-summary=$work/summary.txt
-: >"$summary"
-grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source extras; do
-  [ -n "$name" ] || continue
-  if [ -n "$only" ] && ! grep -qw -- "$name" <<<"${only//,/ }"; then continue; fi
-  out=$work/$name
-  rm -rf "$out" && mkdir -p "$out"
-  start=$(date +%s)
-  kernel="" initrd=$out/initrd.gz
+# The kernel image of a row (fetched, or built and cached) and its initrd.
+prepare() { # NAME SOURCE -> "KERNEL" on stdout, initrd in $work/NAME/initrd.gz
+  local name=$1 source=$2 out=$work/$1 dir kernel="" alt f key
   case $source in
     deb:*)
       if dir=$(fetch_deb "${source#deb:}"); then
-        kernel=$(echo "$dir"/boot/vmlinuz-*)
+        kernel=$(find "$dir/boot" "$dir/usr/lib/modules" -name 'vmlinuz*' 2>/dev/null | head -n 1)
         modules_cpio "$dir" "$out/modules.cpio.gz"
-        cat "$work/common.cpio.gz" "$out/modules.cpio.gz" >"$initrd"
+        cat "$work/common.cpio.gz" "$out/modules.cpio.gz" >"$out/initrd.gz"
       fi ;;
     *)
       # file:PATH[|build:SCRIPT]: a prebuilt bzImage, else built by SCRIPT
@@ -189,19 +223,26 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
             key=$(cat "$f" "$(dirname "$f")"/*.config | sha256sum | cut -c1-12)
             kernel=$cache/$name-$key/vmlinuz
             if [ ! -f "$kernel" ]; then
-              echo "vmtest: $name: building the kernel with $alt (about 15 min on 2 cores)"
+              echo "vmtest: $name: building the kernel with $alt (about 15 min on 2 cores)" >&2
               "$f" "$kernel" >"$out/build.log" 2>&1 || { tail -n 20 "$out/build.log" >&2; kernel=""; }
             fi ;;
         esac
         [ -n "$kernel" ] && break
       done
-      [ -n "$kernel" ] && cp "$work/common.cpio.gz" "$initrd" ;;
+      [ -n "$kernel" ] && cp "$work/common.cpio.gz" "$out/initrd.gz" ;;
   esac
-  if [ -z "$kernel" ] || [ ! -f "$kernel" ]; then
-    echo "$name FETCH-FAILED ($source)" | tee -a "$summary"
-    echo 1 >"$work/failed"
-    continue
-  fi
+  echo "$kernel"
+}
+
+# One kernel: boot, run, report into $work/NAME/summary.txt; 1 there in
+# $work/NAME/failed if anything failed.
+run_kernel() { # NAME KERNEL LACKS EXTRAS...
+  local name=$1 kernel=$2 lacks=$3
+  shift 3
+  local extras="$*" out=$work/$name start secs kver p f s mttcg bad_rc t
+  local summary=$out/summary.txt
+  : >"$summary"
+  start=$(date +%s)
   # Multi-threaded TCG: 2 host threads. It mis-emulates live kernel code
   # patching when the other vCPU runs the patched site (keys.bpf.c): init
   # keeps the static keys our attaches would flip on for the whole run. A
@@ -212,8 +253,8 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   # softlockup_panic: a hang ends the run with a trace instead of the timeout.
   case ${FL_VM_ACCEL:-tcg} in *thread=single*) mttcg= ;; *) mttcg=fl.mttcg=1 ;; esac
   timeout 1800 qemu-system-x86_64 -accel ${FL_VM_ACCEL:-tcg} -cpu max -m 2048 -smp 2 -nographic -no-reboot \
-    -kernel "$kernel" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras $mttcg fl.filter=$filter ${bench:+fl.bench=$bench} ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
+    -kernel "$kernel" -initrd "$out/initrd.gz" \
+    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras $mttcg fl.lacks=$lacks fl.filter=$filter ${bench:+fl.bench=$bench} ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
     tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
   secs=$(( $(date +%s) - start ))
   sed -n '/FL-VM: probe-begin/,/FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
@@ -229,46 +270,99 @@ grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf" | while read -r name source ex
   f=$(grep -c '^FAIL' "$out/results.txt" || true)
   s=$(grep -c '^SKIP' "$out/results.txt" || true)
   if ! grep -q '^FL-VM: done' "$out/console.log"; then
-    echo "$name BOOT-OR-RUN-FAILED kernel=${kver:-?} after ${secs}s (see $out/console.log)" | tee -a "$summary"
+    echo "$name BOOT-OR-RUN-FAILED kernel=${kver:-?} after ${secs}s (see $out/console.log)" >>"$summary"
     # what was running, the kernel's oops from its first line (if any), the end
-    grep -E '^(\[ RUN      \]|FL-VM: suite-begin)' "$out/console.log" | tail -n 1 | sed 's/^/    last started: /' | tee -a "$summary"
+    grep -E '^(\[ RUN      \]|FL-VM: suite-begin)' "$out/console.log" | tail -n 1 | sed 's/^/    last started: /' >>"$summary"
+    local oops
     oops=$(grep -nE '(BUG:|Oops|cut here|general protection|Kernel panic|WARNING:|watchdog:)' "$out/console.log" | head -n 1 | cut -d: -f1)
     if [ -n "$oops" ]; then
-      sed -n "$((oops > 3 ? oops - 3 : 1)),$((oops + 45))p" "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
-      echo "    | ..." | tee -a "$summary"
+      sed -n "$((oops > 3 ? oops - 3 : 1)),$((oops + 45))p" "$out/console.log" | sed 's/^/    | /' >>"$summary"
+      echo "    | ..." >>"$summary"
     fi
-    tail -n 15 "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
-    echo 1 >"$work/failed"
-    continue
+    tail -n 15 "$out/console.log" | sed 's/^/    | /' >>"$summary"
+    echo 1 >"$out/failed"
+    return
   fi
   if [ -n "$bench" ]; then
     sed -n '/FL-VM: bench-begin/,/FL-VM: bench-end/p' "$out/console.log" | sed '1d;$d' | grep '^[|(]' >"$out/bench.md" || true
-    echo "$name kernel=$kver bench=$bench wall=${secs}s ($out/bench.md)" | tee -a "$summary"
-    cat "$out/bench.md"
-    grep -q '^| read' "$out/bench.md" || { grep 'disk.sh' "$out/console.log" | tail -n 5; echo 1 >"$work/failed"; }
-    continue
+    echo "$name kernel=$kver bench=$bench wall=${secs}s ($out/bench.md)" >>"$summary"
+    cat "$out/bench.md" >>"$summary"
+    grep -q '^| read' "$out/bench.md" || { grep 'disk.sh' "$out/console.log" | tail -n 5 >>"$summary"; echo 1 >"$out/failed"; }
+    return
   fi
-  echo "$name kernel=$kver passed=$p failed=$f skipped=$s wall=${secs}s" | tee -a "$summary"
+  echo "$name kernel=$kver passed=$p failed=$f skipped=$s wall=${secs}s" >>"$summary"
   # A suite that crashed or could not start has no FAILED line to show for it.
   bad_rc=$(sed -n 's/^FL-VM: suite-end \([a-z_]*\) rc=\([1-9][0-9]*\)$/\1 exited \2/p' "$out/console.log")
   if [ -n "$bad_rc" ] && [ "$f" -eq 0 ]; then
-    echo "    FAIL suite: $bad_rc" | tee -a "$summary"
+    echo "    FAIL suite: $bad_rc" >>"$summary"
     f=1
   fi
-  # what faultline's probe said there, one line per fault
-  jq -r '.faults[] | "    probe: \(.fault) " + (if .available then "yes (\(.mechanism))" else "no (\(.reason))" end)' \
-    "$out/probe.json" | tee -a "$summary" || echo "    probe: no valid JSON in $out/probe.json" | tee -a "$summary"
-  { grep -E '^(FAIL|SKIP)' "$out/results.txt" || true; } | sed 's/^/    /' | tee -a "$summary"
+  # what faultline's probe said there, one line per fault, against the row
+  if jq -e '.faults' "$out/probe.json" >/dev/null 2>&1; then
+    jq -r --arg lacks "+$lacks+" '.faults[] |
+      (.fault as $n | $lacks == "+*+" or ($lacks | contains("+" + $n + "+"))) as $lacking |
+      "    probe: \(.fault) " + (if .available then "yes (\(.mechanism))" else "no (\(.reason))" end) +
+      (if .available == $lacking then
+         (if .available then "  MISMATCH: kernels.conf says this kernel lacks it" else "  MISMATCH: kernels.conf promises it" end)
+       else "" end)' "$out/probe.json" >>"$summary"
+    # a row that names a fault the probe does not know is a typo
+    if [ "$lacks" != - ] && [ "$lacks" != '*' ]; then
+      local -a listed
+      IFS=+ read -ra listed <<<"$lacks"
+      for t in "${listed[@]}"; do
+        jq -e --arg t "$t" 'any(.faults[]; .fault == $t)' "$out/probe.json" >/dev/null ||
+          echo "    probe: $t  MISMATCH: kernels.conf lists it, faultline's probe has no such row" >>"$summary"
+      done
+    fi
+    if grep -q 'MISMATCH' "$summary"; then
+      echo "    FAIL probe: this kernel's faults differ from its row in kernels.conf" >>"$summary"
+      f=1
+    fi
+  else
+    echo "    probe: no valid JSON in $out/probe.json" >>"$summary"
+    f=1
+  fi
+  { grep -E '^(FAIL|SKIP)' "$out/results.txt" || true; } | sed 's/^/    /' >>"$summary"
   # What each failed test printed (its assertions, figures), at most 40
   # lines of it: CI keeps this summary, not the console log.
   for t in $(sed -n 's/^FAIL //p' "$out/results.txt"); do
-    echo "    --- $t printed:" | tee -a "$summary"
+    echo "    --- $t printed:" >>"$summary"
     awk -v t="$t" '
       $0 == "[ RUN      ] " t { on = 1; n = 0; next }
       on && index($0, "[  FAILED  ] " t) == 1 { on = 0; for (i = (n > 40 ? n - 39 : 1); i <= n; i++) print buf[i] }
       on { buf[++n] = $0 }
-    ' "$out/console.log" | sed 's/^/    | /' | tee -a "$summary"
+    ' "$out/console.log" | sed 's/^/    | /' >>"$summary"
   done
-  [ "$f" -eq 0 ] || echo 1 >"$work/failed"
+  [ "$f" -eq 0 ] || echo 1 >"$out/failed"
+}
+
+# The rows to run, in order; images prepared one at a time (downloads, the
+# override kernel's build: CPU-bound, best alone), VMs FL_VM_JOBS at a time.
+jobs=${FL_VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
+summary=$work/summary.txt
+: >"$summary"
+names=()
+while read -r name source lacks extras; do
+  [ -n "$name" ] || continue
+  if [ -n "$only" ] && ! grep -qw -- "$name" <<<"${only//,/ }"; then continue; fi
+  names+=("$name")
+  out=$work/$name
+  rm -rf "$out" && mkdir -p "$out"
+  kernel=$(prepare "$name" "$source")
+  if [ -z "$kernel" ] || [ ! -f "$kernel" ]; then
+    echo "$name FETCH-FAILED ($source)" >"$out/summary.txt"
+    echo 1 >"$out/failed"
+    continue
+  fi
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  echo "vmtest: $name: booting $kernel" >&2
+  # shellcheck disable=SC2086
+  run_kernel "$name" "$kernel" "$lacks" $extras &
+done < <(grep -v '^\s*#' "$repo/tools/vmtest/kernels.conf")
+wait
+failed=0
+for name in "${names[@]}"; do
+  cat "$work/$name/summary.txt" | tee -a "$summary"
+  [ -f "$work/$name/failed" ] && failed=1
 done
-if [ -f "$work/failed" ]; then rm -f "$work/failed"; exit 1; fi
+exit $failed

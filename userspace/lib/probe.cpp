@@ -140,7 +140,7 @@ FaultSupport support_of(const std::string& f) {
     if (f == disk_fsync_row)
         return row("fmod_ret on __x64_sys_fsync and __x64_sys_fdatasync (no security hook runs for fsync; system "
                    "calls take fmod_ret only with CONFIG_FUNCTION_ERROR_INJECTION, which Debian's kernels lack)",
-                   "5.7 + CONFIG_FUNCTION_ERROR_INJECTION, x86-64", mechanism_problem(Mechanism::fsync));
+                   "5.12 + CONFIG_FUNCTION_ERROR_INJECTION, x86-64", mechanism_problem(Mechanism::fsync));
     if (const FaultDef* d = find_fault(f))
         return row(d->how, d->min_kernel, mechanism_problem(d->mechanism));
     throw Error(ErrorKind::usage, fmt::format("no fault '{}' to probe", f), "known faults: " + known_faults_help());

@@ -345,6 +345,11 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         return {dev};
     };
 
+    // What this kernel cannot do is said first, before the devices and
+    // options of a fault it could not inject anyway.
+    for (const auto& f : faults) // a shadow delay holds nothing: it needs cgroup_skb, not sch_fq
+        require_support(std::string(f.def->probe_name(s.opts.shadow)));
+
     // Mechanisms, chosen before anything is loaded.
     std::set<bpf::Program> progs;
     std::set<std::string> fq_devs, tc_devs;
@@ -387,8 +392,6 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     for (uint32_t slot = 0; slot < faults.size(); slot++)
         for (const auto& k : path_keys(faults[slot], slot))
             paths.push_back(k);
-    for (const auto& f : faults) // a shadow delay holds nothing: it needs cgroup_skb, not sch_fq
-        require_support(std::string(f.def->probe_name(s.opts.shadow)));
     for (const auto& f : faults)
         if (f.is_disk() && (f.ops & FL_OP_FSYNC))
             require_support(disk_fsync_row);
