@@ -313,6 +313,7 @@ TEST_F(Disk, ExecAfterStartsTheFaultsOnceTheCommandRuns) {
 }
 
 TEST_F(Disk, AMissingPathIsRefusedBeforeAnythingIsAttached) {
+    REQUIRE_FAULT("disk.eio"); // elsewhere, that is the refusal
     auto r = sh(fl + " exec --fault disk.eio@1%,path=" + (base_ / "nope").string() + " -- true 2>&1");
     EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_NE(r.out.find("No such file or directory"), std::string::npos) << r.out;
