@@ -72,6 +72,26 @@ constexpr FaultDef dns_answer(std::string_view name, std::string_view usage, std
             .shadow_probe = "dns.drop"};
 }
 
+// A file fault: fmod_ret on the file hooks, the file filters, open, read
+// and write by default.
+constexpr FaultDef file_fault(std::string_view name, std::string_view usage, std::string_view help, FaultValue value,
+                              int err) {
+    return {.name = name,
+            .usage = usage,
+            .help = help,
+            .value = value,
+            .err = err,
+            .filters = file_filters,
+            .ops = file_ops,
+            .ops_allowed = all_file_ops,
+            .hook = FaultHook::file,
+            .action = FL_ACT_ERR,
+            .match = FL_M_FILE,
+            .mechanism = Mechanism::file_ops,
+            .how = file_how,
+            .min_kernel = fmod_ret};
+}
+
 constexpr FaultDef kinds[] = {
     {.name = "net.drop",
      .usage = "net.drop@P%",
@@ -140,61 +160,28 @@ constexpr FaultDef kinds[] = {
     dns_answer("dns.truncate", "dns.truncate@P%",
                "the answer arrives truncated (TC, no records): the resolver asks again over TCP", FL_DNS_TC,
                FL_PROTO_UDP),
-    {.name = "disk.eio",
-     .usage = "disk.eio@P%",
-     .help = "the target's file operations fail with EIO",
-     .err = EIO,
-     .filters = file_filters,
-     .ops = file_ops,
-     .ops_allowed = all_file_ops,
-     .hook = FaultHook::file,
-     .action = FL_ACT_ERR,
-     .match = FL_M_FILE,
-     .mechanism = Mechanism::file_ops,
-     .how = file_how,
-     .min_kernel = fmod_ret},
-    {.name = "disk.errno",
-     .usage = "disk.errno=ERRNO@P%",
-     .help = "... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...)",
-     .value = FaultValue::disk_errno,
-     .filters = file_filters,
-     .ops = file_ops,
-     .ops_allowed = all_file_ops,
-     .hook = FaultHook::file,
-     .action = FL_ACT_ERR,
-     .match = FL_M_FILE,
-     .mechanism = Mechanism::file_ops,
-     .how = file_how,
-     .min_kernel = fmod_ret},
-    {.name = "disk.full",
-     .usage = "disk.full@P%",
-     .help = "writes fail with ENOSPC, as on a full file system",
-     .err = ENOSPC,
-     .filters = file_filters,
-     .ops = FL_OP_WRITE,
-     .ops_allowed = FL_OP_WRITE,
-     .hook = FaultHook::file,
-     .action = FL_ACT_ERR,
-     .match = FL_M_FILE,
-     .mechanism = Mechanism::file_ops,
-     .how = "fmod_ret on security_file_permission: writes fail with ENOSPC",
-     .min_kernel = fmod_ret},
-    {.name = "disk.delay",
-     .usage = "disk.delay=DUR@P%",
-     .help = "file operations start DUR late (<= 50ms; the thread waits on its CPU)",
-     .value = FaultValue::duration,
-     .filters = file_filters | filter_jitter,
-     .ops = file_ops,
-     .ops_allowed = all_file_ops,
-     .max_delay = Nanos(FL_DISK_MAX_DELAY_NS),
-     .max_delay_why = disk_wait_why,
-     .hook = FaultHook::file,
-     .action = FL_ACT_DELAY,
-     .match = FL_M_FILE,
-     .mechanism = Mechanism::file_ops,
-     .how = "fmod_ret on security_file_open and security_file_permission; the calling thread waits on its CPU "
-            "(bpf_loop on bpf_ktime_get_ns, at most 50ms per call)",
-     .min_kernel = fmod_ret},
+    file_fault("disk.eio", "disk.eio@P%", "the target's file operations fail with EIO", FaultValue::none, EIO),
+    file_fault("disk.errno", "disk.errno=ERRNO@P%", "... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...)",
+               FaultValue::disk_errno, 0),
+    [] {
+        FaultDef d = file_fault("disk.full", "disk.full@P%", "writes fail with ENOSPC, as on a full file system",
+                                FaultValue::none, ENOSPC);
+        d.ops = d.ops_allowed = FL_OP_WRITE;
+        d.how = "fmod_ret on security_file_permission: writes fail with ENOSPC";
+        return d;
+    }(),
+    [] {
+        FaultDef d = file_fault("disk.delay", "disk.delay=DUR@P%",
+                                "file operations start DUR late (<= 50ms; the thread waits on its CPU)",
+                                FaultValue::duration, 0);
+        d.filters |= filter_jitter;
+        d.max_delay = Nanos(FL_DISK_MAX_DELAY_NS);
+        d.max_delay_why = disk_wait_why;
+        d.action = FL_ACT_DELAY;
+        d.how = "fmod_ret on security_file_open and security_file_permission; the calling thread waits on its CPU "
+                "(bpf_loop on bpf_ktime_get_ns, at most 50ms per call)";
+        return d;
+    }(),
     {.name = "mem.enomem",
      .usage = "mem.enomem@P%",
      .help = "the target's mmap/brk/mremap of min=SIZE or more (default 1MiB) fail with ENOMEM",
