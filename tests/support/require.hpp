@@ -40,7 +40,7 @@ inline bool promised(const std::string& fault) {
 #define REQUIRE_FAULT(f)                                                                                               \
     if (!faultline::test::support(f).available) {                                                                      \
         if (faultline::test::promised(f))                                                                              \
-            GTEST_FAIL() << f << " is promised on this kernel (tools/vmtest/kernels.conf) but unavailable: "          \
+            GTEST_FAIL() << f << " is promised on this kernel (tools/vmtest/kernels.conf) but unavailable: "           \
                          << faultline::test::support(f).reason;                                                        \
-        GTEST_SKIP() << f << " unavailable on this kernel: " << faultline::test::support(f).reason;                   \
+        GTEST_SKIP() << f << " unavailable on this kernel: " << faultline::test::support(f).reason;                    \
     }
