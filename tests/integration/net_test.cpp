@@ -492,6 +492,17 @@ TEST_F(Net, DelayJitterNeverReordersAFlow) {
     // that is not faultline's.
     Proc prime(lab_->in(lab_->a, {traffic, "udp-send", "198.18.0.2", "9001", "10", "2", "1000"}));
     ASSERT_EQ(prime.wait(), 0);
+    // What faultline must not do is reorder a flow; a veth pair can on its
+    // own: each packet is queued to the backlog of the CPU that sent it on
+    // (the sender's, or the one whose fq timer released it), and the two
+    // CPUs' backlogs drain independently — 11 of 2000 datagrams arrived out
+    // of order so on a VM whose vCPUs were preempted. Steering every
+    // arriving packet to one CPU's backlog (RPS) keeps the order the fq
+    // released them in, which is what this test checks.
+    EXPECT_EQ(sh("ip netns exec " + lab_->b + " sh -c 'echo 1 > /sys/class/net/" + lab_->dev_b() +
+                 "/queues/rx-0/rps_cpus' 2>&1")
+                  .status,
+              0);
     // The platform's own tail on this path, in the same run: the same flow
     // with the kernel's netem delaying it 10 ms (no jitter: netem's would
     // reorder). What netem adds beyond 10 ms at p99 (a fraction of a ms on

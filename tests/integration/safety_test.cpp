@@ -12,6 +12,8 @@
 #include <random>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
 
 #include "../support/integration.hpp"
 #include "../support/lab.hpp"
@@ -638,6 +640,36 @@ TEST_F(Safety, StatusOnlyReadsAndGcRemovesWhatNoSentinelCouldRemove) {
     EXPECT_NE(gc.out.find(fmt::format("removed cgroup {}/faultline-exec-{}", root_, p.pid())), std::string::npos)
         << gc.out;
     EXPECT_EQ(new_leftovers(ready_), "");
+}
+
+// A record's temporary file whose writer died between open and rename is
+// removed as soon as the writer is a zombie, not only once its parent has
+// waited for it: a sentinel reaps at that moment (a SIGKILLed loader whose
+// parent had not yet waited left one behind in a CI run of the kill test),
+// and a live writer's is left alone.
+TEST_F(Safety, ATemporaryRecordOfADeadWriterIsRemovedEvenWhileItIsAZombie) {
+    std::string dir = "/run/faultline";
+    mkdir(dir.c_str(), 0700);
+    pid_t zombie = fork();
+    ASSERT_GE(zombie, 0);
+    if (zombie == 0)
+        _exit(0);
+    // not waited for yet: a zombie until the end of the test
+    for (int i = 0; i < 200 && sh(fmt::format("grep -q '^State:.Z' /proc/{}/status", zombie)).status != 0; i++)
+        std::this_thread::sleep_for(5ms);
+    Proc live({"sleep", "30"});
+    const std::string dead_tmp = fmt::format("{}/.0badc0de.{}.tmp", dir, zombie);
+    const std::string live_tmp = fmt::format("{}/.0badc0df.{}.tmp", dir, live.pid());
+    std::ofstream(dead_tmp) << "{";
+    std::ofstream(live_tmp) << "{";
+    auto r = sh(fl + " gc 2>&1");
+    EXPECT_EQ(r.status, 0) << r.out;
+    struct stat st {};
+    EXPECT_NE(stat(dead_tmp.c_str(), &st), 0) << "the zombie writer's file is still there\n" << r.out;
+    EXPECT_EQ(stat(live_tmp.c_str(), &st), 0) << "a live writer's file was removed\n" << r.out;
+    std::remove(live_tmp.c_str());
+    std::remove(dead_tmp.c_str());
+    waitpid(zombie, nullptr, 0);
 }
 
 // Records are read defensively: a symlink, a FIFO, a file open to others, a

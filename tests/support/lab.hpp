@@ -158,8 +158,9 @@ class NetLab {
         return v;
     }
     std::string a, b;
-    // the veth end in namespace a
+    // the veth ends in namespaces a and b
     std::string dev_a() const { return "fla" + tag_; }
+    std::string dev_b() const { return "flb" + tag_; }
 
   private:
     std::string tag_;

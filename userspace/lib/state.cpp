@@ -363,14 +363,20 @@ std::vector<std::string> reap_stale_sessions() {
         for (auto& d : reap_record(r))
             done.push_back(std::move(d));
     }
-    // Temporary files of writers that died between open and rename.
+    // Temporary files of writers that died between open and rename. A
+    // zombie is dead too: a sentinel reaps as soon as its loader is one,
+    // before the loader's parent has waited for it (kill(pid, 0) would
+    // still find it, and the file would stay behind).
     std::string dir = state_dir();
     if (DIR* d = opendir(dir.c_str())) {
         static const std::regex tmp(R"(\.[0-9a-f]{8}\.([0-9]+)\.tmp)");
         while (dirent* e = readdir(d)) {
             std::smatch m;
             std::string name = e->d_name;
-            if (std::regex_match(name, m, tmp) && kill(std::stoi(m[1]), 0) != 0 && errno == ESRCH) {
+            if (!std::regex_match(name, m, tmp))
+                continue;
+            auto st = proc_stat(std::stoi(m[1]));
+            if (!st || st->state == 'Z' || st->state == 'X') {
                 unlinkat(dirfd(d), name.c_str(), 0);
                 done.push_back(dir + "/" + name);
             }
