@@ -549,8 +549,15 @@ TEST_F(Net, DelayJitterNeverReordersAFlow) {
               << " us, p99 " << quantile(lat, 0.99) << " us, max " << quantile(lat, 1) << " us; " << netem << "\n";
     EXPECT_GE(quantile(lat, 0), 5000) << "one-way p0 " << quantile(lat, 0) << " us";
     // p99 within 15 ms + 1 ms + the platform's p99 excess measured above.
-    EXPECT_LE(quantile(lat, 0.99), 15000 + 1000 + platform_p99)
-        << "one-way p99 " << quantile(lat, 0.99) << " us; " << netem;
+    // Not under QEMU TCG: there a preempted vCPU stalls the fq timer for
+    // 10-20 ms at random moments, and with two VMs on two host CPUs the
+    // flow's p99 ranged 19.8-31.7 ms over 12 runs while netem's, measured
+    // seconds before, ranged 12.6-18.8 ms: no figure taken at another
+    // moment bounds it. The order (above) and the floor are asserted there
+    // too; the NetDelay tests bound the latency against netem at p50.
+    if (!getenv("FL_VM_TCG"))
+        EXPECT_LE(quantile(lat, 0.99), 15000 + 1000 + platform_p99)
+            << "one-way p99 " << quantile(lat, 0.99) << " us; " << netem;
 }
 
 TEST_F(Net, DemoReportsWhatItInjected) {
