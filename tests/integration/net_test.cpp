@@ -453,13 +453,17 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
     // plus the platform's excess that netem showed (above), p99 within +1 ms
     // (+5 ms under TCG, above).
     auto us = [](double v) { return std::to_string(std::lround(v)) + " us"; };
-    double platform_us = 0;
+    double platform_us = 0, platform_p99_us = 0;
     std::string netem = "netem not available (no sch_netem): no platform allowance";
     if (!reference.empty()) {
         ASSERT_EQ(reference.size(), std::min(static_cast<size_t>(c.requests), size_t{300}));
         for (auto& v : reference)
             v -= b50;
         platform_us = std::max(0.0, quantile(reference, 0.5) - 10000);
+        // Under TCG the tail too: with two VMs on two host CPUs, TCP at
+        // 100 % reached p99 +5.03 ms over a +5 ms bound.
+        if (getenv("FL_VM_TCG"))
+            platform_p99_us = std::max(0.0, quantile(reference, 0.99) - 10000);
         netem = "netem added p50 " + us(quantile(reference, 0.5)) + ", p99 " + us(quantile(reference, 0.99)) +
                 ", max " + us(quantile(reference, 1)) + " over " + std::to_string(reference.size());
     }
@@ -470,7 +474,7 @@ TEST_P(NetDelay, AddsTheConfiguredLatencyToInjectedPackets) {
     std::cout << "[ figures  ] " << c.proto << " " << c.percent << "%: " << seen << "\n";
     EXPECT_GE(quantile(added, 0.5), 10000 * 0.95) << seen;
     EXPECT_LE(quantile(added, 0.5), 10000 * 1.05 + platform_us) << seen;
-    EXPECT_LE(quantile(added, 0.99), 10000 + p99_slack_us()) << seen;
+    EXPECT_LE(quantile(added, 0.99), 10000 + p99_slack_us() + platform_p99_us) << seen;
 }
 
 // 100%: 300 requests; 1%: 5000 requests, about 50 delayed (the binomial
