@@ -160,13 +160,19 @@ constexpr FaultDef kinds[] = {
     dns_answer("dns.truncate", "dns.truncate@P%",
                "the answer arrives truncated (TC, no records): the resolver asks again over TCP", FL_DNS_TC,
                FL_PROTO_UDP),
-    file_fault("disk.eio", "disk.eio@P%", "the target's file operations fail with EIO", FaultValue::none, EIO),
+    [] {
+        FaultDef d =
+            file_fault("disk.eio", "disk.eio@P%", "the target's file operations fail with EIO", FaultValue::none, EIO);
+        d.instead = "another errno: disk.errno=ERRNO@P%";
+        return d;
+    }(),
     file_fault("disk.errno", "disk.errno=ERRNO@P%", "... with ERRNO (EIO, ENOSPC, EDQUOT, EROFS, EACCES ...)",
                FaultValue::disk_errno, 0),
     [] {
         FaultDef d = file_fault("disk.full", "disk.full@P%", "writes fail with ENOSPC, as on a full file system",
                                 FaultValue::none, ENOSPC);
         d.ops = d.ops_allowed = FL_OP_WRITE;
+        d.instead = "other operations fail with ENOSPC under disk.errno=ENOSPC@P%";
         d.how = "fmod_ret on security_file_permission: writes fail with ENOSPC";
         return d;
     }(),
@@ -215,6 +221,7 @@ constexpr FaultDef kinds[] = {
      .ops = FL_OP_READ | FL_OP_WRITE,
      .ops_allowed = FL_OP_READ | FL_OP_WRITE,
      .needs_blockdev = true,
+     .instead = "a failed bio ends as EIO; other errnos, and file operations: disk.errno=ERRNO@P%",
      .hook = FaultHook::bio,
      .action = FL_ACT_ERR,
      .match = FL_M_BIO,

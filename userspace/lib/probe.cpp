@@ -31,102 +31,62 @@ std::string try_programs(const std::set<bpf::Program>& progs) {
     }
 }
 
-// Each mechanism is tried at most once per process, when a fault needs it.
-struct Mechanisms {
-    std::optional<std::string> skb, conn, fq, tc, mem, file, sync, slab, bio;
-
-    const std::string& cgroup_skb() {
-        if (!skb)
-            skb = try_programs({bpf::Program::skb_egress, bpf::Program::skb_ingress});
-        return *skb;
+// A tracing program attaches to its function for every task: attached for
+// a moment, with no experiment (it returns what it was given).
+std::string try_trace(const std::set<bpf::Program>& progs) {
+    try {
+        auto obj = bpf::Object::load(progs);
+        std::vector<bpf::Link> links;
+        for (auto p : progs)
+            links.push_back(obj->attach_trace(p));
+        return {};
+    } catch (const Error& e) {
+        return e.what();
     }
-    const std::string& connect() {
-        if (!conn)
-            conn = try_programs({bpf::Program::connect4, bpf::Program::connect6});
-        return *conn;
-    }
-    // Empty when sch_fq works (and cgroup_skb, which it builds on).
-    const std::string& sch_fq() {
-        if (!fq) {
-            std::string why;
-            fq = !cgroup_skb().empty() ? cgroup_skb() : fq_available(&why) ? std::string{} : why;
-        }
-        return *fq;
-    }
-    const std::string& tc_ingress() {
-        if (!tc)
-            tc = !cgroup_skb().empty() ? cgroup_skb() : bpf::tc_ingress_problem();
-        return *tc;
-    }
-    // A tracing program attaches to its function for every task: attached
-    // for a moment, with no experiment (it returns what it was given).
-    static std::string try_trace(const std::set<bpf::Program>& progs) {
-        try {
-            auto obj = bpf::Object::load(progs);
-            std::vector<bpf::Link> links;
-            for (auto p : progs)
-                links.push_back(obj->attach_trace(p));
-            return {};
-        } catch (const Error& e) {
-            return e.what();
-        }
-    }
-    const std::string& vm_enough() {
-        if (!mem)
-            mem = try_trace({bpf::Program::vm_enough});
-        return *mem;
-    }
-    const std::string& file_ops() {
-        if (!file)
-            file = try_trace({bpf::Program::file_open, bpf::Program::file_perm});
-        return *file;
-    }
-    const std::string& failslab() {
-        if (!slab)
-            slab = try_trace({bpf::Program::failslab});
-        return *slab;
-    }
-    const std::string& fail_bio() {
-        if (!bio)
-            bio = try_trace({bpf::Program::fail_bio});
-        return *bio;
-    }
-    const std::string& fsync() {
-        if (!sync)
-            sync = try_trace({bpf::Program::fsync, bpf::Program::fdatasync});
-        return *sync;
-    }
-};
-
-Mechanisms& mechanisms() {
-    static Mechanisms m;
-    return m;
 }
 
-const std::string& mechanism_problem(Mechanism m) {
-    Mechanisms& ms = mechanisms();
+const std::string& mechanism_problem(Mechanism m);
+
+// Why a mechanism cannot be used here; empty when it can.
+std::string try_mechanism(Mechanism m) {
+    using P = bpf::Program;
     switch (m) {
     case Mechanism::cgroup_skb:
-        return ms.cgroup_skb();
-    case Mechanism::sch_fq:
-        return ms.sch_fq();
+        return try_programs({P::skb_egress, P::skb_ingress});
     case Mechanism::connect:
-        return ms.connect();
-    case Mechanism::tc_ingress:
-        return ms.tc_ingress();
-    case Mechanism::vm_enough:
-        return ms.vm_enough();
-    case Mechanism::file_ops:
-        return ms.file_ops();
-    case Mechanism::fsync:
-        return ms.fsync();
-    case Mechanism::failslab:
-        return ms.failslab();
-    case Mechanism::fail_bio:
-        return ms.fail_bio();
+        return try_programs({P::connect4, P::connect6});
+    case Mechanism::sch_fq: { // builds on cgroup_skb
+        const std::string& skb = mechanism_problem(Mechanism::cgroup_skb);
+        if (!skb.empty())
+            return skb;
+        std::string why;
+        return fq_available(&why) ? std::string{} : why;
     }
-    static const std::string unknown = "unknown mechanism";
-    return unknown;
+    case Mechanism::tc_ingress: { // likewise
+        const std::string& skb = mechanism_problem(Mechanism::cgroup_skb);
+        return !skb.empty() ? skb : bpf::tc_ingress_problem();
+    }
+    case Mechanism::vm_enough:
+        return try_trace({P::vm_enough});
+    case Mechanism::file_ops:
+        return try_trace({P::file_open, P::file_perm});
+    case Mechanism::fsync:
+        return try_trace({P::fsync, P::fdatasync});
+    case Mechanism::failslab:
+        return try_trace({P::failslab});
+    case Mechanism::fail_bio:
+        return try_trace({P::fail_bio});
+    }
+    return "unknown mechanism";
+}
+
+// Each mechanism is tried at most once per process, when a fault needs it.
+const std::string& mechanism_problem(Mechanism m) {
+    static std::map<Mechanism, std::string> tried;
+    auto it = tried.find(m);
+    if (it == tried.end())
+        it = tried.emplace(m, try_mechanism(m)).first;
+    return it->second;
 }
 
 FaultSupport support_of(const std::string& f) {

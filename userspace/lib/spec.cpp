@@ -356,9 +356,7 @@ static uint8_t parse_ops(std::string_view val, const FaultDef& def) {
                 if (def.ops_allowed & b)
                     can += fmt::format("{}{}", can.empty() ? "" : ", ", n);
             bad(fmt::format("{} has no operation '{}'", def.name, o),
-                def.name == "disk.full" ? "a full disk fails writes with ENOSPC (op=write); for other operations "
-                                          "use disk.errno=ENOSPC"
-                                        : fmt::format("{} fails {}", def.name, can));
+                fmt::format("{} fails {}{}{}", def.name, can, def.instead.empty() ? "" : "; ", def.instead));
         }
         ops = static_cast<uint8_t>(ops | bit);
     }
@@ -551,9 +549,7 @@ FaultSpec parse_fault(std::string_view text) {
     case FaultValue::none:
         if (has_value)
             bad(fmt::format("{} takes no value (got '={}')", def->name, value),
-                def->name == "disk.eio"   ? "disk.errno=ERRNO@P% names another errno"
-                : def->name == "disk.bio" ? "a failed bio always ends as EIO; for another errno use disk.errno=ERRNO"
-                                          : grammar);
+                def->instead.empty() ? std::string(grammar) : std::string(def->instead));
         break;
     case FaultValue::duration:
         if (!has_value)

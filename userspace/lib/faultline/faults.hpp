@@ -97,6 +97,8 @@ struct FaultDef {
     Nanos max_delay{0};     // duration faults: delay + jitter at most
     std::string_view max_delay_why;
     bool needs_blockdev = false; // dev= is required (disk.bio)
+    // What to use for a value or an operation it does not take (hints).
+    std::string_view instead;
     // The kernel side: where it is evaluated and what the programs do.
     FaultHook hook = FaultHook::packet;
     uint8_t action = FL_ACT_NONE; // enum fl_action
