@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -170,6 +172,28 @@ class Dns : public ::testing::Test {
                                    "db.svc.test", tcg ? "3000" : "1500"}));
     }
 
+    // Datagrams the kernel counted as dropped on the way to the server or
+    // back, other than at the client's socket (which dns-flood reports):
+    // the server namespace's UDP sockets (the last column of
+    // /proc/net/udp{,6}) and the per-CPU input backlogs (the second column
+    // of softnet_stat, one hex row per CPU). Sampled around a flood, the
+    // difference is what a stalled emulated CPU cost; on a machine that
+    // keeps up it is 0.
+    long kernel_drops() {
+        long sum = 0;
+        auto udp = sh(fmt::format("ip netns exec {} cat /proc/net/udp /proc/net/udp6", lab_->b));
+        std::istringstream lines(udp.out);
+        for (std::string line; std::getline(lines, line);) {
+            auto last = line.find_last_of(' ');
+            if (line.find("local_address") == std::string::npos && last != std::string::npos)
+                sum += std::strtol(line.c_str() + last + 1, nullptr, 10);
+        }
+        std::ifstream softnet("/proc/net/softnet_stat");
+        for (std::string processed, dropped, rest; softnet >> processed >> dropped && std::getline(softnet, rest);)
+            sum += std::strtol(dropped.c_str(), nullptr, 16);
+        return sum;
+    }
+
     std::unique_ptr<Proc> inject(const std::string& fault, const std::vector<std::string>& extra = {}) {
         std::vector<std::string> argv{fl,    "inject",  "--cgroup",     target_->path(), "--fault",
                                       fault, "--quiet", "--stats-json", stats_};
@@ -245,17 +269,32 @@ TEST_F(Dns, DropRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
     // 10^4 queries at 1000/s; every answer the program did not drop arrives.
     // The binomial check (stats.hpp, alpha 1e-6) accepts about 415..590 of
     // 10^4 at 5 %.
+    //
+    // An answer the kernel dropped elsewhere (a full socket buffer behind a
+    // stalled emulated CPU: kernel_drops()) is lost too; none may be lost
+    // uncounted. The program's drops count on the client's socket as well
+    // (a cgroup_skb ingress verdict is a socket drop), so its 'dropped' is
+    // at least 'injected'. On a machine that keeps up every other count is
+    // 0 and the checks are exact: unanswered == injected.
     const long n = 10000;
+    long k0 = kernel_drops();
     auto t = flood(target_->path(), n);
+    long k1 = kernel_drops();
     auto s = flood(sibling_->path(), 2000);
+    long k2 = kernel_drops();
     auto c = stop(inj);
+    const long injected = c["injected"].get<long>();
     EXPECT_EQ(t["sent"], n);
     EXPECT_EQ(t["mismatched"], 0);
-    expect_binomial(static_cast<uint64_t>(t["unanswered"]), static_cast<uint64_t>(n), 0.05);
-    EXPECT_EQ(c["injected"].get<long>(), t["unanswered"]) << "an answer was lost other than by faultline";
-    EXPECT_EQ(t["noerror"], n - t["unanswered"]);
+    expect_binomial(static_cast<uint64_t>(injected), static_cast<uint64_t>(n), 0.05);
+    EXPECT_GE(t["unanswered"], injected) << "a dropped answer arrived";
+    EXPECT_LE(t["unanswered"] - injected, t["dropped"] - injected + (k1 - k0))
+        << "an answer was lost other than by faultline, and no kernel counter says where";
+    EXPECT_GE(t["dropped"], injected);
+    EXPECT_EQ(t["noerror"], t["answered"]);
     EXPECT_EQ(s["sent"], 2000);
-    EXPECT_EQ(s["unanswered"], 0) << "the sibling lost answers";
+    EXPECT_LE(s["unanswered"], s["dropped"] + (k2 - k1)) << "the sibling lost answers uncounted";
+    EXPECT_EQ(s["noerror"], s["answered"]);
 }
 
 TEST_F(Dns, DelayHoldsTheTargetsMatchingQueries) {
@@ -507,17 +546,29 @@ TEST_F(Dns, ErrorAnswerRateIsWithinTheBinomialIntervalAndEqualsTheCounter) {
     // As for dns.drop: 10^4 queries at 1000/s, the binomial check (alpha
     // 1e-6) accepts about 415..590 at 5 %. Every query is answered; the
     // NXDOMAIN ones are exactly those faultline counts as injected.
+    //
+    // An answer lost on the way must be one a kernel counter accounts for
+    // (kernel_drops(), and the client socket's 'dropped'); a rewritten
+    // answer dropped at the client's full socket was counted injected but
+    // never read. On a machine that keeps up these counts are 0 and the
+    // checks are exact: everything answered, nxdomain == injected.
     const long n = 10000;
+    long k0 = kernel_drops();
     auto t = flood(target_->path(), n);
+    long k1 = kernel_drops();
     auto s = flood(sibling_->path(), 2000);
+    long k2 = kernel_drops();
     auto c = stop(inj);
+    const long injected = c["injected"].get<long>();
     EXPECT_EQ(t["sent"], n);
     EXPECT_EQ(t["mismatched"], 0);
-    EXPECT_EQ(t["unanswered"], 0);
-    expect_binomial(static_cast<uint64_t>(t["nxdomain"]), static_cast<uint64_t>(n), 0.05);
-    EXPECT_EQ(c["injected"].get<long>(), t["nxdomain"]);
-    EXPECT_EQ(t["noerror"], n - t["nxdomain"]);
-    EXPECT_EQ(s["noerror"], 2000) << "the sibling got error answers";
+    EXPECT_LE(t["unanswered"], t["dropped"] + (k1 - k0)) << "answers lost that no kernel counter accounts for";
+    expect_binomial(static_cast<uint64_t>(t["nxdomain"]), static_cast<uint64_t>(t["answered"]), 0.05);
+    EXPECT_GE(injected, t["nxdomain"]);
+    EXPECT_LE(injected, t["nxdomain"] + t["dropped"]);
+    EXPECT_EQ(t["noerror"], t["answered"] - t["nxdomain"]);
+    EXPECT_LE(s["unanswered"], s["dropped"] + (k2 - k1)) << "the sibling lost answers uncounted";
+    EXPECT_EQ(s["noerror"], s["answered"]) << "the sibling got error answers";
 }
 
 TEST_F(Dns, TwoSessionsShareTheDevicesAndEndIndependently) {
