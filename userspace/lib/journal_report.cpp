@@ -142,24 +142,22 @@ JournalReport report_journal(const std::string& path) {
     std::string cur_step;
     std::vector<std::string> cur_faults;
     double t_end = 0;
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        n++;
-        if (line.empty())
-            continue;
-        json e;
-        try {
-            e = json::parse(line);
-        } catch (const json::exception& ex) {
-            throw Error(ErrorKind::usage, fmt::format("{}:{}: not a journal line: {}", path, n, ex.what()));
-        }
+    auto read_event = [&](json& e) {
         std::string ev = e.value("event", "");
         double t = e.value("t", 0.0);
         t_end = std::max(t_end, t);
+        // The fields the text and the plot use later are read here, so a
+        // wrong type is reported with its line.
         if (ev == "start") {
+            for (const char* k : {"title", "hypothesis", "file", "kernel", "ts"})
+                (void)e.value(k, "");
+            (void)e.value("planned_s", 0.0);
+            (void)e.value("shadow", false);
             start = e;
         } else if (ev == "step") {
+            (void)e.value("duration_s", 0.0);
+            if (!e.contains("faults") || !e["faults"].is_array())
+                throw Error(ErrorKind::usage, "a step line without its list of faults");
             step_ev.push_back(e);
             cur_step = e.value("name", "");
             cur_faults.clear();
@@ -209,6 +207,7 @@ JournalReport report_journal(const std::string& path) {
                 }
                 auto& v = by_step_spec[cur_step];
                 std::string spec = x.value("spec", "");
+                (void)parse_fault(spec); // the text names its configured percentage
                 auto ai = std::find_if(v.begin(), v.end(), [&](auto& p) { return p.first == spec; });
                 if (ai == v.end()) {
                     v.push_back({spec, Acc{}});
@@ -224,15 +223,49 @@ JournalReport report_journal(const std::string& path) {
                 last[id] = {t, x};
             }
         } else if (ev == "abort" || ev == "finish") {
+            (void)e.value("reason", "");
             end = e;
+        }
+    };
+    const std::string not_ours = "a journal is what `faultline run` wrote (its last line names the file); this one "
+                                 "was edited, or is something else";
+    bool cut_short = false;
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        n++;
+        if (line.empty())
+            continue;
+        json e;
+        try {
+            e = json::parse(line);
+        } catch (const json::exception& ex) {
+            // A loader killed in the middle of a write leaves a last line
+            // without its newline: the journal is what came before it.
+            if (in.eof() && !start.is_null()) {
+                cut_short = true;
+                break;
+            }
+            throw Error(ErrorKind::usage, fmt::format("{}:{}: not a journal line: {}", path, n, ex.what()), not_ours);
+        }
+        if (!e.is_object())
+            throw Error(ErrorKind::usage, fmt::format("{}:{}: not a journal line (not a JSON object)", path, n),
+                        not_ours);
+        try {
+            read_event(e);
+        } catch (const json::exception& ex) {
+            throw Error(ErrorKind::usage, fmt::format("{}:{}: a field of the wrong type: {}", path, n, ex.what()),
+                        not_ours);
+        } catch (const Error& ex) {
+            throw Error(ErrorKind::usage, fmt::format("{}:{}: {}", path, n, ex.what()), not_ours);
         }
     }
     if (start.is_null())
-        throw Error(ErrorKind::usage, fmt::format("{}: no start event: not a faultline journal", path));
-
+        throw Error(ErrorKind::usage, fmt::format("{}: no start event: not a faultline journal", path), not_ours);
     JournalReport r;
-    bool aborted = end.value("event", "") == "abort";
-    std::string reason = end.value("reason", "");
+    // A killed run has no end line: end stays null.
+    bool aborted = !end.is_null() && end.value("event", "") == "abort";
+    std::string reason = end.is_null() ? std::string() : end.value("reason", "");
     if (end.is_null())
         r.verdict = "inconclusive";
     else if (!aborted)
@@ -253,6 +286,10 @@ JournalReport report_journal(const std::string& path) {
     o += fmt::format("ran {:.1f} s of {:.1f} s planned; ", t_end, start.value("planned_s", 0.0));
     if (end.is_null())
         o += "the journal ends without a finish or abort line (faultline was killed?)\n";
+    if (cut_short)
+        o += fmt::format("its line {} is cut short (written when the loader died): this report is of the lines "
+                         "before it\n",
+                         n);
     else if (aborted)
         o += fmt::format("aborted at {:.1f} s: {}\n", end.value("t", 0.0), reason);
     else
