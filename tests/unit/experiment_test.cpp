@@ -173,3 +173,14 @@ TEST(ExperimentFile, EveryShippedExampleIsValid) {
     }
     EXPECT_EQ(n, 5);
 }
+
+TEST(ExperimentFile, ASeedWithALeadingZeroIsDecimal) {
+    // YAML 1.2 reads 010 as ten; the loader read it as octal eight before.
+    std::string text = kGood;
+    text.replace(text.find("seed: 42"), 8, "seed: 010");
+    EXPECT_EQ(parse_experiment(text, "x.yaml").seed, 10u);
+    text.replace(text.find("seed: 010"), 9, "seed: 0x10");
+    EXPECT_EQ(parse_experiment(text, "x.yaml").seed, 16u);
+    text.replace(text.find("seed: 0x10"), 10, "seed: -1");
+    EXPECT_NE(error_of(text).find("seed '-1' is not an unsigned number"), std::string::npos) << error_of(text);
+}

@@ -100,6 +100,9 @@ TEST(Registry, EachRowTakesExactlyTheFiltersItLists) {
             // has either meaning; the example of the other may then be
             // refused by the value's own check.
             const std::string key = kv.substr(0, kv.find('='));
+            if (minimal(d).find("," + key + "=") != std::string::npos)
+                continue; // the row needs it (disk.bio's dev=): minimal() has it, twice is refused
+
             bool other_meaning = false;
             for (const auto& fd : fault_filters())
                 if (fd.key == key && fd.bit != bit && (d.filters & fd.bit))

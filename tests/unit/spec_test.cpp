@@ -48,9 +48,36 @@ TEST(Percent, ParsesDecimalsAndRefusesTheRest) {
     EXPECT_DOUBLE_EQ(parse_percent("1%"), 1.0);
     EXPECT_DOUBLE_EQ(parse_percent("0.5%"), 0.5);
     EXPECT_DOUBLE_EQ(parse_percent("100%"), 100.0);
-    for (const char* bad : {"120%", "100.1%", "-1%", "1", "%", "abc%", "1e2%", "nan%", "1..2%", " 1%"}) {
+    EXPECT_DOUBLE_EQ(parse_percent("0.000001%"), 0.000001);
+    EXPECT_DOUBLE_EQ(parse_percent("99.999999%"), 99.999999);
+    // past six decimals strtod would round 100.00000000000001 to 100: refused
+    for (const char* bad : {"120%", "100.1%", "-1%", "1", "%", "abc%", "1e2%", "nan%", "1..2%", " 1%", "100.0000001%",
+                            "100.00000000000001%", "0.0000001%"}) {
         EXPECT_THROW(parse_percent(bad), Error) << bad;
     }
+}
+
+TEST(Seed, IsDecimalOrHexNeverOctal) {
+    EXPECT_EQ(parse_seed("42"), 42u);
+    EXPECT_EQ(parse_seed("010"), 10u); // std::stoull(.., 0) and CLI11 read 8
+    EXPECT_EQ(parse_seed("0x10"), 16u);
+    EXPECT_EQ(parse_seed("18446744073709551615"), UINT64_MAX);
+    for (const char* bad : {"", "-1", "18446744073709551616", "0x", "1e3", " 1", "1 ", "0o10", "abc", "+5"})
+        EXPECT_THROW(parse_seed(bad), Error) << bad;
+}
+
+TEST(Fault, AFilterGivenTwiceIsRefused) {
+    // Before: the second port silently replaced the first.
+    try {
+        parse_fault("net.drop@1%,port=53,port=80");
+        ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "filter 'port' is given twice in 'net.drop@1%,port=53,port=80'");
+    }
+    EXPECT_THROW(parse_fault("net.drop@1%,PROTO=udp,proto=tcp"), Error);
+    EXPECT_NO_THROW(parse_fault("net.drop@1%,proto=udp+tcp,port=53"));
+    // domain= is the one filter that repeats: each adds a name
+    EXPECT_EQ(parse_fault("dns.drop@1%,domain=a.test,domain=*.b.test").domains.size(), 2u);
 }
 
 TEST(Duration, Units) {

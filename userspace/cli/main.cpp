@@ -82,7 +82,17 @@ struct FaultArgs {
         app->add_option("--fault,-f", faults, faults_usage())->required()->type_name("SPEC");
         app->add_option("--seed", seed,
                         "Make the draws reproducible: the n-th event of an experiment always gets "
-                        "the same draw");
+                        "the same draw (decimal, or 0x hex)")
+            ->transform(CLI::Validator(
+                [](std::string& s) {
+                    try {
+                        s = std::to_string(parse_seed(s)); // CLI11 alone would read 010 as octal
+                        return std::string();
+                    } catch (const Error& e) {
+                        return std::string(e.what());
+                    }
+                },
+                "N", "seed"));
         app->add_option("--for", duration,
                         "Stop injecting after DURATION (e.g. 30s, 5m; 1ms to 7d), enforced in the kernel. Default: "
                         "inject 10m, exec the command's lifetime. `forever` (until stopped) only with "

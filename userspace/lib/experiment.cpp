@@ -230,17 +230,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
     if (root["netns"])
         x.netns = r.str(root["netns"], "netns");
     if (root["seed"])
-        x.seed = r.parsed(root["seed"], "seed", [](const std::string& s) {
-            size_t used = 0;
-            uint64_t v = 0;
-            try {
-                v = std::stoull(s, &used, 0);
-            } catch (const std::exception&) {
-            }
-            if (used != s.size() || s.empty() || s[0] == '-')
-                throw Error(ErrorKind::usage, fmt::format("`{}` is not an unsigned number", s));
-            return v;
-        });
+        x.seed = r.parsed(root["seed"], "seed", [](const std::string& s) { return parse_seed(s); });
     auto boolean = [](const std::string& s) {
         if (s == "true")
             return true;

@@ -19,7 +19,7 @@ constexpr FilterDef filters[] = {
     {"dir", filter_direction, ""},
     {"per", filter_per_flow, "per=packet|flow"},
     {"per", filter_per_name, "per=query|name"},
-    {"domain", filter_domain, "domain=NAME|*.SUFFIX (up to 4)"},
+    {"domain", filter_domain, "domain=NAME|*.SUFFIX (up to 4)", true},
     {"qtype", filter_qtype, "qtype=A|AAAA|SRV|..."},
     {"server", filter_server, "server=CIDR"},
     {"jitter", filter_jitter, "jitter=DUR"},
@@ -29,7 +29,7 @@ constexpr FilterDef filters[] = {
     {"cache", filter_cache, "cache=NAME"},
     {"op", filter_op, "op=OP[+OP]"},
     {"ops", filter_op, ""},
-    {"path", filter_path, "path=/DIR-OR-FILE (up to 8)"},
+    {"path", filter_path, "path=/DIR-OR-FILE (up to 8)", true},
     {"files", filter_files, "files=regular|all"},
     {"limit", filter_limit, "limit=N"},
 };

@@ -198,12 +198,30 @@ double parse_percent(std::string_view text) {
     const char* hint = "a percentage is 0% to 100%, with up to 6 decimals, e.g. @1% or @0.0001%";
     if (text.empty() || text.back() != '%')
         bad(fmt::format("percentage '{}' must end with '%'", text), hint);
-    auto v = parse_decimal(text.substr(0, text.size() - 1));
+    auto number = text.substr(0, text.size() - 1);
+    auto v = parse_decimal(number);
     if (!v)
         bad(fmt::format("percentage '{}' is not a number", text), hint);
+    // Finer than the draw's resolution would be rounded without a word
+    // (100.0000001% to 100%).
+    if (auto dot = number.find('.'); dot != std::string_view::npos && number.size() - dot - 1 > 6)
+        bad(fmt::format("percentage '{}' has more than 6 decimals", text), hint);
     if (*v > 100)
         bad(fmt::format("percentage '{}' is above 100%", text), hint);
     return *v;
+}
+
+uint64_t parse_seed(std::string_view text) {
+    const char* hint = "a seed is a decimal number (0 to 18446744073709551615) or 0x and hex digits";
+    bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+    std::string_view digits = hex ? text.substr(2) : text;
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, hex ? 16 : 10);
+    if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size())
+        bad(fmt::format("seed '{}' is not {}", text,
+                        ec == std::errc::result_out_of_range ? "below 2^64" : "an unsigned number"),
+            hint);
+    return v;
 }
 
 uint64_t percent_to_threshold(double percent) {
@@ -568,6 +586,7 @@ FaultSpec parse_fault(std::string_view text) {
         break;
     }
 
+    std::vector<std::string> given;
     for (size_t i = 1; i < parts.size(); i++) {
         std::string_view kv = parts[i];
         auto eq = kv.find('=');
@@ -591,6 +610,11 @@ FaultSpec parse_fault(std::string_view text) {
         if (!applies)
             bad(fmt::format("filter '{}' does not apply to {}", key, def->name),
                 fmt::format("{} takes {}", def->name, filters_of(*def)));
+        // port=53,port=80 would keep one and drop the other without a word
+        if (!applies->repeats && std::find(given.begin(), given.end(), key) != given.end())
+            bad(fmt::format("filter '{}' is given twice in '{}'", key, text),
+                "give each filter once; where a filter takes several values, join them with '+' (proto=udp+tcp)");
+        given.push_back(key);
         parse_filter(f, applies->bit, key, val, text);
     }
 

@@ -74,6 +74,7 @@ struct FilterDef {
     std::string_view key; // as written: "dev"
     FaultFilter bit;
     std::string_view syntax; // for --help and hints: "dev=IFACE[+IFACE]"
+    bool repeats = false;    // given more than once, each adds a value (domain=); any other is refused twice
 };
 std::span<const FilterDef> fault_filters();
 

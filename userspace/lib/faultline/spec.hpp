@@ -77,6 +77,9 @@ inline constexpr Nanos max_duration = std::chrono::hours(24 * 7);
 FaultSpec parse_fault(std::string_view text);
 Nanos parse_duration(std::string_view text, std::string_view what);
 double parse_percent(std::string_view text);
+// A seed: decimal (leading zeros too: 010 is ten, not octal eight) or 0x
+// hex, 0 to 2^64-1.
+uint64_t parse_seed(std::string_view text);
 uint64_t percent_to_threshold(double percent);
 Cidr parse_cidr(std::string_view text);
 PortRange parse_port_range(std::string_view text, std::string_view key);
