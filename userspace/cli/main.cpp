@@ -73,6 +73,7 @@ struct FaultArgs {
     std::string stats_json;
     std::string netns;
     std::string metrics;
+    bool metrics_public = false;
     bool quiet = false;
     bool allow_host_wide = false;
     bool force = false;
@@ -108,6 +109,9 @@ struct FaultArgs {
         app->add_option("--metrics", metrics,
                         "Serve live counters for Prometheus on [ADDR:]PORT, GET /metrics (ADDR defaults to "
                         "127.0.0.1)");
+        app->add_flag("--metrics-public", metrics_public,
+                      "Allow --metrics on an address other machines reach (refused otherwise: the counters name "
+                      "the target and its faults)");
         app->add_flag("--quiet,-q", quiet, "No live counters");
         app->add_flag("--force", force,
                       "disk.bio: allow a device that backs a mounted file system (its metadata, flush and FUA bios "
@@ -188,6 +192,10 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
     CgroupRef target = resolve_cgroup(cgroup);
     check_target(target, a.allow_host_wide);
     ensure_sentinel();
+    // A bad --metrics address fails here, before anything is attached.
+    std::unique_ptr<MetricsServer> metrics;
+    if (!a.metrics.empty())
+        metrics = std::make_unique<MetricsServer>(a.metrics, a.metrics_public);
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
     Session s({.target = target,
@@ -201,11 +209,9 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
                !duration            ? "until stopped"
                : a.duration.empty() ? "for " + format_duration(*duration) + ": the default; --for sets it"
                                     : "for " + format_duration(*duration));
-    std::unique_ptr<MetricsServer> metrics;
-    if (!a.metrics.empty()) {
-        metrics = std::make_unique<MetricsServer>(a.metrics);
+    if (metrics) {
         metrics->publish(prometheus_text(s.stats(), {{"session", s.id()}}));
-        fmt::print(stderr, "faultline: metrics on http://{}/metrics\n", metrics->address());
+        fmt::print(stderr, "faultline: {}\n", metrics->describe());
     }
     bool live = !a.quiet && isatty(STDERR_FILENO);
     for (;;) {
@@ -247,6 +253,9 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     std::string parent = parent_opt.empty() ? cgroup2_mount() : resolve_cgroup(parent_opt).path;
     std::string netns = resolve_netns(a.netns);
     ensure_sentinel();
+    std::unique_ptr<MetricsServer> metrics; // a bad address fails before anything is attached
+    if (!a.metrics.empty())
+        metrics = std::make_unique<MetricsServer>(a.metrics, a.metrics_public);
     OwnedCgroup cg(parent, "exec");
 
     sigset_t set = waited_signals();
@@ -265,12 +274,10 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
                            f.name());
                 break;
             }
-    std::unique_ptr<MetricsServer> metrics;
-    if (!a.metrics.empty()) {
-        metrics = std::make_unique<MetricsServer>(a.metrics);
+    if (metrics) {
         metrics->publish(prometheus_text(s.stats(), {{"session", s.id()}}));
         if (!a.quiet)
-            fmt::print(stderr, "faultline: metrics on http://{}/metrics\n", metrics->address());
+            fmt::print(stderr, "faultline: {}\n", metrics->describe());
     }
 
     pid_t self = getpid();
@@ -440,7 +447,7 @@ int cmd_probe(bool json) {
 }
 
 int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool shadow, bool quiet,
-            const std::string& metrics, bool allow_host_wide) {
+            const std::string& metrics, bool metrics_public, bool allow_host_wide) {
     Experiment x = load_experiment(file); // validated before anything else
     require_root();
     x.allow_host_wide = x.allow_host_wide || allow_host_wide;
@@ -456,7 +463,9 @@ int cmd_run(const std::string& file, const std::string& journal, bool dry_run, b
     ensure_sentinel(); // before the metrics and probe threads exist
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    RunResult r = run_experiment(x, {.journal = journal, .quiet = quiet, .shadow = shadow, .metrics = metrics});
+    RunResult r = run_experiment(
+        x,
+        {.journal = journal, .quiet = quiet, .shadow = shadow, .metrics = metrics, .metrics_public = metrics_public});
     if (r.aborted)
         fmt::print(stderr, "faultline: experiment aborted: {}\n", r.reason);
     return r.aborted ? exit_failure : exit_ok;
@@ -537,7 +546,8 @@ int main(int argc, char** argv) {
     demo->add_flag("--json", demo_opts.json, "JSON output");
 
     std::string run_file, run_journal, run_metrics;
-    bool run_dry = false, run_quiet = false, run_shadow = false, run_allow_host_wide = false;
+    bool run_dry = false, run_quiet = false, run_shadow = false, run_allow_host_wide = false,
+         run_metrics_public = false;
     auto* run = app.add_subcommand(
         "run", "Run an experiment file: steps, ramps, a steady-state probe that aborts it, a journal of everything");
     run->add_option("file", run_file, "Experiment file (YAML; see examples/ and README)")->required();
@@ -552,6 +562,9 @@ int main(int argc, char** argv) {
     run->add_option("--metrics", run_metrics,
                     "Serve live counters, the step and the probe's results for Prometheus on [ADDR:]PORT, "
                     "GET /metrics (ADDR defaults to 127.0.0.1)");
+    run->add_flag("--metrics-public", run_metrics_public,
+                  "Allow --metrics on an address other machines reach (refused otherwise: the counters name the "
+                  "target and its faults)");
     run->add_flag("--quiet,-q", run_quiet, "No progress lines");
     run->add_flag("--allow-host-wide", run_allow_host_wide,
                   "Allow a target cgroup that reaches beyond one service (the v2 root, or one containing faultline, "
@@ -612,7 +625,8 @@ int main(int argc, char** argv) {
         if (*gc)
             return cmd_gc();
         if (*run)
-            return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet, run_metrics, run_allow_host_wide);
+            return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet, run_metrics, run_metrics_public,
+                           run_allow_host_wide);
         if (*report)
             return cmd_report(report_journal_file, report_plot);
         if (*demo) {

@@ -4,15 +4,19 @@
 // matrix runs) cannot link; a scrape endpoint needs no more than this.
 #include "faultline/metrics.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 #include "faultline/error.hpp"
 
@@ -33,14 +37,48 @@ std::string label_value(const std::string& v) {
     return o;
 }
 
-void write_all(int fd, const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-        ssize_t n = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-        if (n <= 0)
-            return;
-        off += static_cast<size_t>(n);
+// Whether ADDR (as inet_pton read it) only reaches this machine.
+bool loopback(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET)
+        return (ntohl(reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr) >> 24) == 127;
+    const auto& a6 = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+// The Host header of a request ("" if none), lower-cased, port removed.
+std::string host_of(const std::string& req) {
+    size_t at = 0;
+    for (;;) {
+        at = req.find('\n', at);
+        if (at == std::string::npos)
+            return "";
+        at++;
+        if (req.size() - at >= 5 && strncasecmp(req.c_str() + at, "host:", 5) == 0)
+            break;
     }
+    size_t b = req.find_first_not_of(" \t", at + 5), e = req.find_first_of("\r\n", at + 5);
+    if (b == std::string::npos || b >= e)
+        return "";
+    std::string h = req.substr(b, e - b);
+    while (!h.empty() && (h.back() == ' ' || h.back() == '\t'))
+        h.pop_back();
+    if (!h.empty() && h[0] == '[')
+        h = h.substr(0, h.find(']') + 1);
+    else if (h.find(':') != std::string::npos)
+        h = h.substr(0, h.find(':'));
+    for (auto& c : h)
+        c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    return h;
+}
+
+// A page in another browser tab can make the browser ask 127.0.0.1 under a
+// name of its own (DNS rebinding); a scraper or curl on this machine names
+// the machine. On loopback only those names are answered.
+bool local_host(const std::string& h) {
+    if (h.empty() || h == "localhost" || h == "[::1]")
+        return true;
+    in_addr a{};
+    return inet_pton(AF_INET, h.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 } // namespace
@@ -87,7 +125,7 @@ std::string prometheus_text(const std::vector<ExperimentStats>& stats,
     return o;
 }
 
-MetricsServer::MetricsServer(const std::string& listen) {
+MetricsServer::MetricsServer(const std::string& listen, bool allow_public) {
     std::string host = "127.0.0.1", port = listen;
     if (!listen.empty() && listen[0] == '[') {
         size_t close = listen.find("]:");
@@ -120,7 +158,12 @@ MetricsServer::MetricsServer(const std::string& listen) {
         throw Error(ErrorKind::usage, fmt::format("--metrics {}: `{}` is not an IP address", listen, host),
                     "--metrics PORT listens on 127.0.0.1; give ADDR:PORT for another address");
     }
-    fd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    public_ = !loopback(ss);
+    if (public_ && !allow_public)
+        throw Error(ErrorKind::usage, fmt::format("--metrics {}: {} is reachable from other machines", listen, host),
+                    "the counters name the target and its faults: add --metrics-public to serve them there, or "
+                    "listen on 127.0.0.1 (--metrics PORT) and let the scraper come through a tunnel");
+    fd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     if (fd_ < 0 || setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
         bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) || ::listen(fd_, 16) || pipe2(stop_, O_CLOEXEC)) {
@@ -144,50 +187,122 @@ MetricsServer::~MetricsServer() {
     close(fd_);
 }
 
+std::string MetricsServer::describe() const {
+    return fmt::format("metrics on http://{}/metrics{}", address_,
+                       public_ ? " (--metrics-public: any host that reaches this address can read them)" : "");
+}
+
 void MetricsServer::publish(std::string text) {
     std::lock_guard<std::mutex> l(m_);
     text_ = std::move(text);
 }
 
+std::string MetricsServer::respond(const std::string& req) {
+    std::string body, status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8";
+    if (!public_ && !local_host(host_of(req))) {
+        status = "421 Misdirected Request";
+        body = "this endpoint answers requests for localhost or 127.0.0.1 only\n";
+    } else if (req.rfind("GET /metrics ", 0) == 0 || req.rfind("GET /metrics?", 0) == 0) {
+        std::lock_guard<std::mutex> l(m_);
+        body = text_;
+    } else if (req.rfind("GET / ", 0) == 0) {
+        body = "faultline: counters at /metrics\n";
+    } else {
+        status = "404 Not Found";
+        body = "only GET /metrics\n";
+    }
+    return fmt::format("HTTP/1.0 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status,
+                       type, body.size(), body);
+}
+
+// Every connection is non-blocking and has kConnDeadline from its accept
+// to its last byte sent: a slow or silent client loses its connection and
+// holds up neither other clients nor the end of the session (the stop pipe
+// is in every poll).
 void MetricsServer::serve() {
+    using Clock = std::chrono::steady_clock;
+    struct Conn {
+        int fd;
+        Clock::time_point deadline;
+        std::string in, out;
+        size_t sent = 0;
+    };
+    std::vector<Conn> conns;
+    auto drop = [&](size_t i) {
+        close(conns[i].fd);
+        conns.erase(conns.begin() + static_cast<std::ptrdiff_t>(i));
+    };
     for (;;) {
-        pollfd p[2] = {{.fd = fd_, .events = POLLIN, .revents = 0}, {.fd = stop_[0], .events = POLLIN, .revents = 0}};
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
+        std::vector<pollfd> p = {{.fd = stop_[0], .events = POLLIN, .revents = 0},
+                                 {.fd = fd_, .events = POLLIN, .revents = 0}};
+        auto now = Clock::now();
+        int timeout = -1;
+        for (const auto& c : conns) {
+            p.push_back({.fd = c.fd, .events = static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), .revents = 0});
+            auto ms = std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now).count();
+            timeout = timeout < 0 ? static_cast<int>(std::max<long>(ms, 0))
+                                  : std::min(timeout, static_cast<int>(std::max<long>(ms, 0)));
+        }
+        if (conns.size() >= kMaxConns)
+            p[1].events = 0; // the rest wait in the listen backlog
+        if (poll(p.data(), p.size(), timeout) < 0 && errno != EINTR) {
+            for (size_t i = conns.size(); i-- > 0;)
+                drop(i);
+            return;
+        }
+        if (p[0].revents) {
+            for (size_t i = conns.size(); i-- > 0;)
+                drop(i);
+            return;
+        }
+        now = Clock::now();
+        // Connections first (p[2 + i] is conns[i]), from the back: dropping
+        // one does not move those not yet seen.
+        for (size_t i = conns.size(); i-- > 0;) {
+            auto& c = conns[i];
+            short ev = p[2 + i].revents;
+            if (ev & (POLLERR | POLLNVAL)) {
+                drop(i);
                 continue;
-            return;
+            }
+            if (c.out.empty() && (ev & (POLLIN | POLLHUP))) {
+                char buf[1024];
+                ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+                if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
+                    drop(i);
+                    continue;
+                }
+                if (n > 0)
+                    c.in.append(buf, static_cast<size_t>(n));
+                if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos)
+                    c.out = respond(c.in);
+                else if (c.in.size() > kMaxRequest) {
+                    drop(i);
+                    continue;
+                }
+            } else if (!c.out.empty() && (ev & POLLOUT)) {
+                ssize_t n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+                if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                    drop(i);
+                    continue;
+                }
+                if (n > 0)
+                    c.sent += static_cast<size_t>(n);
+                if (c.sent == c.out.size()) {
+                    drop(i);
+                    continue;
+                }
+            }
+            if (now >= c.deadline)
+                drop(i);
         }
-        if (p[1].revents)
-            return;
-        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0)
-            continue;
-        // One request line, within 2 s; no keep-alive.
-        std::string req;
-        char buf[1024];
-        while (req.find("\r\n\r\n") == std::string::npos && req.find("\n\n") == std::string::npos &&
-               req.size() < 8192) {
-            pollfd q{.fd = c, .events = POLLIN, .revents = 0};
-            if (poll(&q, 1, 2000) != 1)
-                break;
-            ssize_t n = recv(c, buf, sizeof buf, 0);
-            if (n <= 0)
-                break;
-            req.append(buf, static_cast<size_t>(n));
-        }
-        std::string body, status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8";
-        if (req.rfind("GET /metrics ", 0) == 0 || req.rfind("GET /metrics?", 0) == 0) {
-            std::lock_guard<std::mutex> l(m_);
-            body = text_;
-        } else if (req.rfind("GET / ", 0) == 0) {
-            body = "faultline: counters at /metrics\n";
-        } else {
-            status = "404 Not Found";
-            body = "only GET /metrics\n";
-        }
-        write_all(c, fmt::format("HTTP/1.0 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                                 status, type, body.size(), body));
-        close(c);
+        if (p[1].revents & POLLIN)
+            while (conns.size() < kMaxConns) {
+                int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (c < 0)
+                    break;
+                conns.push_back({c, Clock::now() + kConnDeadline, {}, {}});
+            }
     }
 }
 

@@ -270,7 +270,7 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     // A bad --metrics address fails here, before a journal or a target exists.
     std::unique_ptr<MetricsServer> metrics;
     if (!opts.metrics.empty())
-        metrics = std::make_unique<MetricsServer>(opts.metrics);
+        metrics = std::make_unique<MetricsServer>(opts.metrics, opts.metrics_public);
 
     Journal j(res.journal);
     auto say = [&](const std::string& s) {
@@ -313,7 +313,7 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
     if (x.steady_state)
         probe = std::make_unique<ProbeLoop>(*x.steady_state);
     if (metrics)
-        say(fmt::format("metrics on http://{}/metrics", metrics->address()));
+        say(metrics->describe());
     uint64_t probes_ok = 0, probes_failed = 0;
     size_t step_index = 0;
     std::vector<ExperimentStats> last_stats; // of the step's session, for the endpoint

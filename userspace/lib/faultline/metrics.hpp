@@ -4,6 +4,7 @@
 // the session publishes snapshots; the server thread only copies a string.
 #pragma once
 
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,21 +22,36 @@ std::string prometheus_text(const std::vector<ExperimentStats>& stats,
 // key="value", the value escaped as the format wants.
 std::string prometheus_label(const std::string& key, const std::string& value);
 
+// Serves up to kMaxConns clients at once, each within kConnDeadline of its
+// accept (request read, answer sent), so no client holds up another or the
+// session's end. On a loopback address it answers only requests that name
+// this machine (Host: localhost, 127.x, [::1]), which keeps a web page in a
+// local browser from reading it through DNS rebinding.
 class MetricsServer {
   public:
+    static constexpr size_t kMaxConns = 32;
+    static constexpr size_t kMaxRequest = 8192;
+    static constexpr std::chrono::milliseconds kConnDeadline{2000};
+
     // "PORT" or "ADDR:PORT" ("[::1]:PORT" for v6); ADDR defaults to
-    // 127.0.0.1. Throws Error(usage) on a bad address, a busy port ...
-    explicit MetricsServer(const std::string& listen);
+    // 127.0.0.1. An ADDR that is not loopback needs allow_public
+    // (--metrics-public). Throws Error(usage) on a bad address, a busy
+    // port ...
+    explicit MetricsServer(const std::string& listen, bool allow_public = false);
     ~MetricsServer();
     MetricsServer(const MetricsServer&) = delete;
     MetricsServer& operator=(const MetricsServer&) = delete;
 
     void publish(std::string text);
     const std::string& address() const { return address_; } // as bound, e.g. 127.0.0.1:9464
+    bool is_public() const { return public_; }              // reachable from other machines
+    std::string describe() const;                           // "metrics on http://ADDR/metrics", and what public means
 
   private:
     void serve();
+    std::string respond(const std::string& request);
     int fd_ = -1;
+    bool public_ = false;
     int stop_[2] = {-1, -1};
     std::string address_;
     std::mutex m_;

@@ -10,10 +10,11 @@
 namespace faultline {
 
 struct RunOptions {
-    std::string journal; // "" = next to the file: NAME-YYYYmmddTHHMMSSZ.jsonl
-    bool quiet = false;  // no progress on stderr
-    bool shadow = false; // count-only: `injected` is what would have been
-    std::string metrics; // "" or [ADDR:]PORT: Prometheus endpoint
+    std::string journal;         // "" = next to the file: NAME-YYYYmmddTHHMMSSZ.jsonl
+    bool quiet = false;          // no progress on stderr
+    bool shadow = false;         // count-only: `injected` is what would have been
+    std::string metrics;         // "" or [ADDR:]PORT: Prometheus endpoint
+    bool metrics_public = false; // allow a non-loopback ADDR
 };
 
 struct RunResult {
