@@ -7,7 +7,7 @@
 #   tools/vmtest/build-override-kernel.sh OUT_BZIMAGE
 #
 # tools/vmtest/run.sh calls it when the prebuilt image named in kernels.conf
-# is absent, and caches the result under build/vmtest/cache.
+# is absent, and caches the result under ~/.cache/faultline/vmtest.
 set -euo pipefail
 out=$(realpath -m "${1:?usage: $0 OUT_BZIMAGE}")
 here=$(cd "$(dirname "$0")" && pwd)

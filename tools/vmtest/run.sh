@@ -27,7 +27,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "$repo" && realpath -m "${BUILD_DIR:-build}")
 work=$build/vmtest
-cache=$work/cache
+# Kernel packages and built kernels, keyed by what made them (exact package
+# names; the build script and its config), outside the clone: a second
+# clone on this machine reuses them. FL_VM_CACHE moves it.
+cache=${FL_VM_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/faultline/vmtest}
 only="" filter="" bench=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -124,7 +127,7 @@ cp "$repo/tools/vmtest/init" "$root/init"
 # --- per kernel
 # Debian's archive: the machine's apt sources, or a suite of its own
 # (deb:PACKAGE@SUITE: bullseye, sid ...) through a private list, fetched
-# once per build directory, that leaves the machine's sources alone. A
+# once per cache, that leaves the machine's sources alone. A
 # kernel in several packages (sid: image and modules) is PACKAGE,PACKAGE.
 apt_for() { # SUITE -> apt options on stdout ("" for the machine's own)
   local suite=$1 d
@@ -378,7 +381,8 @@ while read -r name source lacks suite extras; do
   names+=("$name")
   out=$work/$name
   rm -rf "$out" && mkdir -p "$out"
-  kernel=$(prepare "$name" "$source")
+  # one clone at a time fetches or builds into the shared cache
+  kernel=$( { flock 9; prepare "$name" "$source"; } 9>"$cache/.lock")
   if [ -z "$kernel" ] || [ ! -f "$kernel" ]; then
     echo "$name FETCH-FAILED ($source)" >"$out/summary.txt"
     echo 1 >"$out/failed"
