@@ -5,6 +5,9 @@
 # matrix (tools/vmtest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The suites run faultline as root themselves; under sudo, the commands
+# faultline starts would run as the invoking user (its default).
+unset SUDO_UID SUDO_GID SUDO_USER SUDO_COMMAND
 tools/install-deps.sh
 tools/build.sh
 # The static binary (for initramfs-only kernels) must keep linking.

@@ -285,6 +285,32 @@ TEST_F(Net, ExecReturnsTheCommandsStatus) {
     EXPECT_EQ(sh(fl + " exec --quiet --fault net.drop@1% -- /nonexistent/cmd 2>/dev/null").status, 127);
 }
 
+TEST_F(Net, ExecRunsTheCommandAsTheInvokingUserWithNoCapabilities) {
+    // faultline needs root; the command it starts does not. Under sudo
+    // (SUDO_UID, SUDO_GID) it runs as that user, every capability gone
+    // and no_new_privs set; --user names another, --user root keeps root.
+    // Numeric ids: the VMs' initramfs has no user database.
+    REQUIRE_FAULT("net.drop");
+    const std::string show = " -- sh -c 'grep -E \"^(Uid|Gid|CapEff|NoNewPrivs):\" /proc/self/status'";
+    auto r = sh("SUDO_UID=65534 SUDO_GID=65533 " + fl + " exec --quiet --fault net.drop@1%" + show);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("Uid:\t65534\t65534\t65534\t65534\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Gid:\t65533\t65533\t65533\t65533\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapEff:\t0000000000000000\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("NoNewPrivs:\t1\n"), std::string::npos) << r.out;
+    r = sh(fl + " exec --quiet --user 65534 --fault net.drop@1%" + show);
+    EXPECT_NE(r.out.find("Uid:\t65534\t65534\t65534\t65534\n"), std::string::npos) << r.out;
+    // root when asked, and when faultline is not run through sudo
+    for (const std::string env : {"SUDO_UID=65534 SUDO_GID=65533 ", ""}) {
+        r = sh(env + fl + " exec --quiet " + (env.empty() ? "" : "--user root ") + "--fault net.drop@1%" + show);
+        EXPECT_NE(r.out.find("Uid:\t0\t0\t0\t0\n"), std::string::npos) << env << r.out;
+        EXPECT_NE(r.out.find("NoNewPrivs:\t0\n"), std::string::npos) << env << r.out;
+    }
+    r = sh(fl + " exec --quiet --user fl-no-such-user --fault net.drop@1% -- true 2>&1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("error: unknown user 'fl-no-such-user'"), std::string::npos) << r.out;
+}
+
 TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
     struct Case {
         std::string args;

@@ -292,6 +292,45 @@ steps:
     ASSERT_GE(ev.size(), 2u);
     EXPECT_EQ(ev[0]["event"], "start");
     EXPECT_EQ(ev[1]["event"], "step");
+    // and report summarizes it (it failed with a raw JSON error before)
+    auto rep = sh(fmt::format("{} report {}/kill.jsonl --plot {}/kill.svg 2>&1", fl, dir_, dir_));
+    EXPECT_EQ(rep.status, 0) << rep.out;
+    EXPECT_NE(rep.out.find("faultline was killed?"), std::string::npos) << rep.out;
+    EXPECT_NE(rep.out.find("hypothesis: inconclusive"), std::string::npos) << rep.out;
+}
+
+TEST_F(Run, TheFilesCommandsRunAsTheUserItNamesWithNoCapabilities) {
+    // The exec target and the probe's command each check that they run as
+    // uid 65534 with no effective capabilities: the target exits, or the
+    // probe fails, otherwise, and either aborts the run (exit 1).
+    const std::string check =
+        R"(grep -q "^Uid:.65534.65534" /proc/self/status && grep -q "^CapEff:.0000000000000000" /proc/self/status)";
+    std::string file = write("user.yaml", fmt::format(R"(title: user test
+target:
+  exec: [/bin/sh, -c, '{0} && exec sleep 30']
+user: "65534"
+steps:
+  - faults: net.drop@1%,proto=udp
+    duration: 2s
+steady_state:
+  command: [/bin/sh, -c, '{0}']
+  interval: 1s
+  timeout: 1s
+  max_failures: 1
+)",
+                                                      check));
+    auto r = sh(fmt::format("{} run --journal {}/user.jsonl {} 2>&1", fl, dir_, file));
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("its commands run as "), std::string::npos) << r.out;
+    auto ev = read_journal(dir_ + "/user.jsonl");
+    ASSERT_FALSE(ev.empty());
+    EXPECT_NE(ev[0].value("commands_run_as", "").find("65534"), std::string::npos) << ev[0].dump();
+    // --user overrides the file: as root, the checks fail and the run aborts
+    r = sh(fmt::format("{} run --user root --journal {}/root.jsonl {} 2>&1", fl, dir_, file));
+    EXPECT_EQ(r.status, 1) << r.out;
+    r = sh(fmt::format("{} run --user fl-no-such-user --dry-run {} 2>&1", fl, file));
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("unknown user 'fl-no-such-user'"), std::string::npos) << r.out;
 }
 
 TEST_F(Run, ABadFileIsRefusedWithItsLineAndNothingIsAttached) {

@@ -22,6 +22,7 @@
 #include "faultline/experiment.hpp"
 #include "faultline/journal_report.hpp"
 #include "faultline/metrics.hpp"
+#include "faultline/output.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/qdisc.hpp"
 #include "faultline/report.hpp"
@@ -78,6 +79,7 @@ struct FaultArgs {
     bool allow_host_wide = false;
     bool force = false;
     std::string after; // exec only
+    std::string user;  // exec only
 
     void add_to(CLI::App* app) {
         app->add_option("--fault,-f", faults, faults_usage())->required()->type_name("SPEC");
@@ -144,12 +146,16 @@ struct FaultArgs {
     }
 };
 
-void write_stats(const Session& s, const std::string& path, bool to_stdout) {
+// --stats-json FILE, made before anything is attached (a bad path is
+// refused then, not after the experiment).
+std::unique_ptr<OutputFile> stats_file(const FaultArgs& a) {
+    return a.stats_json.empty() ? nullptr : std::make_unique<OutputFile>(a.stats_json, "--stats-json");
+}
+
+void write_stats(const Session& s, OutputFile* file, bool to_stdout) {
     auto j = nlohmann::json{{"session", s.id()}, {"cgroup", s.target().path}, {"experiments", stats_json(s.stats())}};
-    if (!path.empty()) {
-        std::ofstream out(path);
-        out << j.dump(2) << "\n";
-    }
+    if (file)
+        file->write(j.dump(2) + "\n");
     if (to_stdout)
         std::cout << j.dump(2) << std::endl;
 }
@@ -192,10 +198,12 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
     CgroupRef target = resolve_cgroup(cgroup);
     check_target(target, a.allow_host_wide);
     ensure_sentinel();
-    // A bad --metrics address fails here, before anything is attached.
+    // A bad --metrics address or --stats-json path fails here, before
+    // anything is attached.
     std::unique_ptr<MetricsServer> metrics;
     if (!a.metrics.empty())
         metrics = std::make_unique<MetricsServer>(a.metrics, a.metrics_public);
+    auto stats_out = stats_file(a);
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
     Session s({.target = target,
@@ -232,7 +240,7 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
     }
     fmt::print(stderr, "faultline: session {} ended; faults removed\n", s.id());
     print_stats(s, stderr, "  ");
-    write_stats(s, a.stats_json, json);
+    write_stats(s, stats_out.get(), json);
     return exit_ok;
 }
 
@@ -252,10 +260,12 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     }
     std::string parent = parent_opt.empty() ? cgroup2_mount() : resolve_cgroup(parent_opt).path;
     std::string netns = resolve_netns(a.netns);
+    const RunAs as = resolve_run_as(a.user); // before the fork: it reads the user database
     ensure_sentinel();
     std::unique_ptr<MetricsServer> metrics; // a bad address fails before anything is attached
     if (!a.metrics.empty())
         metrics = std::make_unique<MetricsServer>(a.metrics, a.metrics_public);
+    auto stats_out = stats_file(a);
     OwnedCgroup cg(parent, "exec");
 
     sigset_t set = waited_signals();
@@ -286,7 +296,7 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
         throw_errno("fork", errno);
     if (child == 0) {
         sigprocmask(SIG_UNBLOCK, &set, nullptr);
-        exec_in_cgroup(cg.path(), netns, cmd, self);
+        exec_in_cgroup(cg.path(), netns, as, cmd, self);
     }
     crashpoint("exec-forked");
     const uint64_t arm_at = monotonic_ns() + static_cast<uint64_t>(after ? after->count() : 0);
@@ -315,7 +325,7 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     }
     if (!a.quiet)
         print_stats(s, stderr, "faultline: ");
-    write_stats(s, a.stats_json, false);
+    write_stats(s, stats_out.get(), false);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
@@ -447,10 +457,11 @@ int cmd_probe(bool json) {
 }
 
 int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool shadow, bool quiet,
-            const std::string& metrics, bool metrics_public, bool allow_host_wide) {
+            const std::string& metrics, bool metrics_public, const std::string& user, bool allow_host_wide) {
     Experiment x = load_experiment(file); // validated before anything else
     require_root();
     x.allow_host_wide = x.allow_host_wide || allow_host_wide;
+    (void)resolve_run_as(user.empty() ? x.user : user); // an unknown user is refused before anything
     if (!x.cgroup.empty()) {
         check_target(resolve_cgroup(x.cgroup), x.allow_host_wide);
     }
@@ -463,9 +474,12 @@ int cmd_run(const std::string& file, const std::string& journal, bool dry_run, b
     ensure_sentinel(); // before the metrics and probe threads exist
     sigset_t set = waited_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
-    RunResult r = run_experiment(
-        x,
-        {.journal = journal, .quiet = quiet, .shadow = shadow, .metrics = metrics, .metrics_public = metrics_public});
+    RunResult r = run_experiment(x, {.journal = journal,
+                                     .quiet = quiet,
+                                     .shadow = shadow,
+                                     .metrics = metrics,
+                                     .metrics_public = metrics_public,
+                                     .user = user});
     if (r.aborted)
         fmt::print(stderr, "faultline: experiment aborted: {}\n", r.reason);
     return r.aborted ? exit_failure : exit_ok;
@@ -479,10 +493,7 @@ int cmd_report(const std::string& journal, std::string plot) {
             plot.resize(plot.size() - 6);
         plot += ".svg";
     }
-    std::ofstream out(plot);
-    out << r.svg;
-    if (!out)
-        throw Error(ErrorKind::usage, fmt::format("cannot write the plot {}", plot), "give a writable --plot FILE");
+    write_output(plot, "--plot", r.svg);
     fmt::print("{}plot: {}\n", r.text, plot);
     return exit_ok;
 }
@@ -512,6 +523,10 @@ int main(int argc, char** argv) {
                      "load its libraries, read its config) unharmed; --for counts from then. Default: the faults "
                      "are live before CMD starts, so disk.* and mem.* faults can make it fail to start")
         ->type_name("DUR");
+    exec->add_option("--user,-u", exec_args.user,
+                     "Run CMD as USER (name or uid), with no capabilities and no_new_privs. Default: the user who "
+                     "ran sudo (SUDO_UID), else faultline's own; `--user root` for root")
+        ->type_name("USER");
     exec->add_option("cmd", exec_cmd, "Command and arguments (after --)")->required();
     exec->positionals_at_end();
 
@@ -545,7 +560,7 @@ int main(int argc, char** argv) {
     demo->add_option("--requests", demo_opts.requests, "UDP requests per phase")->check(CLI::Range(100, 1000000));
     demo->add_flag("--json", demo_opts.json, "JSON output");
 
-    std::string run_file, run_journal, run_metrics;
+    std::string run_file, run_journal, run_metrics, run_user;
     bool run_dry = false, run_quiet = false, run_shadow = false, run_allow_host_wide = false,
          run_metrics_public = false;
     auto* run = app.add_subcommand(
@@ -566,12 +581,18 @@ int main(int argc, char** argv) {
                   "Allow --metrics on an address other machines reach (refused otherwise: the counters name the "
                   "target and its faults)");
     run->add_flag("--quiet,-q", run_quiet, "No progress lines");
+    run->add_option("--user,-u", run_user,
+                    "Run the file's commands (exec: target, steady_state command:) as USER, with no capabilities "
+                    "and no_new_privs; overrides `user:` in the file. Default: the user who ran sudo (SUDO_UID), "
+                    "else faultline's own. An experiment file is code: read it before running it as root")
+        ->type_name("USER");
     run->add_flag("--allow-host-wide", run_allow_host_wide,
                   "Allow a target cgroup that reaches beyond one service (the v2 root, or one containing faultline, "
                   "its invoking session or PID 1); same as `allow_host_wide: true` in the file");
     run->footer("The file (YAML; full description in README, examples in examples/):\n"
                 "  title: TEXT                      hypothesis: TEXT\n"
-                "  target: {cgroup: PATH} | {exec: COMMAND}   netns: NAME   seed: N   allow_host_wide: BOOL\n"
+                "  target: {cgroup: PATH} | {exec: COMMAND}   netns: NAME   seed: N   user: NAME\n"
+                "  allow_host_wide: BOOL              force: BOOL\n"
                 "  steps: - {name: TEXT, faults: [SPEC...], duration: DUR}\n"
                 "         - {ramp: {fault: SPEC-without-@P%, from: P%, to: P%, steps: N, over: DUR}}\n"
                 "  steady_state: {http: http://127.0.0.1:PORT/PATH | command: COMMAND,\n"
@@ -626,7 +647,7 @@ int main(int argc, char** argv) {
             return cmd_gc();
         if (*run)
             return cmd_run(run_file, run_journal, run_dry, run_shadow, run_quiet, run_metrics, run_metrics_public,
-                           run_allow_host_wide);
+                           run_user, run_allow_host_wide);
         if (*report)
             return cmd_report(report_journal_file, report_plot);
         if (*demo) {

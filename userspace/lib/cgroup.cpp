@@ -209,8 +209,8 @@ void refuse_host_wide(const CgroupRef& target, bool allow) {
                 "file) if you mean every process in it");
 }
 
-void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path, const std::vector<std::string>& argv,
-                    pid_t parent) {
+void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path, const RunAs& as,
+                    const std::vector<std::string>& argv, pid_t parent) {
     // The command dies with its loader (SIGKILL included); the sentinel
     // then removes its cgroup and whatever it started.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -225,6 +225,10 @@ void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_pat
         }
     } catch (const Error& e) {
         fmt::print(stderr, "error: {}\n", e.what());
+        _exit(126);
+    }
+    if (int err = become(as)) {
+        fmt::print(stderr, "error: cannot become {}: {}\n", as.name, strerror(err));
         _exit(126);
     }
     std::vector<char*> a;

@@ -206,8 +206,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         throw Error(ErrorKind::usage,
                     fmt::format("{}: not an experiment (expected `title:`, `target:`, `steps:` ...)", name), file_hint);
     r.keys(root, "",
-           {"title", "hypothesis", "target", "netns", "seed", "allow_host_wide", "force", "steps", "steady_state",
-            "limits"});
+           {"title", "hypothesis", "target", "netns", "seed", "user", "allow_host_wide", "force", "steps",
+            "steady_state", "limits"});
     Experiment x;
     x.file = name;
     for (const char* k : {"title", "target", "steps"})
@@ -231,6 +231,11 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         x.netns = r.str(root["netns"], "netns");
     if (root["seed"])
         x.seed = r.parsed(root["seed"], "seed", [](const std::string& s) { return parse_seed(s); });
+    if (root["user"]) {
+        x.user = r.str(root["user"], "user");
+        if (x.user.empty())
+            r.fail(root["user"], "user", "is empty", "leave user: out for the user who ran sudo, or name one");
+    }
     auto boolean = [](const std::string& s) {
         if (s == "true")
             return true;

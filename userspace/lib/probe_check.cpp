@@ -28,7 +28,7 @@ double ms_since(Clock::time_point t0) {
 
 } // namespace
 
-CheckResult check_command(const std::vector<std::string>& argv, Nanos timeout) {
+CheckResult check_command(const std::vector<std::string>& argv, Nanos timeout, const RunAs& as) {
     auto t0 = Clock::now();
     // Built before fork: this runs on the probe thread, and the child of a
     // multi-threaded process should only make plain system calls.
@@ -50,6 +50,8 @@ CheckResult check_command(const std::vector<std::string>& argv, Nanos timeout) {
             dup2(null, STDOUT_FILENO);
             dup2(null, STDERR_FILENO);
         }
+        if (become(as) != 0)
+            _exit(126);
         execvp(a[0], a.data());
         _exit(127);
     }

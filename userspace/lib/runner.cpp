@@ -24,6 +24,7 @@
 #include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
 #include "faultline/metrics.hpp"
+#include "faultline/output.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/probe_check.hpp"
 #include "faultline/qdisc.hpp"
@@ -52,26 +53,30 @@ double seconds(Nanos d) {
 
 // One JSON object per line, flushed as it is written: a run that is killed
 // keeps everything up to its last second.
+// Each line is one write(2): a killed run cuts at most its last line.
 class Journal {
   public:
-    explicit Journal(const std::string& path) : path_(path), out_(path, std::ios::trunc), t0_(Clock::now()) {
-        if (!out_)
-            throw Error(ErrorKind::usage, fmt::format("cannot write the journal {}: {}", path, strerror(errno)),
-                        "give a writable path with --journal FILE");
-    }
+    explicit Journal(const std::string& path) : out_(path, "--journal"), t0_(Clock::now()) {}
+    // Never throws (it runs on the way out of an aborted run too): a write
+    // that fails is said once, and the run goes on.
     void event(const std::string& name, json j = json::object()) {
         j["event"] = name;
         j["t"] = std::chrono::duration<double>(Clock::now() - t0_).count();
         j["ts"] = iso_utc(std::time(nullptr));
-        out_ << j.dump() << "\n";
-        out_.flush();
+        try {
+            out_.write(j.dump() + "\n");
+        } catch (const Error& e) {
+            if (!failed_)
+                fmt::print(stderr, "faultline: warning: the journal stops here: {}\n", e.what());
+            failed_ = true;
+        }
     }
     double t() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
 
   private:
-    std::string path_;
-    std::ofstream out_;
+    OutputFile out_;
     Clock::time_point t0_;
+    bool failed_ = false;
 };
 
 json spec_list(const std::vector<FaultSpec>& fs) {
@@ -94,7 +99,7 @@ json probe_json(const SteadyState& s) {
 // collected by the run loop.
 class ProbeLoop {
   public:
-    explicit ProbeLoop(const SteadyState& s) : s_(s), th_([this] { loop(); }) {}
+    ProbeLoop(const SteadyState& s, RunAs as) : s_(s), as_(std::move(as)), th_([this] { loop(); }) {}
     ~ProbeLoop() {
         {
             std::lock_guard<std::mutex> l(m_);
@@ -118,13 +123,15 @@ class ProbeLoop {
                     return;
             }
             next += s_.interval;
-            CheckResult r = s_.http.empty() ? check_command(s_.command, s_.timeout) : check_http(s_.http, s_.timeout);
+            CheckResult r =
+                s_.http.empty() ? check_command(s_.command, s_.timeout, as_) : check_http(s_.http, s_.timeout);
             std::lock_guard<std::mutex> l(m_);
             results_.push_back(std::move(r));
         }
     }
 
     SteadyState s_;
+    RunAs as_;
     std::mutex m_;
     std::condition_variable cv_;
     bool stop_ = false;
@@ -136,7 +143,8 @@ class ProbeLoop {
 // at the end of the run.
 class ExecTarget {
   public:
-    ExecTarget(const std::vector<std::string>& argv, const std::string& netns) : cg_(cgroup2_mount(), "run") {
+    ExecTarget(const std::vector<std::string>& argv, const std::string& netns, const RunAs& as)
+        : cg_(cgroup2_mount(), "run") {
         pid_t parent = getpid();
         pid_ = fork();
         if (pid_ < 0)
@@ -145,7 +153,7 @@ class ExecTarget {
             sigset_t all;
             sigfillset(&all);
             sigprocmask(SIG_UNBLOCK, &all, nullptr);
-            exec_in_cgroup(cg_.path(), netns, argv, parent);
+            exec_in_cgroup(cg_.path(), netns, as, argv, parent);
         }
         crashpoint("exec-forked");
     }
@@ -267,6 +275,9 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
         refuse_host_wide(*cgroup_target, x.allow_host_wide);
     }
     const std::string netns = resolve_netns(x.netns);
+    // Who the commands run as (exec:, the probe's command:), looked up
+    // before any fork or thread; an unknown user fails here.
+    const RunAs run_as = resolve_run_as(opts.user.empty() ? x.user : opts.user);
     // A bad --metrics address fails here, before a journal or a target exists.
     std::unique_ptr<MetricsServer> metrics;
     if (!opts.metrics.empty())
@@ -300,18 +311,24 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
 
     std::unique_ptr<ExecTarget> exec;
     if (!x.exec.empty()) {
-        exec = std::make_unique<ExecTarget>(x.exec, netns);
+        exec = std::make_unique<ExecTarget>(x.exec, netns, run_as);
         start["target"] = {{"exec", x.exec}, {"cgroup", exec->ref().path}, {"pid", exec->pid()}};
     } else {
         start["target"] = {{"cgroup", cgroup_target->path}};
     }
     const CgroupRef target = exec ? exec->ref() : *cgroup_target;
+    const bool commands = exec || (x.steady_state && !x.steady_state->command.empty());
+    if (commands)
+        start["commands_run_as"] = run_as.name;
     j.event("start", start);
     say(fmt::format("{} on {}{}", x.title, target.path, opts.shadow ? " (shadow: counted, never injected)" : ""));
+    if (commands)
+        say(fmt::format("its commands run as {}{}", run_as.name,
+                        run_as.root() ? "" : " (no capabilities, no_new_privs)"));
 
     std::unique_ptr<ProbeLoop> probe;
     if (x.steady_state)
-        probe = std::make_unique<ProbeLoop>(*x.steady_state);
+        probe = std::make_unique<ProbeLoop>(*x.steady_state, run_as);
     if (metrics)
         say(metrics->describe());
     uint64_t probes_ok = 0, probes_failed = 0;

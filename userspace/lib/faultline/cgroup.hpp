@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "faultline/runas.hpp"
+
 namespace faultline {
 
 // Mount point of the cgroup v2 hierarchy, read from mountinfo (it is
@@ -56,10 +58,10 @@ void cgroup_move(const std::string& cgroup_path, pid_t pid);
 
 // For a forked child: asks to be killed when `parent` (the loader that
 // forked it) dies, moves itself into the cgroup (so that faults apply from
-// exec on), enters the network namespace (a path; "" = stays), and execs
-// argv. Never returns: exit 126 if it cannot get there or run argv[0], 127
+// exec on), enters the network namespace (a path; "" = stays), becomes
+// `as` (runas.hpp) and execs argv. Never returns: exit 126 if it cannot get there or run argv[0], 127
 // if argv[0] does not exist, each with a message on stderr.
-[[noreturn]] void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path,
+[[noreturn]] void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_path, const RunAs& as,
                                  const std::vector<std::string>& argv, pid_t parent);
 
 // Kills every process left in the cgroup (cgroup.kill where the kernel has

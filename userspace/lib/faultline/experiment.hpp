@@ -54,6 +54,7 @@ struct Experiment {
     std::vector<std::string> exec; // ... or a command started in a fresh one
     std::string netns;             // where the target's packets leave (net.delay)
     std::optional<uint64_t> seed;
+    std::string user;             // who exec: and the probe's command: run as ("": the sudo user, else root)
     bool allow_host_wide = false; // a target beyond one service (host_wide_reasons) is allowed
     bool force = false;           // disk.bio may name a device that backs a mounted file system
     std::vector<Step> steps;

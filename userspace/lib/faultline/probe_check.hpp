@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "faultline/runas.hpp"
 #include "faultline/spec.hpp"
 
 namespace faultline {
@@ -18,7 +19,7 @@ struct CheckResult {
 
 // argv[0] is looked up in PATH; stdout/stderr go to /dev/null; the command
 // runs in its own process group, which is killed on timeout.
-CheckResult check_command(const std::vector<std::string>& argv, Nanos timeout);
+CheckResult check_command(const std::vector<std::string>& argv, Nanos timeout, const RunAs& as);
 // http://HOST[:PORT]/PATH with HOST 127.x.x.x, localhost or [::1]; healthy
 // on a 2xx or 3xx status line.
 CheckResult check_http(const std::string& url, Nanos timeout);

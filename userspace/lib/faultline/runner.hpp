@@ -15,6 +15,7 @@ struct RunOptions {
     bool shadow = false;         // count-only: `injected` is what would have been
     std::string metrics;         // "" or [ADDR:]PORT: Prometheus endpoint
     bool metrics_public = false; // allow a non-loopback ADDR
+    std::string user;            // --user: overrides the file's user:
 };
 
 struct RunResult {
