@@ -15,6 +15,8 @@ tools/build.sh
 BUILD_DIR=build-static tools/build.sh -DFAULTLINE_STATIC=ON -DFAULTLINE_TESTS=OFF -DFAULTLINE_BENCH=OFF \
   -DFAULTLINE_CRASHPOINTS=ON
 build-static/faultline --version
+tools/check-hardening.sh build/faultline
+tools/check-hardening.sh build-static/faultline static
 tools/check-format.sh
 # cgroup v2 must be mounted somewhere (faultline finds it in mountinfo).
 if ! grep -q " - cgroup2 " /proc/self/mountinfo; then

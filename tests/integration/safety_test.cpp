@@ -690,13 +690,13 @@ TEST_F(Safety, ForeignAndForgedRecordsAreLeftAlone) {
     std::vector<std::string> planted = {dir + "/0badc0de.json", dir + "/0badc0d1.json", dir + "/0badc0d2.json",
                                         dir + "/0badc0d3.json", dir + "/0badc0d4.json"};
     std::ofstream(planted[0]) << forged; // names a cgroup that is not faultline-KIND-PID
-    chmod(planted[0].c_str(), 0600);
-    symlink(victim_file.c_str(), planted[1].c_str()); // a symlink
-    mkfifo(planted[2].c_str(), 0600);                 // would block a plain open
-    std::ofstream(planted[3]) << forged;              // open to others
-    chmod(planted[3].c_str(), 0644);
+    EXPECT_EQ(chmod(planted[0].c_str(), 0600), 0);
+    EXPECT_EQ(symlink(victim_file.c_str(), planted[1].c_str()), 0); // a symlink
+    EXPECT_EQ(mkfifo(planted[2].c_str(), 0600), 0);                 // would block a plain open
+    std::ofstream(planted[3]) << forged;                            // open to others
+    EXPECT_EQ(chmod(planted[3].c_str(), 0644), 0);
     std::ofstream(planted[4]) << forged; // its id is not its name
-    chmod(planted[4].c_str(), 0600);
+    EXPECT_EQ(chmod(planted[4].c_str(), 0600), 0);
     auto st = sh("timeout 10 " + fl + " status 2>&1");
     EXPECT_EQ(st.status, 0) << st.out;
     auto gc = sh("timeout 10 " + fl + " gc 2>&1");
