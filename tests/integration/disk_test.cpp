@@ -252,7 +252,8 @@ TEST_F(Disk, FsyncIsRefusedWithAReasonWhereSystemCallsTakeNoErrorInjection) {
 }
 
 // libfiu's fiu-run preloads wrappers of the C library's functions: a static
-// binary and a raw syscall(2) never pass through them. faultline fails the
+// binary, a raw syscall(2) and a fortified call (__pread_chk: fl_fileio is
+// built unfortified for this) never pass through them. faultline fails the
 // kernel's operation, whatever the program is built with.
 TEST_F(Disk, StaticBinariesAndRawSyscallsEscapeLibfiuButNotFaultline) {
     REQUIRE_FAULT("disk.eio");

@@ -246,12 +246,17 @@ TEST_F(Net, StuckLoaderLosesItsFaultsAtTheKernelDeadline) {
 
 TEST_F(Net, DurationEndsTheSession) {
     REQUIRE_FAULT("net.drop");
+    // The deadline counts from the attach, which lies between t0 and the
+    // "session" line: not before t0 + 1.5 s, and soon after the line +
+    // 1.5 s (detach and --stats-json; the start-up, which a CI run under
+    // TCG with two VMs stretched to over 4 s, is left out of the bound).
     auto t0 = std::chrono::steady_clock::now();
     auto fi = inject("net.drop@100%", "--for=1500ms");
-    EXPECT_EQ(fi->wait(10s), 0) << fi->out();
-    auto took = std::chrono::steady_clock::now() - t0;
-    EXPECT_GE(took, 1500ms);
-    EXPECT_LT(took, 6s);
+    auto attached = std::chrono::steady_clock::now();
+    EXPECT_EQ(fi->wait(20s), 0) << fi->out();
+    auto end = std::chrono::steady_clock::now();
+    EXPECT_GE(end - t0, 1500ms);
+    EXPECT_LT(end - attached, 1500ms + 4s);
 }
 
 TEST_F(Net, StatusShowsLiveCountersAndStopEndsTheSession) {
@@ -311,6 +316,22 @@ TEST_F(Net, ExecRunsTheCommandAsTheInvokingUserWithNoCapabilities) {
     EXPECT_NE(r.out.find("error: unknown user 'fl-no-such-user'"), std::string::npos) << r.out;
 }
 
+TEST_F(Net, ANonRootFaultlineWithCapabilitiesPassesNoneToItsCommand) {
+    // A service given faultline's capabilities as ambient ones (systemd's
+    // AmbientCapabilities=) runs its commands as itself: the uid does not
+    // change, so only faultline clearing the ambient set keeps them from
+    // the command (they would survive the exec).
+    REQUIRE_FAULT("net.drop");
+    const std::string caps = "+sys_admin,+net_admin,+dac_override";
+    auto r = sh("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=" + caps + " --ambient-caps=" + caps +
+                " " + fl + " exec --quiet --fault net.drop@1% -- sh -c 'grep -E \"^(Uid|Cap(Prm|Eff|Amb)):\" " +
+                "/proc/self/status' 2>&1");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("Uid:\t65534\t65534\t65534\t65534\n"), std::string::npos) << r.out;
+    for (const std::string set : {"CapPrm", "CapEff", "CapAmb"})
+        EXPECT_NE(r.out.find(set + ":\t0000000000000000\n"), std::string::npos) << set << "\n" << r.out;
+}
+
 TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
     struct Case {
         std::string args;
@@ -338,10 +359,40 @@ TEST_F(Net, BadInputIsRefusedAndNothingIsAttached) {
         EXPECT_NE(r.out.find("hint: "), std::string::npos) << c.args << "\n" << r.out;
         EXPECT_EQ(new_leftovers(ready_), "") << c.args;
     }
-    // Not root: refused before anything is touched.
+    // Not root: refused before anything is touched, naming what it lacks.
     auto r = sh("setpriv --reuid=65534 --regid=65534 --clear-groups " + fl + " exec --fault net.drop@1% -- true 2>&1");
     EXPECT_EQ(r.status, 4) << r.out;
-    EXPECT_NE(r.out.find("must run as root"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("error: faultline lacks CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_DAC_OVERRIDE"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("sudo faultline"), std::string::npos) << r.out;
+    EXPECT_EQ(new_leftovers(ready_), "");
+    // Root without one capability (a container's root, a bounding set):
+    // refused by name before anything is attached, not halfway through
+    // (without CAP_SYS_ADMIN the probe failed and every fault was reported
+    // as missing from the kernel), for every command that needs it.
+    struct Drop {
+        std::string cap, args, says;
+    };
+    for (const auto& d : std::vector<Drop>{
+             {"net_admin", "exec --fault net.drop@1% -- true", "CAP_NET_ADMIN"},
+             {"sys_admin", "inject --cgroup " + target_->path() + " --fault net.drop@1% --for 5s", "CAP_SYS_ADMIN"},
+             {"dac_override", "exec --fault net.drop@1% -- true", "CAP_DAC_OVERRIDE"},
+             {"sys_admin", "probe", "CAP_SYS_ADMIN"},
+             {"sys_admin", "status", "CAP_SYS_ADMIN"},
+             {"net_admin", "gc", "CAP_NET_ADMIN"},
+         }) {
+        r = sh("setpriv --bounding-set -" + d.cap + " " + fl + " " + d.args + " 2>&1");
+        EXPECT_EQ(r.status, 4) << d.args << "\n" << r.out;
+        EXPECT_NE(r.out.find("error: faultline lacks " + d.says + ":"), std::string::npos) << d.args << "\n" << r.out;
+        EXPECT_NE(r.out.find("reduced capability set"), std::string::npos) << d.args << "\n" << r.out;
+        EXPECT_EQ(new_leftovers(ready_), "") << d.args;
+    }
+    // Commands as another user need switching to it and stopping them.
+    r = sh("SUDO_UID=65534 SUDO_GID=65534 setpriv --bounding-set -kill " + fl +
+           " exec --fault net.drop@1% -- true 2>&1");
+    EXPECT_EQ(r.status, 4) << r.out;
+    EXPECT_NE(r.out.find("error: faultline lacks CAP_KILL:"), std::string::npos) << r.out;
+    EXPECT_EQ(new_leftovers(ready_), "");
 }
 
 TEST_F(Net, DelayIsRefusedWithAReasonWhereTheKernelLacksFq) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "faultline/bpf.hpp"
+#include "faultline/caps.hpp"
 #include "faultline/cgroup.hpp"
 #include "faultline/crashpoint.hpp"
 #include "faultline/demo.hpp"
@@ -58,13 +59,6 @@ int exit_code(ErrorKind k) {
         return exit_failure;
     }
     return exit_failure;
-}
-
-void require_root() {
-    if (geteuid() != 0)
-        throw Error(ErrorKind::permission, "faultline must run as root",
-                    "it loads BPF programs and attaches them to cgroups (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN); "
-                    "try: sudo faultline ...");
 }
 
 struct FaultArgs {
@@ -191,7 +185,7 @@ int wait_signal(const sigset_t& set, Nanos timeout) {
 }
 
 int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
-    require_root();
+    require_capabilities(attach_capabilities());
     reap_stale_sessions();
     auto faults = a.parsed();
     auto duration = a.parsed_duration(default_inject_duration);
@@ -245,7 +239,7 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
 }
 
 int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std::string& parent_opt) {
-    require_root();
+    require_capabilities(attach_capabilities());
     reap_stale_sessions();
     if (cmd.empty())
         throw Error(ErrorKind::usage, "no command given", "usage: faultline exec --fault SPEC -- CMD [ARGS...]");
@@ -333,7 +327,7 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
 
 // Reads only: a dead session is shown as such, never cleaned up here.
 int cmd_status(bool json) {
-    require_root();
+    require_capabilities(admin_capabilities());
     std::vector<std::string> rejected;
     auto recs = list_records(&rejected);
     nlohmann::json out = nlohmann::json::array();
@@ -389,7 +383,7 @@ int cmd_status(bool json) {
 // Removes what dead loaders left (their sentinels normally do it at once):
 // after an older faultline, a killed sentinel, or a crash of both.
 int cmd_gc() {
-    require_root();
+    require_capabilities(admin_capabilities());
     std::vector<std::string> rejected;
     list_records(&rejected);
     auto done = reap_stale_sessions();
@@ -403,7 +397,7 @@ int cmd_gc() {
 }
 
 int cmd_stop(const std::string& id, bool all) {
-    require_root();
+    require_capabilities(admin_capabilities());
     if (id.empty() && !all)
         throw Error(ErrorKind::usage, "say which session to stop", "faultline stop ID, or faultline stop --all");
     auto recs = list_records();
@@ -433,7 +427,7 @@ int cmd_stop(const std::string& id, bool all) {
 }
 
 int cmd_probe(bool json) {
-    require_root();
+    require_capabilities(attach_capabilities());
     const auto& r = probe_kernel();
     if (json) {
         nlohmann::json f = nlohmann::json::array();
@@ -459,7 +453,7 @@ int cmd_probe(bool json) {
 int cmd_run(const std::string& file, const std::string& journal, bool dry_run, bool shadow, bool quiet,
             const std::string& metrics, bool metrics_public, const std::string& user, bool allow_host_wide) {
     Experiment x = load_experiment(file); // validated before anything else
-    require_root();
+    require_capabilities(attach_capabilities());
     x.allow_host_wide = x.allow_host_wide || allow_host_wide;
     (void)resolve_run_as(user.empty() ? x.user : user); // an unknown user is refused before anything
     if (!x.cgroup.empty()) {
@@ -651,7 +645,7 @@ int main(int argc, char** argv) {
         if (*report)
             return cmd_report(report_journal_file, report_plot);
         if (*demo) {
-            require_root();
+            require_capabilities(attach_capabilities());
             reap_stale_sessions();
             ensure_sentinel();
             return run_demo(demo_opts);

@@ -11,11 +11,14 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "faultline/caps.hpp"
 #include "faultline/error.hpp"
 
 namespace faultline {
 
-RunAs resolve_run_as(const std::string& user) {
+namespace {
+
+RunAs lookup(const std::string& user) {
     std::string who = user;
     if (who.empty()) {
         const char* sudo_uid = getenv("SUDO_UID");
@@ -65,11 +68,33 @@ RunAs resolve_run_as(const std::string& user) {
     return as;
 }
 
+} // namespace
+
+RunAs resolve_run_as(const std::string& user) {
+    RunAs as = lookup(user);
+    // Another user's commands: faultline must be able to become that user
+    // and to stop what it started. Found here, before anything attaches.
+    if (!as.root() && as.uid != geteuid())
+        require_capabilities(run_as_capabilities());
+    return as;
+}
+
 int become(const RunAs& as) {
     if (as.root())
         return 0;
-    if (setgroups(as.groups.size(), as.groups.data()) != 0 || setresgid(as.gid, as.gid, as.gid) != 0 ||
-        setresuid(as.uid, as.uid, as.uid) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    // Ambient capabilities would survive the exec (a faultline given
+    // capabilities as a non-root service runs commands as itself: the uid
+    // does not change and nothing else clears them). EINVAL: a kernel
+    // without ambient capabilities has none to clear.
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+        return errno;
+    // Already that user (a non-root faultline running commands as itself):
+    // nothing to switch, and switching groups would need CAP_SETGID.
+    bool same = getuid() == as.uid && geteuid() == as.uid && getgid() == as.gid && getegid() == as.gid;
+    if (!same && (setgroups(as.groups.size(), as.groups.data()) != 0 || setresgid(as.gid, as.gid, as.gid) != 0 ||
+                  setresuid(as.uid, as.uid, as.uid) != 0))
+        return errno;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return errno;
     return 0;
 }

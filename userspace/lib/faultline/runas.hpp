@@ -23,11 +23,13 @@ struct RunAs {
 // USER is a name or a uid. "" is the user who ran sudo (SUDO_UID,
 // SUDO_GID, SUDO_USER) when faultline runs as root under sudo, else the
 // user faultline runs as. Resolved before any fork (it reads the user
-// database). Throws Error(usage) for an unknown user.
+// database). Throws Error(usage) for an unknown user, Error(permission)
+// when faultline cannot switch to another user or stop its processes.
 RunAs resolve_run_as(const std::string& user);
 
 // In a forked child, before exec: become `as` (groups, gid, uid; every
-// capability goes with the uid) with no_new_privs. Does nothing for root.
+// capability goes with the uid; ambient ones are cleared even where the uid
+// stays) with no_new_privs. Does nothing for root.
 // Returns 0 or the errno of the step that failed; only system calls, so
 // it is safe after fork in a threaded process.
 int become(const RunAs& as);
