@@ -460,8 +460,13 @@ void parse_filter(FaultSpec& f, FaultFilter bit, std::string_view key, std::stri
         return;
     case filter_ifaces:
         for (auto d : split(val, '+')) {
-            if (d.empty() || d.size() >= 16)
-                bad(fmt::format("dev='{}' is not an interface name", val), "dev= takes IFACE or IFACE+IFACE");
+            // The kernel's own rule (dev_valid_name): 1-15 bytes, not . or
+            // .., no '/', ':' or white space.
+            if (d.empty() || d.size() >= 16 || d == "." || d == ".." ||
+                d.find_first_of("/: \t\n\v\f\r") != std::string_view::npos)
+                bad(fmt::format("dev='{}' is not an interface name", val),
+                    "dev= takes IFACE or IFACE+IFACE: 1 to 15 characters, no '/', ':' or spaces, as `ip link` "
+                    "lists them");
             f.devices.emplace_back(d);
         }
         return;
@@ -470,6 +475,15 @@ void parse_filter(FaultSpec& f, FaultFilter bit, std::string_view key, std::stri
             bad(fmt::format("more than {} domain= filters in '{}'", FL_DNS_MAX_NAMES, text),
                 "use a suffix (*.example.com) to cover many names, or one fault per group of names");
         std::string d = lower(val);
+        if (d.find(' ') != std::string::npos)
+            bad(fmt::format("domain='{}' has a space", val),
+                "domain= takes a name as it is looked up (api.example.com) or *.SUFFIX");
+        // Resolvers send an internationalized name as punycode: a UTF-8
+        // filter (bücher.de) could never match a query.
+        if (std::any_of(d.begin(), d.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+            bad("domain= has a byte outside ASCII",
+                "write an internationalized name as it goes on the wire, in punycode (xn--bcher-kva.de for "
+                "bücher.de; `idn2` converts)");
         bool suffix = d.rfind("*.", 0) == 0;
         dns_name_hash(suffix ? std::string_view(d).substr(2) : std::string_view(d)); // validates
         if (!d.empty() && d.back() == '.')
@@ -534,6 +548,15 @@ FaultSpec parse_fault(std::string_view text) {
     auto grammar = "a fault is KIND.ACTION[=VALUE]@PERCENT%[,key=value...], e.g. "
                    "net.drop@1%,proto=udp  net.delay=10ms@1%,port=443  "
                    "net.connect=ECONNREFUSED@10%,cidr=198.18.0.0/15";
+    // A fault is one line of printable text: a NUL would cut a name or a
+    // path short where the C library reads it (dev=lo\0x is lo), and a
+    // newline or tab in a message or journal line reads as something else.
+    for (size_t i = 0; i < text.size(); i++) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == 0x7f)
+            bad(fmt::format("fault has a control character (byte 0x{:02x}) at offset {}", c, i),
+                "write the fault on one line, without tabs, NULs or other control characters");
+    }
     auto parts = split(text, ',');
     std::string_view head = parts[0];
     size_t at = head.rfind('@');
