@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <utility>
 #include <yaml-cpp/yaml.h>
 
@@ -16,6 +18,32 @@ namespace {
 
 constexpr const char* file_hint = "see `faultline run --help` and examples/ for the file's fields";
 
+// Larger is no experiment (the examples are under 2 kB); a bound also keeps
+// a wrong path (a log, an image) from being parsed for minutes.
+constexpr size_t max_file_bytes = 1 << 20;
+
+// A message stays readable whatever value it quotes (a 1 MB title).
+std::string shorten(std::string m) {
+    if (m.size() <= 400)
+        return m;
+    return fmt::format("{} … [{} bytes cut] … {}", m.substr(0, 200), m.size() - 300, m.substr(m.size() - 100));
+}
+
+// Offset of the first byte that is not UTF-8, or npos.
+size_t invalid_utf8(std::string_view t) {
+    for (size_t i = 0; i < t.size();) {
+        auto c = static_cast<unsigned char>(t[i]);
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (n == 0 || i + n > t.size())
+            return i;
+        for (size_t k = 1; k < n; k++)
+            if ((static_cast<unsigned char>(t[i + k]) >> 6) != 0x2)
+                return i;
+        i += n;
+    }
+    return std::string_view::npos;
+}
+
 class Reader {
   public:
     explicit Reader(std::string file) : file_(std::move(file)) {}
@@ -24,7 +52,7 @@ class Reader {
                            const std::string& hint = file_hint) const {
         auto m = at.Mark();
         std::string where = m.is_null() ? file_ : fmt::format("{}:{}", file_, m.line + 1);
-        throw Error(ErrorKind::usage, fmt::format("{}: {}: {}", where, field, what), hint);
+        throw Error(ErrorKind::usage, shorten(fmt::format("{}: {}: {}", where, field, what)), hint);
     }
 
     // Only the listed keys; a typo is an error, not a silently ignored line.
@@ -39,6 +67,26 @@ class Reader {
                     list += (list.empty() ? "" : ", ") + a;
                 fail(kv.first, field.empty() ? k : field + "." + k, "unknown field", "known fields here: " + list);
             }
+        }
+    }
+
+    // A key given twice anywhere (YAML says keys are unique; the parser
+    // keeps one silently).
+    void unique_keys(const YAML::Node& n, const std::string& field) const {
+        if (n.IsSequence())
+            for (size_t i = 0; i < n.size(); i++)
+                unique_keys(n[i], fmt::format("{}[{}]", field, i));
+        if (!n.IsMap())
+            return;
+        std::map<std::string, int> seen;
+        for (const auto& kv : n) {
+            std::string k = kv.first.IsScalar() ? kv.first.as<std::string>() : "?";
+            std::string path = field.empty() ? k : field + "." + k;
+            auto [it, fresh] = seen.emplace(k, kv.first.Mark().line + 1);
+            if (!fresh)
+                fail(kv.first, path, fmt::format("is given twice (first on line {})", it->second),
+                     "give each field once");
+            unique_keys(kv.second, path);
         }
     }
 
@@ -101,7 +149,8 @@ Ramp parse_ramp(const Reader& r, const YAML::Node& n, const std::string& field) 
             } catch (const std::exception&) {
             }
             if (used != s.size() || v < 2 || v > 1000)
-                throw Error(ErrorKind::usage, fmt::format("`{}` is not a number of steps from 2 to 1000", s));
+                throw Error(ErrorKind::usage, fmt::format("`{}` is not a number of steps from 2 to 1000", s),
+                            "steps: N splits the ramp into N equal steps, from 2 to 1000");
             return v;
         });
     }
@@ -151,7 +200,8 @@ SteadyState parse_steady(const Reader& r, const YAML::Node& n) {
             } catch (const std::exception&) {
             }
             if (used != v.size() || x < 1 || x > 1000000)
-                throw Error(ErrorKind::usage, fmt::format("`{}` is not a count from 1", v));
+                throw Error(ErrorKind::usage, fmt::format("`{}` is not a count from 1", v),
+                            "a whole number from 1, in decimal");
             return x;
         });
     }
@@ -195,9 +245,25 @@ std::vector<std::string> Experiment::fault_names() const {
 
 Experiment parse_experiment(const std::string& text, const std::string& name) {
     Reader r(name);
+    if (text.size() > max_file_bytes)
+        throw Error(
+            ErrorKind::usage,
+            fmt::format("{}: is larger than {} bytes, the most an experiment file may be", name, max_file_bytes),
+            "is this the experiment file? (the examples/ are under 2 kB)");
+    if (size_t bad = invalid_utf8(text); bad != std::string_view::npos)
+        throw Error(ErrorKind::usage,
+                    fmt::format("{}:{}: a byte that is not UTF-8 (0x{:02x})", name,
+                                1 + std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'),
+                                static_cast<unsigned char>(text[bad])),
+                    "save the file as UTF-8 (the journal and report carry its text)");
     YAML::Node root;
     try {
-        root = YAML::Load(text);
+        auto docs = YAML::LoadAll(text);
+        if (docs.size() > 1)
+            throw Error(ErrorKind::usage, fmt::format("{}: holds {} YAML documents", name, docs.size()),
+                        "one experiment per file: remove the `---` lines");
+        if (!docs.empty())
+            root = docs[0];
     } catch (const YAML::Exception& e) {
         throw Error(ErrorKind::usage, fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg),
                     file_hint);
@@ -205,6 +271,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
     if (!root.IsMap())
         throw Error(ErrorKind::usage,
                     fmt::format("{}: not an experiment (expected `title:`, `target:`, `steps:` ...)", name), file_hint);
+    r.unique_keys(root, "");
     r.keys(root, "",
            {"title", "hypothesis", "target", "netns", "seed", "user", "allow_host_wide", "force", "steps",
             "steady_state", "limits"});
@@ -214,6 +281,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         if (!root[k])
             r.fail(root, k, "is missing");
     x.title = r.str(root["title"], "title");
+    if (x.title.empty())
+        r.fail(root["title"], "title", "is empty", "say what the experiment is, in a few words");
     if (root["hypothesis"])
         x.hypothesis = r.str(root["hypothesis"], "hypothesis");
 
@@ -221,14 +290,18 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
     r.keys(t, "target", {"cgroup", "exec"});
     if (t["cgroup"] && t["exec"])
         r.fail(t, "target", "give either `cgroup` or `exec`, not both");
-    if (t["cgroup"])
+    if (t["cgroup"]) {
         x.cgroup = r.str(t["cgroup"], "target.cgroup");
-    else if (t["exec"])
+        if (x.cgroup.empty())
+            r.fail(t["cgroup"], "target.cgroup", "is empty", "a cgroup v2 directory, e.g. /sys/fs/cgroup/api");
+    } else if (t["exec"])
         x.exec = r.argv(t["exec"], "target.exec");
     else
         r.fail(t, "target", "needs `cgroup: PATH` or `exec: COMMAND`");
     if (root["netns"])
         x.netns = r.str(root["netns"], "netns");
+    if (root["netns"] && x.netns.empty())
+        r.fail(root["netns"], "netns", "is empty", "a name (ip netns) or a path (/proc/PID/ns/net); or leave it out");
     if (root["seed"])
         x.seed = r.parsed(root["seed"], "seed", [](const std::string& s) { return parse_seed(s); });
     if (root["user"]) {
@@ -241,7 +314,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             return true;
         if (s == "false")
             return false;
-        throw Error(ErrorKind::usage, fmt::format("`{}` is not true or false", s));
+        throw Error(ErrorKind::usage, fmt::format("`{}` is not true or false", s), "write true or false");
     };
     if (root["allow_host_wide"])
         x.allow_host_wide = r.parsed(root["allow_host_wide"], "allow_host_wide", boolean);
@@ -304,7 +377,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                 } catch (const std::exception&) {
                 }
                 if (used != s.size() || v == 0 || s[0] == '-')
-                    throw Error(ErrorKind::usage, fmt::format("`{}` is not a count from 1", s));
+                    throw Error(ErrorKind::usage, fmt::format("`{}` is not a count from 1", s),
+                                "a whole number from 1, in decimal");
                 return v;
             });
         if (l["max_duration"])
@@ -320,9 +394,11 @@ Experiment load_experiment(const std::string& path) {
     if (!in)
         throw Error(ErrorKind::usage, fmt::format("cannot read experiment file {}", path),
                     "give the path of a YAML experiment file (see examples/)");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_experiment(ss.str(), path);
+    // At most one byte past the bound: parse_experiment refuses it by size.
+    std::string text(max_file_bytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    return parse_experiment(text, path);
 }
 
 } // namespace faultline
