@@ -6,8 +6,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #include "faultline/error.hpp"
 #include "faultline/journal_report.hpp"
@@ -97,6 +100,66 @@ TEST_F(JournalFile, WhatIsNotAJournalIsRefusedWithItsLine) {
     EXPECT_NE(refusal(kHead + R"({"event":"counters","t":5,"experiments":[3]})" + "\n").find(":5: a field"),
               std::string::npos);
     EXPECT_NE(refusal(kHead + R"({"event":"finish","t":"late"})" + "\n").find(":5: a field"), std::string::npos);
+}
+
+// The journal part of the bad-input catalogue (issue 12): the finished
+// journal cut at every byte (what a kill or a full disk leaves), and every
+// field of every line given every wrong type. Each is summarized or refused
+// with Error(usage) naming the file and its line: never another exception.
+TEST_F(JournalFile, EveryCutAndEveryWrongTypeIsSummarizedOrRefusedByLine) {
+    const std::string full = kHead + R"({"event":"finish","t":60,"injected":100})" + "\n";
+    size_t cases = 0, summarized = 0, refused = 0;
+    auto check = [&](const std::string& text, const std::string& what) {
+        cases++;
+        try {
+            report_journal(write(text));
+            summarized++;
+        } catch (const Error& e) {
+            std::string m = e.what();
+            EXPECT_EQ(e.kind(), ErrorKind::usage) << what << ": " << m;
+            EXPECT_EQ(m.rfind(path_, 0), 0u) << what << ": " << m;
+            EXPECT_EQ(m.find('\n'), std::string::npos) << what << ": " << m;
+            EXPECT_FALSE(e.hint().empty()) << what << ": " << m;
+            refused++;
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << what << ": threw a non-faultline exception: " << e.what();
+        }
+    };
+    for (size_t n = 0; n <= full.size(); n++)
+        check(full.substr(0, n), "cut at byte " + std::to_string(n));
+    std::vector<std::string> lines;
+    std::istringstream in(full);
+    for (std::string l; std::getline(in, l);)
+        lines.push_back(l);
+    const std::vector<nlohmann::json> wrong = {
+        nullptr, true, -1, 1e308, "text", nlohmann::json::array(), nlohmann::json::object(), std::string(100000, 'x')};
+    for (size_t i = 0; i < lines.size(); i++) {
+        auto line = nlohmann::json::parse(lines[i]);
+        // Every field, and every field of the objects in an array field.
+        std::vector<nlohmann::json::json_pointer> fields;
+        for (auto& [k, v] : line.items()) {
+            fields.emplace_back("/" + k);
+            if (v.is_array())
+                for (size_t j = 0; j < v.size(); j++)
+                    if (v[j].is_object())
+                        for (auto& [k2, v2] : v[j].items())
+                            fields.emplace_back("/" + k + "/" + std::to_string(j) + "/" + k2);
+        }
+        for (const auto& f : fields)
+            for (const auto& w : wrong) {
+                if (line[f] == w)
+                    continue;
+                auto bad = line;
+                bad[f] = w;
+                std::string text;
+                for (size_t k = 0; k < lines.size(); k++)
+                    text += (k == i ? bad.dump() : lines[k]) + "\n";
+                check(text, "line " + std::to_string(i + 1) + " " + f.to_string() + " = " + w.dump().substr(0, 20));
+            }
+    }
+    EXPECT_GE(cases, 300u);
+    std::cout << "journal catalogue: " << cases << " journals, " << summarized << " summarized, " << refused
+              << " refused by line\n";
 }
 
 } // namespace
