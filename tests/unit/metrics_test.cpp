@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "faultline/error.hpp"
 #include "faultline/metrics.hpp"
@@ -173,6 +174,72 @@ TEST(Metrics, AnAddressOtherMachinesReachNeedsSayingSo) {
     // public: any Host is answered (it is reachable under any name anyway)
     EXPECT_EQ(get(port, "metrics.example").rfind("HTTP/1.0 200 OK", 0), 0u);
     EXPECT_FALSE(MetricsServer(std::to_string(free_port())).is_public());
+}
+
+// The metrics part of the bad-input catalogue (issue 12): requests a
+// scraper never sends. Each is answered with an error status (400, 404,
+// 421, 505) and no metric, or the connection is closed, within the
+// deadline; the server answers a good request after all of them. It found
+// a second Host header (the first was believed), HTTP/1.1 without Host, a
+// header line without a colon and HTTP/9.9 answered with the metrics.
+TEST(Metrics, EveryBadRequestIsRefusedAndTheServerKeepsServing) {
+    int port = free_port();
+    MetricsServer m(std::to_string(port));
+    const std::string h = "Host: localhost\r\n";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"nothing", ""},
+        {"blank lines", "\r\n\r\n"},
+        {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"},
+        {"no line end", "GET /metrics HTTP/1.1"},
+        {"POST", "POST /metrics HTTP/1.1\r\n" + h + "\r\n"},
+        {"DELETE", "DELETE /metrics HTTP/1.1\r\n" + h + "\r\n"},
+        {"lowercase method", "get /metrics HTTP/1.1\r\n" + h + "\r\n"},
+        {"other path", "GET /other HTTP/1.1\r\n" + h + "\r\n"},
+        {"path prefix", "GET /metricsx HTTP/1.1\r\n" + h + "\r\n"},
+        {"traversal", "GET /../metrics HTTP/1.1\r\n" + h + "\r\n"},
+        {"absolute form to another host", "GET http://attacker.example/metrics HTTP/1.1\r\n" + h + "\r\n"},
+        {"no version", "GET /metrics\r\n" + h + "\r\n"},
+        {"HTTP/9.9", "GET /metrics HTTP/9.9\r\n" + h + "\r\n"},
+        {"no path", "GET\r\n\r\n"},
+        {"100 kB path", "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n" + h + "\r\n"},
+        {"1 MB header", "GET /metrics HTTP/1.1\r\n" + h + "X: " + std::string(1 << 20, 'a') + "\r\n\r\n"},
+        {"10000 headers", "GET /metrics HTTP/1.1\r\n" + h +
+                              [] {
+                                  std::string x;
+                                  for (int i = 0; i < 10000; i++)
+                                      x += "X-" + std::to_string(i) + ": a\r\n";
+                                  return x;
+                              }() +
+                              "\r\n"},
+        {"two Host headers", "GET /metrics HTTP/1.1\r\nHost: localhost\r\nHost: attacker.example\r\n\r\n"},
+        {"Host with NUL", std::string("GET /metrics HTTP/1.1\r\nHost: localhost\0.attacker.example\r\n\r\n", 64)},
+        {"Host not UTF-8", "GET /metrics HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n"},
+        {"empty Host", "GET /metrics HTTP/1.1\r\nHost:\r\n\r\n"},
+        {"HTTP/1.1 without Host", "GET /metrics HTTP/1.1\r\n\r\n"},
+        {"header without colon", "GET /metrics HTTP/1.1\r\n" + h + "garbage\r\n\r\n"},
+    };
+    for (const auto& [why, req] : cases) {
+        int fd = connect_to(port);
+        send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+        shutdown(fd, SHUT_WR);
+        std::string out;
+        char buf[4096];
+        for (;;) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, 10000) != 1)
+                break;
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            if (n <= 0)
+                break;
+            out.append(buf, static_cast<size_t>(n));
+        }
+        close(fd);
+        EXPECT_EQ(out.find("faultline_"), std::string::npos) << why << ": " << out.substr(0, 200);
+        EXPECT_TRUE(out.empty() || out.rfind("HTTP/1.0 4", 0) == 0 || out.rfind("HTTP/1.0 505", 0) == 0)
+            << why << ": " << out.substr(0, 200);
+    }
+    EXPECT_EQ(get(port, "localhost").rfind("HTTP/1.0 200 OK", 0), 0u);
+    std::cout << "metrics catalogue: " << cases.size() << " bad requests\n";
 }
 
 } // namespace

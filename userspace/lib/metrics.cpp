@@ -197,9 +197,51 @@ void MetricsServer::publish(std::string text) {
     text_ = std::move(text);
 }
 
+namespace {
+
+// What is wrong with the request's form (RFC 9112), or "" for nothing: a
+// request line METHOD SP TARGET SP HTTP/1.x, header lines with a colon,
+// one Host (a non-empty one on HTTP/1.1). Returns the status to send.
+std::string malformed(const std::string& req) {
+    size_t eol = req.find("\r\n");
+    if (eol == std::string::npos)
+        return "400 Bad Request";
+    std::string line = req.substr(0, eol);
+    size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
+    if (sp1 == std::string::npos || sp1 == sp2)
+        return "400 Bad Request";
+    std::string version = line.substr(sp2 + 1);
+    if (version != "HTTP/1.0" && version != "HTTP/1.1")
+        return version.rfind("HTTP/", 0) == 0 ? "505 HTTP Version Not Supported" : "400 Bad Request";
+    int hosts = 0;
+    bool empty_host = false;
+    for (size_t at = eol + 2; at < req.size();) {
+        size_t end = req.find("\r\n", at);
+        if (end == std::string::npos || end == at)
+            break; // the blank line ending the headers
+        std::string h = req.substr(at, end - at);
+        size_t colon = h.find(':');
+        if (colon == std::string::npos || colon == 0)
+            return "400 Bad Request";
+        if (strncasecmp(h.c_str(), "host:", 5) == 0) {
+            hosts++;
+            empty_host = h.find_first_not_of(" \t", 5) == std::string::npos;
+        }
+        at = end + 2;
+    }
+    if (hosts > 1 || (version == "HTTP/1.1" && (hosts == 0 || empty_host)))
+        return "400 Bad Request";
+    return "";
+}
+
+} // namespace
+
 std::string MetricsServer::respond(const std::string& req) {
     std::string body, status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8";
-    if (!public_ && !local_host(host_of(req))) {
+    if (std::string bad = malformed(req); !bad.empty()) {
+        status = bad;
+        body = "a request is GET /metrics HTTP/1.1 with one Host header\n";
+    } else if (!public_ && !local_host(host_of(req))) {
         status = "421 Misdirected Request";
         body = "this endpoint answers requests for localhost or 127.0.0.1 only\n";
     } else if (req.rfind("GET /metrics ", 0) == 0 || req.rfind("GET /metrics?", 0) == 0) {
