@@ -675,6 +675,71 @@ TEST_F(Safety, ATemporaryRecordOfADeadWriterIsRemovedEvenWhileItIsAZombie) {
 // Records are read defensively: a symlink, a FIFO, a file open to others, a
 // name that is not its id and a record naming a cgroup faultline did not
 // make are all left alone, and reading them never blocks.
+// The path part of the bad-input catalogue (issue 12): targets, namespaces
+// and files that are something else. Each is refused (exit 2) with one
+// error: and one hint: line, at once (a FIFO must not hold faultline in
+// open(), where it also ignores Ctrl-C), and nothing is attached. It found
+// a FIFO as --netns, experiment file or journal hanging faultline, /dev/zero
+// read without end by `report`, and a mount namespace or a directory taken
+// as --netns.
+TEST_F(Safety, PathsThatAreSomethingElseAreRefusedAtOnceAndNothingIsAttached) {
+    const std::string dir = "/tmp/fl-it-paths-" + std::to_string(getpid());
+    // C calls, not commands: the VMs' initramfs has no mkfifo or ln.
+    sh("rm -rf " + dir);
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+    ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0644), 0);
+    ASSERT_EQ(symlink("/tmp", (dir + "/link").c_str()), 0);
+    std::ofstream(dir + "/x.yaml") << "title: t\ntarget: {cgroup: " << target_->path()
+                                   << "}\nsteps: [{faults: net.drop@1%, duration: 1s}]\n";
+    Proc gone({"true"});
+    const int dead = gone.pid();
+    gone.wait();
+    const std::string tgt = target_->path(), f = " --fault net.drop@1% --for 5s";
+    struct Case {
+        std::string args, says;
+    };
+    const std::vector<Case> cases = {
+        {"inject --cgroup /" + f, "root of the cgroup v2 hierarchy"},
+        {"inject --cgroup " + tgt + "/.." + f, "refusing to target"},
+        {"inject --cgroup " + dir + "/link" + f, "not a cgroup v2 directory"},
+        {"inject --cgroup " + dir + "/fifo" + f, "not a cgroup v2 directory"},
+        {"inject --cgroup " + tgt + "/cgroup.procs" + f, "not a cgroup v2 directory"},
+        {"inject --cgroup /proc/self" + f, "not a cgroup v2 directory"},
+        {"inject --cgroup " + tgt + "/" + std::string(5000, 'a') + f, "does not exist"},
+        {"inject --cgroup " + tgt + " --netns /proc/" + std::to_string(dead) + "/ns/net" + f, "does not exist"},
+        {"inject --cgroup " + tgt + " --netns " + dir + "/fifo" + f, "is not a network namespace"},
+        {"inject --cgroup " + tgt + " --netns /proc/self/ns/mnt" + f, "is not a network namespace"},
+        {"inject --cgroup " + tgt + " --netns /tmp" + f, "is not a network namespace"},
+        {"inject --cgroup " + tgt + " --stats-json /tmp" + f, "something other than a regular file"},
+        {"inject --cgroup " + tgt + " --stats-json " + dir + "/fifo" + f, "something other than a regular file"},
+        {"inject --cgroup " + tgt + " --stats-json " + dir + "/link" + f, "something other than a regular file"},
+        {"inject --cgroup " + tgt + " --stats-json /nonexistent/x.json" + f, "cannot create it"},
+        {"run " + dir + "/fifo", "is a FIFO, not a file"},
+        {"run --dry-run /dev/zero", "is a device, not a file"},
+        {"run --dry-run /tmp", "is a directory, not a file"},
+        {"run --dry-run " + dir + "/nonexistent.yaml", "cannot read experiment file"},
+        {"run --journal " + dir + "/fifo " + dir + "/x.yaml", "something other than a regular file"},
+        {"report " + dir + "/fifo", "is a FIFO, not a file"},
+        {"report /dev/zero", "is a device, not a file"},
+        {"report /tmp", "is a directory, not a file"},
+    };
+    for (const auto& c : cases) {
+        auto r = sh("timeout -k 5 30 " + fl + " " + c.args + " 2>&1");
+        EXPECT_EQ(r.status, 2) << c.args.substr(0, 200) << "\n" << r.out.substr(0, 500);
+        EXPECT_NE(r.out.find(c.says), std::string::npos) << c.args.substr(0, 200) << "\n" << r.out.substr(0, 500);
+        auto count = [&](const std::string& what) {
+            size_t n = 0;
+            for (size_t at = r.out.find(what); at != std::string::npos; at = r.out.find(what, at + 1))
+                n++;
+            return n;
+        };
+        EXPECT_EQ(count("error: "), 1u) << c.args.substr(0, 200) << "\n" << r.out.substr(0, 500);
+        EXPECT_EQ(count("hint: "), 1u) << c.args.substr(0, 200) << "\n" << r.out.substr(0, 500);
+        EXPECT_EQ(new_leftovers(ready_), "") << c.args.substr(0, 200);
+    }
+    sh("rm -rf " + dir);
+}
+
 TEST_F(Safety, ForeignAndForgedRecordsAreLeftAlone) {
     ScratchCgroup victim(root_, "fl-it-victim-" + std::to_string(getpid()));
     Proc sleeper({"sleep", "30"}, victim.path());

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "faultline/error.hpp"
+#include "faultline/output.hpp"
 
 namespace faultline {
 namespace {
@@ -390,14 +391,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
 }
 
 Experiment load_experiment(const std::string& path) {
-    std::ifstream in(path);
-    if (!in)
-        throw Error(ErrorKind::usage, fmt::format("cannot read experiment file {}", path),
-                    "give the path of a YAML experiment file (see examples/)");
-    // At most one byte past the bound: parse_experiment refuses it by size.
-    std::string text(max_file_bytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
+    std::string text =
+        read_input(path, max_file_bytes, "experiment file", "give the path of a YAML experiment file (see examples/)");
     return parse_experiment(text, path);
 }
 

@@ -7,9 +7,11 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <vector>
 
 #include "faultline/error.hpp"
+#include "faultline/output.hpp"
 #include "faultline/spec.hpp"
 
 namespace faultline {
@@ -122,10 +124,14 @@ std::string panel(double y0, double h, double tmax, const std::string& title, co
 } // namespace
 
 JournalReport report_journal(const std::string& path) {
-    std::ifstream in(path);
-    if (!in)
-        throw Error(ErrorKind::usage, fmt::format("cannot read journal {}", path),
-                    "give the .jsonl file `faultline run` wrote (its last line names it)");
+    // A week-long run sampling every second writes a few hundred MB.
+    constexpr size_t max_journal_bytes = size_t{1} << 30;
+    const std::string text = read_input(path, max_journal_bytes, "journal",
+                                        "give the .jsonl file `faultline run` wrote (its last line names it)");
+    if (text.size() > max_journal_bytes)
+        throw Error(ErrorKind::usage, fmt::format("journal {} is larger than 1 GiB", path),
+                    "a journal is what `faultline run` wrote; this is something else");
+    std::istringstream in(text);
     json start, end;
     std::vector<json> step_ev;
     std::map<std::string, Series> configured; // by slot key

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "faultline/output.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -78,6 +79,45 @@ void OutputFile::write(std::string_view text) {
 
 void write_output(const std::string& path, std::string_view what, std::string_view text) {
     OutputFile(path, what).write(text);
+}
+
+std::string read_input(const std::string& path, size_t max_bytes, std::string_view what, std::string_view hint) {
+    // O_NONBLOCK: opening a FIFO does not wait for a writer.
+    int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        throw Error(ErrorKind::usage, fmt::format("cannot read {} {}: {}", what, path, strerror(errno)),
+                    std::string(hint));
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        const char* kind = S_ISDIR(st.st_mode)                          ? "a directory"
+                           : S_ISFIFO(st.st_mode)                       ? "a FIFO"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                           : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                                        : "not a regular file";
+        throw Error(ErrorKind::usage, fmt::format("{} {} is {}, not a file", what, path, kind), std::string(hint));
+    }
+    std::string text;
+    char buf[65536];
+    for (;;) {
+        size_t want = std::min(sizeof buf, max_bytes + 1 - text.size());
+        if (want == 0)
+            break;
+        ssize_t n = read(fd, buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            throw Error(ErrorKind::usage, fmt::format("cannot read {} {}: {}", what, path, strerror(err)),
+                        std::string(hint));
+        }
+        if (n == 0)
+            break;
+        text.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+    return text;
 }
 
 } // namespace faultline

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <functional>
 #include <linux/gen_stats.h>
+#include <linux/nsfs.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
@@ -17,6 +18,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -286,11 +288,18 @@ std::string resolve_netns(const std::string& name_or_path) {
     if (name_or_path.empty())
         return {};
     std::string p = name_or_path.find('/') == std::string::npos ? "/run/netns/" + name_or_path : name_or_path;
-    int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    const char* hint = "--netns takes a name from `ip netns list` or a path such as /proc/PID/ns/net";
+    // O_NONBLOCK: a FIFO there must not hold faultline in open() (where
+    // it also ignores Ctrl-C: the signals are kept for the session).
+    int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        throw Error(ErrorKind::usage, fmt::format("network namespace '{}' does not exist", name_or_path),
-                    "--netns takes a name from `ip netns list` or a path such as /proc/PID/ns/net");
+        throw Error(ErrorKind::usage, fmt::format("network namespace '{}' does not exist", name_or_path), hint);
+    // Only a network namespace: a mount namespace or a directory given by
+    // mistake was taken, and the faults' devices looked up in the wrong place.
+    int type = ioctl(fd, NS_GET_NSTYPE);
     close(fd);
+    if (type != CLONE_NEWNET)
+        throw Error(ErrorKind::usage, fmt::format("'{}' is not a network namespace", name_or_path), hint);
     return p;
 }
 
