@@ -212,7 +212,11 @@ TEST(Metrics, EveryBadRequestIsRefusedAndTheServerKeepsServing) {
                               }() +
                               "\r\n"},
         {"two Host headers", "GET /metrics HTTP/1.1\r\nHost: localhost\r\nHost: attacker.example\r\n\r\n"},
-        {"Host with NUL", std::string("GET /metrics HTTP/1.1\r\nHost: localhost\0.attacker.example\r\n\r\n", 64)},
+        {"Host with NUL",
+         [] {
+             static const char r[] = "GET /metrics HTTP/1.1\r\nHost: localhost\0.attacker.example\r\n\r\n";
+             return std::string(r, sizeof r - 1);
+         }()},
         {"Host not UTF-8", "GET /metrics HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n"},
         {"empty Host", "GET /metrics HTTP/1.1\r\nHost:\r\n\r\n"},
         {"HTTP/1.1 without Host", "GET /metrics HTTP/1.1\r\n\r\n"},
