@@ -499,7 +499,9 @@ int main(int argc, char** argv) {
                  "Drops, delays and fails the network traffic of exactly one service, at a percentage,\n"
                  "with counters of what was injected and a deadline enforced in the kernel.\n\n"
                  "Exit codes: 0 ok, 1 failure, 2 bad input, 3 unsupported by this kernel, 4 not permitted;\n"
-                 "exec returns the command's own status.",
+                 "exec returns the command's own status.\n"
+                 "Needs CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_DAC_OVERRIDE (root has them); a missing one is\n"
+                 "named before anything is attached. Commands it starts run as the sudo user, not root (--user).",
                  "faultline"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("faultline ") + "0.1.0");
