@@ -23,13 +23,6 @@ constexpr const char* file_hint = "see `faultline run --help` and examples/ for 
 // a wrong path (a log, an image) from being parsed for minutes.
 constexpr size_t max_file_bytes = 1 << 20;
 
-// A message stays readable whatever value it quotes (a 1 MB title).
-std::string shorten(std::string m) {
-    if (m.size() <= 400)
-        return m;
-    return fmt::format("{} … [{} bytes cut] … {}", m.substr(0, 200), m.size() - 300, m.substr(m.size() - 100));
-}
-
 // Offset of the first byte that is not UTF-8, or npos.
 size_t invalid_utf8(std::string_view t) {
     for (size_t i = 0; i < t.size();) {
@@ -53,7 +46,7 @@ class Reader {
                            const std::string& hint = file_hint) const {
         auto m = at.Mark();
         std::string where = m.is_null() ? file_ : fmt::format("{}:{}", file_, m.line + 1);
-        throw Error(ErrorKind::usage, shorten(fmt::format("{}: {}: {}", where, field, what)), hint);
+        throw Error(ErrorKind::usage, shorten_message(fmt::format("{}: {}: {}", where, field, what)), hint);
     }
 
     // Only the listed keys; a typo is an error, not a silently ignored line.

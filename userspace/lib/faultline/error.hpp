@@ -29,6 +29,10 @@ class Error : public std::runtime_error {
     std::string hint_;
 };
 
+// A message that quotes what it was given stays readable whatever that was
+// (a 1 MB value): beyond 400 bytes, its middle is cut and the cut said.
+std::string shorten_message(std::string message);
+
 // Throws ErrorKind::system with strerror(err) appended.
 [[noreturn]] void throw_errno(const std::string& what, int err, std::string hint = {});
 
