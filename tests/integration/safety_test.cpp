@@ -698,7 +698,7 @@ TEST_F(Safety, PathsThatAreSomethingElseAreRefusedAtOnceAndNothingIsAttached) {
     struct Case {
         std::string args, says;
     };
-    const std::vector<Case> cases = {
+    std::vector<Case> cases = {
         {"inject --cgroup /" + f, "root of the cgroup v2 hierarchy"},
         {"inject --cgroup " + tgt + "/.." + f, "refusing to target"},
         {"inject --cgroup " + dir + "/link" + f, "not a cgroup v2 directory"},
@@ -718,11 +718,14 @@ TEST_F(Safety, PathsThatAreSomethingElseAreRefusedAtOnceAndNothingIsAttached) {
         {"run --dry-run /dev/zero", "is a device, not a file"},
         {"run --dry-run /tmp", "is a directory, not a file"},
         {"run --dry-run " + dir + "/nonexistent.yaml", "cannot read experiment file"},
-        {"run --journal " + dir + "/fifo " + dir + "/x.yaml", "something other than a regular file"},
         {"report " + dir + "/fifo", "is a FIFO, not a file"},
         {"report /dev/zero", "is a device, not a file"},
         {"report /tmp", "is a directory, not a file"},
     };
+    // A journal is checked after the kernel's support of the file's faults
+    // (Debian 11's 5.10 refuses net.drop first, exit 3).
+    if (support("net.drop").available)
+        cases.push_back({"run --journal " + dir + "/fifo " + dir + "/x.yaml", "something other than a regular file"});
     for (const auto& c : cases) {
         auto r = sh("timeout -k 5 30 " + fl + " " + c.args + " 2>&1");
         EXPECT_EQ(r.status, 2) << c.args.substr(0, 200) << "\n" << r.out.substr(0, 500);
