@@ -103,4 +103,17 @@ TEST_F(Output, UnderSudoTheFileIsTheInvokingUsers) {
     EXPECT_EQ(st.st_gid, 65533u);
 }
 
+TEST_F(Output, AnInputFileIsReadWholeUpToItsLimitAndNoFurther) {
+    std::ofstream(dir_ + "/out") << std::string(100, 'a');
+    EXPECT_EQ(read_input(dir_ + "/out", 100, "journal", "hint").size(), 100u);
+    try {
+        read_input(dir_ + "/out", 99, "journal", "hint");
+        FAIL() << "a file one byte over the limit was read";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::usage);
+        EXPECT_NE(std::string(e.what()).find("journal " + dir_ + "/out is larger than 99 bytes"), std::string::npos)
+            << e.what();
+    }
+}
+
 } // namespace

@@ -37,7 +37,6 @@ constexpr Capability kill_cap{CAP_KILL, "CAP_KILL", "stop the commands it starte
 
 constexpr Capability attach_new[] = {sys_admin, net_admin, dac_override};
 constexpr Capability attach_old[] = {sys_admin, net_admin, dac_override, sys_resource};
-constexpr Capability admin[] = {sys_admin, net_admin, dac_override};
 constexpr Capability run_as_other[] = {setuid_cap, setgid_cap, kill_cap};
 
 // Whether BPF maps are charged to RLIMIT_MEMLOCK: before Linux 5.11 (memcg
@@ -61,8 +60,10 @@ std::span<const Capability> attach_capabilities() {
     return attach_new;
 }
 
+// status, stop and gc read and remove what attaching made: the same set
+// (no BPF map of an older kernel is created, so no memlock).
 std::span<const Capability> admin_capabilities() {
-    return admin;
+    return attach_new;
 }
 
 std::span<const Capability> run_as_capabilities() {

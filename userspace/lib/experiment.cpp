@@ -3,10 +3,8 @@
 
 #include <algorithm>
 #include <fmt/format.h>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string_view>
 #include <utility>
 #include <yaml-cpp/yaml.h>

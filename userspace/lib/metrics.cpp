@@ -45,32 +45,6 @@ bool loopback(const sockaddr_storage& ss) {
     return IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-// The Host header of a request ("" if none), lower-cased, port removed.
-std::string host_of(const std::string& req) {
-    size_t at = 0;
-    for (;;) {
-        at = req.find('\n', at);
-        if (at == std::string::npos)
-            return "";
-        at++;
-        if (req.size() - at >= 5 && strncasecmp(req.c_str() + at, "host:", 5) == 0)
-            break;
-    }
-    size_t b = req.find_first_not_of(" \t", at + 5), e = req.find_first_of("\r\n", at + 5);
-    if (b == std::string::npos || b >= e)
-        return "";
-    std::string h = req.substr(b, e - b);
-    while (!h.empty() && (h.back() == ' ' || h.back() == '\t'))
-        h.pop_back();
-    if (!h.empty() && h[0] == '[')
-        h = h.substr(0, h.find(']') + 1);
-    else if (h.find(':') != std::string::npos)
-        h = h.substr(0, h.find(':'));
-    for (auto& c : h)
-        c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    return h;
-}
-
 // A page in another browser tab can make the browser ask 127.0.0.1 under a
 // name of its own (DNS rebinding); a scraper or curl on this machine names
 // the machine. On loopback only those names are answered.
@@ -199,22 +173,26 @@ void MetricsServer::publish(std::string text) {
 
 namespace {
 
-// What is wrong with the request's form (RFC 9112), or "" for nothing: a
-// request line METHOD SP TARGET SP HTTP/1.x, header lines with a colon,
-// one Host (a non-empty one on HTTP/1.1). Returns the status to send.
-std::string malformed(const std::string& req) {
+// A request read once: what is wrong with its form (RFC 9112), or "" for
+// nothing (a request line METHOD SP TARGET SP HTTP/1.x, header lines with a
+// colon, one Host, a non-empty one on HTTP/1.1), and its Host, lower-cased,
+// port removed ("" if none).
+struct Request {
+    std::string bad_status;
+    std::string host;
+};
+
+Request parse_request(const std::string& req) {
+    Request r;
     size_t eol = req.find("\r\n");
-    if (eol == std::string::npos)
-        return "400 Bad Request";
     std::string line = req.substr(0, eol);
     size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-    if (sp1 == std::string::npos || sp1 == sp2)
-        return "400 Bad Request";
+    if (eol == std::string::npos || sp1 == std::string::npos || sp1 == sp2)
+        return {"400 Bad Request", ""};
     std::string version = line.substr(sp2 + 1);
     if (version != "HTTP/1.0" && version != "HTTP/1.1")
-        return version.rfind("HTTP/", 0) == 0 ? "505 HTTP Version Not Supported" : "400 Bad Request";
+        return {version.rfind("HTTP/", 0) == 0 ? "505 HTTP Version Not Supported" : "400 Bad Request", ""};
     int hosts = 0;
-    bool empty_host = false;
     for (size_t at = eol + 2; at < req.size();) {
         size_t end = req.find("\r\n", at);
         if (end == std::string::npos || end == at)
@@ -222,26 +200,34 @@ std::string malformed(const std::string& req) {
         std::string h = req.substr(at, end - at);
         size_t colon = h.find(':');
         if (colon == std::string::npos || colon == 0)
-            return "400 Bad Request";
+            return {"400 Bad Request", ""};
         if (strncasecmp(h.c_str(), "host:", 5) == 0) {
             hosts++;
-            empty_host = h.find_first_not_of(" \t", 5) == std::string::npos;
+            size_t b = h.find_first_not_of(" \t", 5), e = h.find_last_not_of(" \t");
+            r.host = b == std::string::npos ? "" : h.substr(b, e + 1 - b);
         }
         at = end + 2;
     }
-    if (hosts > 1 || (version == "HTTP/1.1" && (hosts == 0 || empty_host)))
-        return "400 Bad Request";
-    return "";
+    if (hosts > 1 || (version == "HTTP/1.1" && r.host.empty()))
+        return {"400 Bad Request", ""};
+    if (!r.host.empty() && r.host[0] == '[')
+        r.host = r.host.substr(0, r.host.find(']') + 1);
+    else if (r.host.find(':') != std::string::npos)
+        r.host = r.host.substr(0, r.host.find(':'));
+    for (auto& c : r.host)
+        c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    return r;
 }
 
 } // namespace
 
 std::string MetricsServer::respond(const std::string& req) {
     std::string body, status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8";
-    if (std::string bad = malformed(req); !bad.empty()) {
-        status = bad;
+    const Request r = parse_request(req);
+    if (!r.bad_status.empty()) {
+        status = r.bad_status;
         body = "a request is GET /metrics HTTP/1.1 with one Host header\n";
-    } else if (!public_ && !local_host(host_of(req))) {
+    } else if (!public_ && !local_host(r.host)) {
         status = "421 Misdirected Request";
         body = "this endpoint answers requests for localhost or 127.0.0.1 only\n";
     } else if (req.rfind("GET /metrics ", 0) == 0 || req.rfind("GET /metrics?", 0) == 0) {

@@ -117,6 +117,9 @@ std::string read_input(const std::string& path, size_t max_bytes, std::string_vi
         text.append(buf, static_cast<size_t>(n));
     }
     close(fd);
+    if (text.size() > max_bytes)
+        throw Error(ErrorKind::usage, fmt::format("{} {} is larger than {} bytes", what, path, max_bytes),
+                    std::string(hint));
     return text;
 }
 

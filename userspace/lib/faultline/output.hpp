@@ -35,8 +35,8 @@ class OutputFile {
 void write_output(const std::string& path, std::string_view what, std::string_view text);
 
 // Files faultline reads where its user says (an experiment file, a
-// journal): the whole of a regular file, at most max_bytes + 1 bytes (the
-// caller refuses a larger one). Anything else is refused without reading
+// journal): the whole of a regular file of at most max_bytes (a larger
+// one is refused after max_bytes + 1 are read). Anything else is refused without reading
 // or blocking: a FIFO (it would wait for a writer), a device (/dev/zero
 // never ends), a directory. Throws Error(usage) naming `what` and the path.
 std::string read_input(const std::string& path, size_t max_bytes, std::string_view what, std::string_view hint);
