@@ -3,7 +3,7 @@
 # Debian 12's packages. Idempotent; run as root.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config clang llvm
+  build-essential cmake ninja-build pkg-config clang llvm libclang-rt-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev

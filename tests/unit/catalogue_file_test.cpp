@@ -147,6 +147,16 @@ std::vector<Case> catalogue() {
         {"50 MB", good + "hypothesis: " + std::string(50 << 20, 'h') + "\n"},
         {"unknown top-level field", good + "colour: red\n"},
         {"a merge key", good + "<<: {x: 1}\n"},
+        // yaml-cpp's LoadAll made empty documents from these until memory
+        // ran out (tests/fuzz found the first)
+        {"a stray comma", ","},
+        {"a stray comma and more", ", " + good},
+        {"a comma after a document", "---\ntitle: t\n...\n,\n"},
+        {"an empty list item then a comma", "- ,\n"},
+        // a key that is no name reached yaml-cpp's as<string>() (tests/fuzz)
+        {"a null key", " ? :  :  ? :"},
+        {"a list as a key", good + "? [a, b]\n: x\n"},
+        {"a mapping as a key in a step", head + "steps:\n  - ? {a: 1}\n    : x\n"},
     };
     cases.insert(cases.end(), whole.begin(), whole.end());
     return cases;

@@ -131,8 +131,16 @@ TEST_F(JournalFile, EveryCutAndEveryWrongTypeIsSummarizedOrRefusedByLine) {
     std::istringstream in(full);
     for (std::string l; std::getline(in, l);)
         lines.push_back(l);
-    const std::vector<nlohmann::json> wrong = {
-        nullptr, true, -1, 1e308, "text", nlohmann::json::array(), nlohmann::json::object(), std::string(100000, 'x')};
+    const std::vector<nlohmann::json> wrong = {nullptr,
+                                               true,
+                                               -1,
+                                               1e308,
+                                               -1e308,
+                                               1.5,
+                                               "text",
+                                               nlohmann::json::array(),
+                                               nlohmann::json::object(),
+                                               std::string(100000, 'x')};
     for (size_t i = 0; i < lines.size(); i++) {
         auto line = nlohmann::json::parse(lines[i]);
         // Every field, and every field of the objects in an array field.

@@ -193,6 +193,9 @@ TEST(Metrics, EveryBadRequestIsRefusedAndTheServerKeepsServing) {
     m.publish("faultline_injected_total 1\n"); // what no bad request may see
     const std::string h = "Host: localhost\r\n";
     const std::vector<std::pair<std::string, std::string>> cases = {
+        {"a bare LF inside the Host header (tests/fuzz)", "GET /metrics HTTP/1.1\r\nHost: localhost\n\r\n\r\n"},
+        {"a CR inside a header", "GET /metrics HTTP/1.1\r\n" + h + "X-A: b\rc\r\n\r\n"},
+        {"a NUL in the request line", std::string("GET /metrics\0 HTTP/1.1\r\n", 25) + h + "\r\n"},
         {"nothing", ""},
         {"blank lines", "\r\n\r\n"},
         {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"},

@@ -392,3 +392,19 @@ TEST(Fault, DiskFaultsTakeOperationsPathsAndFileTypes) {
     expect_usage_error("disk.eio@1%,path=/1,path=/2,path=/3,path=/4,path=/5,path=/6,path=/7,path=/8,path=/9",
                        "more than 8 path=");
 }
+
+TEST(Messages, AQuotedValueStaysOneLineAndIsCutBetweenCharacters) {
+    EXPECT_EQ(shorten_message("a\nb\tc\x01"), "a\\nb\\tc\\x01");
+    EXPECT_EQ(shorten_message(std::string("nul\0here", 8)), "nul\\x00here");
+    std::string long_utf8;
+    for (int i = 0; i < 300; i++)
+        long_utf8 += "é"; // two bytes each: 600 bytes
+    const std::string m = shorten_message("x" + long_utf8);
+    EXPECT_NE(m.find("bytes cut"), std::string::npos);
+    EXPECT_LT(m.size(), 420u);
+    // every "é" whole: the text is valid UTF-8 (each lead byte followed by its continuation)
+    for (size_t i = 0; i < m.size(); i++)
+        if (static_cast<unsigned char>(m[i]) == 0xc3)
+            EXPECT_EQ(static_cast<unsigned char>(m[i + 1]), 0xa9u) << "cut inside a character at " << i;
+    EXPECT_NE(static_cast<unsigned char>(m[m.find(" … [") - 1]), 0xc3u);
+}

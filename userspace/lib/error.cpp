@@ -17,9 +17,29 @@ void throw_errno(const std::string& what, int err, std::string hint) {
 }
 
 std::string shorten_message(std::string m) {
-    if (m.size() <= 400)
-        return m;
-    return fmt::format("{} … [{} bytes cut] … {}", m.substr(0, 200), m.size() - 300, m.substr(m.size() - 100));
+    std::string out;
+    out.reserve(m.size());
+    for (char c : m) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\n')
+            out += "\\n";
+        else if (c == '\t')
+            out += "\\t";
+        else if (u < 0x20 || u == 0x7f)
+            out += fmt::format("\\x{:02x}", u);
+        else
+            out += c;
+    }
+    if (out.size() <= 400)
+        return out;
+    // cut between characters, not inside one (UTF-8 continuation bytes are 10xxxxxx)
+    auto boundary = [&](size_t at) {
+        while (at > 0 && (static_cast<unsigned char>(out[at]) & 0xc0) == 0x80)
+            at--;
+        return at;
+    };
+    const size_t head = boundary(200), tail = boundary(out.size() - 100);
+    return fmt::format("{} … [{} bytes cut] … {}", out.substr(0, head), tail - head, out.substr(tail));
 }
 
 } // namespace faultline

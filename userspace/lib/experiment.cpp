@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <utility>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "faultline/error.hpp"
@@ -20,6 +22,45 @@ constexpr const char* file_hint = "see `faultline run --help` and examples/ for 
 // Larger is no experiment (the examples are under 2 kB); a bound also keeps
 // a wrong path (a log, an image) from being parsed for minutes.
 constexpr size_t max_file_bytes = 1 << 20;
+
+// How many YAML documents the text holds (0 to 3: more are not counted).
+// Not YAML::LoadAll: yaml-cpp 0.7 reads a stray `,` at the top level as an
+// empty document without consuming it, so LoadAll(",") makes empty
+// documents until memory runs out (found by tests/fuzz). Here a document
+// that starts where the one before it started is that case: refused.
+class DocumentCounter : public YAML::EventHandler {
+  public:
+    void OnDocumentStart(const YAML::Mark& m) override { start = m; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+    YAML::Mark start = YAML::Mark::null_mark();
+};
+
+int count_documents(const std::string& text, const std::string& name) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter h;
+    int docs = 0;
+    YAML::Mark last = YAML::Mark::null_mark();
+    while (docs < 3 && parser.HandleNextDocument(h)) { // a third shows a stuck second
+        if (docs > 0 && h.start.pos == last.pos) {
+            const size_t at = static_cast<size_t>(std::max(0, h.start.pos));
+            throw Error(ErrorKind::usage,
+                        fmt::format("{}:{}: not valid YAML: `{}` where a document should start", name, h.start.line + 1,
+                                    at < text.size() ? text.substr(at, 1) : "?"),
+                        "a `,` separates items only inside [ ] or { }");
+        }
+        last = h.start;
+        docs++;
+    }
+    return docs;
+}
 
 // Offset of the first byte that is not UTF-8, or npos.
 size_t invalid_utf8(std::string_view t) {
@@ -47,12 +88,21 @@ class Reader {
         throw Error(ErrorKind::usage, shorten_message(fmt::format("{}: {}: {}", where, field, what)), hint);
     }
 
+    // A mapping's key: a name. YAML also allows a list, a mapping or
+    // nothing as a key (`? [a]: x`, `? : x`): no field is called that.
+    std::string key(const YAML::Node& k, const std::string& field) const {
+        if (!k.IsScalar())
+            fail(k, field.empty() ? "key" : field + " key", "is not a name (it is a list, a mapping or nothing)",
+                 "write each field as `name: value`");
+        return k.as<std::string>();
+    }
+
     // Only the listed keys; a typo is an error, not a silently ignored line.
     void keys(const YAML::Node& map, const std::string& field, std::set<std::string> allowed) const {
         if (!map.IsMap())
             fail(map, field, "must be a mapping (key: value lines)");
         for (const auto& kv : map) {
-            auto k = kv.first.as<std::string>();
+            auto k = key(kv.first, field);
             if (!allowed.count(k)) {
                 std::string list;
                 for (const auto& a : allowed)
@@ -72,7 +122,7 @@ class Reader {
             return;
         std::map<std::string, int> seen;
         for (const auto& kv : n) {
-            std::string k = kv.first.IsScalar() ? kv.first.as<std::string>() : "?";
+            std::string k = key(kv.first, field);
             std::string path = field.empty() ? k : field + "." + k;
             auto [it, fresh] = seen.emplace(k, kv.first.Mark().line + 1);
             if (!fresh)
@@ -250,15 +300,13 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                     "save the file as UTF-8 (the journal and report carry its text)");
     YAML::Node root;
     try {
-        auto docs = YAML::LoadAll(text);
-        if (docs.size() > 1)
-            throw Error(ErrorKind::usage, fmt::format("{}: holds {} YAML documents", name, docs.size()),
+        if (count_documents(text, name) > 1)
+            throw Error(ErrorKind::usage, fmt::format("{}: holds more than one YAML document", name),
                         "one experiment per file: remove the `---` lines");
-        if (!docs.empty())
-            root = docs[0];
+        root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        throw Error(ErrorKind::usage, fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg),
-                    file_hint);
+        throw Error(ErrorKind::usage,
+                    shorten_message(fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg)), file_hint);
     }
     if (!root.IsMap())
         throw Error(ErrorKind::usage,

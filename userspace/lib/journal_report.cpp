@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "faultline/error.hpp"
+#include "faultline/json_number.hpp"
 #include "faultline/output.hpp"
 #include "faultline/spec.hpp"
 
@@ -125,8 +126,12 @@ std::string panel(double y0, double h, double tmax, const std::string& title, co
 JournalReport report_journal(const std::string& path) {
     // A week-long run sampling every second writes a few hundred MB.
     constexpr size_t max_journal_bytes = size_t{1} << 30;
-    const std::string text = read_input(path, max_journal_bytes, "journal",
-                                        "give the .jsonl file `faultline run` wrote (its last line names it)");
+    return report_journal_text(read_input(path, max_journal_bytes, "journal",
+                                          "give the .jsonl file `faultline run` wrote (its last line names it)"),
+                               path);
+}
+
+JournalReport report_journal_text(const std::string& text, const std::string& path) {
     std::istringstream in(text);
     json start, end;
     std::vector<json> step_ev;
@@ -196,13 +201,13 @@ JournalReport report_journal(const std::string& path) {
         } else if (ev == "counters") {
             for (const auto& x : e["experiments"]) {
                 std::string id = x.value("id", "");
-                uint64_t m = x.value("matched", uint64_t{0}), inj = x.value("injected", uint64_t{0});
+                uint64_t m = json_integer(x, "matched", uint64_t{0}), inj = json_integer(x, "injected", uint64_t{0});
                 uint64_t pm = 0, pi = 0;
                 double pt = -1;
                 if (auto it = last.find(id); it != last.end()) {
                     pt = it->second.first;
-                    pm = it->second.second.value("matched", uint64_t{0});
-                    pi = it->second.second.value("injected", uint64_t{0});
+                    pm = json_integer(it->second.second, "matched", uint64_t{0});
+                    pi = json_integer(it->second.second, "injected", uint64_t{0});
                 } else {
                     // The session began at its step's start.
                     pt = step_ev.empty() ? 0 : step_ev.back().value("t", 0.0);
@@ -256,6 +261,9 @@ JournalReport report_journal(const std::string& path) {
         try {
             read_event(e);
         } catch (const json::exception& ex) {
+            throw Error(ErrorKind::usage, fmt::format("{}:{}: a field of the wrong type: {}", path, n, ex.what()),
+                        not_ours);
+        } catch (const std::logic_error& ex) { // json_integer: a float, or out of range
             throw Error(ErrorKind::usage, fmt::format("{}:{}: a field of the wrong type: {}", path, n, ex.what()),
                         not_ours);
         } catch (const Error& ex) {

@@ -171,23 +171,15 @@ void MetricsServer::publish(std::string text) {
     text_ = std::move(text);
 }
 
-namespace {
-
-// A request read once: what is wrong with its form (RFC 9112), or "" for
-// nothing (a request line METHOD SP TARGET SP HTTP/1.x, header lines with a
-// colon, one Host, a non-empty one on HTTP/1.1), and its Host, lower-cased,
-// port removed ("" if none).
-struct Request {
-    std::string bad_status;
-    std::string host;
-};
-
-Request parse_request(const std::string& req) {
-    Request r;
+MetricsRequest parse_metrics_request(const std::string& req) {
+    MetricsRequest r;
     size_t eol = req.find("\r\n");
     std::string line = req.substr(0, eol);
     size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-    if (eol == std::string::npos || sp1 == std::string::npos || sp1 == sp2)
+    // CR, LF and NUL end lines only as CRLF (RFC 9110 5.5: never in a field)
+    static const std::string stray("\r\n\0", 3);
+    if (eol == std::string::npos || sp1 == std::string::npos || sp1 == sp2 ||
+        line.find_first_of(stray) != std::string::npos)
         return {"400 Bad Request", ""};
     std::string version = line.substr(sp2 + 1);
     if (version != "HTTP/1.0" && version != "HTTP/1.1")
@@ -199,7 +191,7 @@ Request parse_request(const std::string& req) {
             break; // the blank line ending the headers
         std::string h = req.substr(at, end - at);
         size_t colon = h.find(':');
-        if (colon == std::string::npos || colon == 0)
+        if (colon == std::string::npos || colon == 0 || h.find_first_of(stray) != std::string::npos)
             return {"400 Bad Request", ""};
         if (strncasecmp(h.c_str(), "host:", 5) == 0) {
             hosts++;
@@ -219,11 +211,9 @@ Request parse_request(const std::string& req) {
     return r;
 }
 
-} // namespace
-
 std::string MetricsServer::respond(const std::string& req) {
     std::string body, status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8";
-    const Request r = parse_request(req);
+    const MetricsRequest r = parse_metrics_request(req);
     if (!r.bad_status.empty()) {
         status = r.bad_status;
         body = "a request is GET /metrics HTTP/1.1 with one Host header\n";

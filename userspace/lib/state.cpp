@@ -20,6 +20,7 @@
 #include "faultline/cgroup.hpp"
 #include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
+#include "faultline/json_number.hpp"
 #include "faultline/qdisc.hpp"
 #include "faultline/sentinel.hpp"
 
@@ -71,34 +72,37 @@ bool valid_ifname(const std::string& d) {
            std::none_of(d.begin(), d.end(), [](char c) { return c == '/' || c == ' ' || c == ':' || c < 33; });
 }
 
-// Types are checked by nlohmann's get<> (throws on a mismatch).
+// Types are checked by nlohmann's get<> (throws on a mismatch), integers
+// by json_integer (a float or a value out of range is refused).
 SessionRecord from_json(const json& j) {
     SessionRecord r;
     r.id = j.at("id").get<std::string>();
     if (!valid_id(r.id))
         throw std::runtime_error("bad id");
-    r.pid = j.at("pid").get<pid_t>();
-    r.pid_start = j.at("pid_start").get<uint64_t>();
+    r.pid = json_integer<pid_t>(j.at("pid"), "pid");
+    r.pid_start = json_integer<uint64_t>(j.at("pid_start"), "pid_start");
     r.cgroup = j.at("cgroup").get<std::string>();
-    r.cgroup_id = j.at("cgroup_id").get<uint64_t>();
-    r.config_map_id = j.at("config_map_id").get<uint32_t>();
-    r.counters_map_id = j.at("counters_map_id").get<uint32_t>();
-    r.stopped_map_id = j.value("stopped_map_id", uint32_t{0}); // absent in records of older builds: no stop flag
-    r.started_unix = j.at("started_unix").get<int64_t>();
-    r.ends_unix = j.at("ends_unix").get<int64_t>();
+    r.cgroup_id = json_integer<uint64_t>(j.at("cgroup_id"), "cgroup_id");
+    r.config_map_id = json_integer<uint32_t>(j.at("config_map_id"), "config_map_id");
+    r.counters_map_id = json_integer<uint32_t>(j.at("counters_map_id"), "counters_map_id");
+    r.stopped_map_id =
+        json_integer<uint32_t>(j, "stopped_map_id", uint32_t{0}); // absent in records of older builds: no stop flag
+    r.started_unix = json_integer<int64_t>(j.at("started_unix"), "started_unix");
+    r.ends_unix = json_integer<int64_t>(j.at("ends_unix"), "ends_unix");
     for (const auto& e : j.at("experiments"))
-        r.experiments.push_back(
-            {e.at("id").get<std::string>(), e.at("spec").get<std::string>(), e.at("slot").get<uint32_t>()});
+        r.experiments.push_back({e.at("id").get<std::string>(), e.at("spec").get<std::string>(),
+                                 json_integer<uint32_t>(e.at("slot"), "slot")});
     r.fq_devices = j.at("fq_devices").get<std::vector<std::string>>();
     r.netns = j.value("netns", "");
-    r.netns_ino = j.at("netns_ino").get<uint64_t>();
+    r.netns_ino = json_integer<uint64_t>(j.at("netns_ino"), "netns_ino");
     r.created_cgroup = j.at("created_cgroup").get<std::string>();
-    r.created_cgroup_ino = j.value("created_cgroup_ino", uint64_t{0});
+    r.created_cgroup_ino = json_integer<uint64_t>(j, "created_cgroup_ino", uint64_t{0});
     if (j.contains("tc_filters"))
         for (const auto& f : j.at("tc_filters"))
-            r.tc_filters.push_back({f.at("dev").get<std::string>(), f.at("handle").get<uint32_t>(),
-                                    f.at("priority").get<uint32_t>(), f.at("created_clsact").get<bool>(),
-                                    f.value("prog_id", uint32_t{0})});
+            r.tc_filters.push_back({f.at("dev").get<std::string>(), json_integer<uint32_t>(f.at("handle"), "handle"),
+                                    json_integer<uint32_t>(f.at("priority"), "priority"),
+                                    f.at("created_clsact").get<bool>(),
+                                    json_integer<uint32_t>(f, "prog_id", uint32_t{0})});
     if (r.pid <= 0 || r.experiments.size() > FL_MAX_PER_TARGET)
         throw std::runtime_error("bad pid or experiments");
     for (const auto& e : r.experiments)
@@ -143,7 +147,7 @@ std::optional<SessionRecord> read_record(int dirfd, const std::string& name, std
         return std::nullopt;
     }
     try {
-        SessionRecord r = from_json(json::parse(text));
+        SessionRecord r = parse_record(text);
         if (name != r.id + ".json") {
             *why = "its id is not its name";
             return std::nullopt;
@@ -180,6 +184,14 @@ bool removable_cgroup(const SessionRecord& r, std::string* why) {
 
 } // namespace
 
+SessionRecord parse_record(std::string_view text) {
+    return from_json(json::parse(text));
+}
+
+std::string record_text(const SessionRecord& r) {
+    return to_json(r).dump(2) + "\n";
+}
+
 std::string state_dir() {
     static const std::string dir = "/run/faultline";
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
@@ -202,7 +214,7 @@ void write_record(const SessionRecord& r) {
     // The writer's pid is in the name: its sentinel, or gc, removes the
     // file of a writer killed between open and rename.
     std::string tmp = fmt::format("{}/.{}.{}.tmp", dir, r.id, getpid());
-    std::string text = to_json(r).dump(2) + "\n";
+    std::string text = record_text(r);
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         throw_errno("write " + tmp, errno);

@@ -29,8 +29,9 @@ class Error : public std::runtime_error {
     std::string hint_;
 };
 
-// A message that quotes what it was given stays readable whatever that was
-// (a 1 MB value): beyond 400 bytes, its middle is cut and the cut said.
+// A message that quotes what it was given stays one readable line whatever
+// that was: control characters are written as \n, \t, \xNN, and beyond
+// 400 bytes the middle is cut and the cut said (a 1 MB value).
 std::string shorten_message(std::string message);
 
 // Throws ErrorKind::system with strerror(err) appended.

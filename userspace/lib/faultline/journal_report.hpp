@@ -15,5 +15,7 @@ struct JournalReport {
 
 // Throws Error(usage) naming the line of a journal it cannot read.
 JournalReport report_journal(const std::string& path);
+// The same for a journal's text; `path` only names it in messages.
+JournalReport report_journal_text(const std::string& text, const std::string& path);
 
 } // namespace faultline

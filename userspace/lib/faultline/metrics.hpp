@@ -22,6 +22,16 @@ std::string prometheus_text(const std::vector<ExperimentStats>& stats,
 // key="value", the value escaped as the format wants.
 std::string prometheus_label(const std::string& key, const std::string& value);
 
+// A request read once: what is wrong with its form (RFC 9112) as the status
+// to answer, or "" for nothing (a request line METHOD SP TARGET SP
+// HTTP/1.x, header lines with a colon, one Host, a non-empty one on
+// HTTP/1.1), and its Host, lower-cased, port removed ("" if none).
+struct MetricsRequest {
+    std::string bad_status;
+    std::string host;
+};
+MetricsRequest parse_metrics_request(const std::string& request);
+
 // Serves up to kMaxConns clients at once, each within kConnDeadline of its
 // accept (request read, answer sent), so no client holds up another or the
 // session's end. On a loopback address it answers only requests that name

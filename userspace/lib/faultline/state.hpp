@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <vector>
 
@@ -59,6 +60,10 @@ struct SessionRecord {
 // /run/faultline: created 0700 if missing; refused (Error) if it is not a
 // directory owned by root and closed to others, or is a symlink.
 std::string state_dir();
+// A record's file text, and back. parse_record throws std::exception (a
+// JSON error, a missing or mistyped field, a value no record can hold).
+SessionRecord parse_record(std::string_view text);
+std::string record_text(const SessionRecord& r);
 void write_record(const SessionRecord& r);
 void remove_record(const std::string& id);
 // Every valid record. A file that is not one (a symlink, not a regular
