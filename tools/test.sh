@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: set up a fresh Debian 12 machine and run every test suite:
-# format check, unit (no root; again under ASan + UBSan), BPF_PROG_TEST_RUN and integration (root) on
+# format check, unit (no root; again under ASan + UBSan), libFuzzer targets (short),
+# BPF_PROG_TEST_RUN and integration (root) on
 # this machine's kernel, then all of them again on each kernel of the VM
 # matrix (tools/vmtest).
 set -euo pipefail
@@ -20,6 +21,8 @@ tools/check-hardening.sh build-static/faultline static
 tools/check-format.sh
 # The unit suites, bad-input catalogues included, under ASan + UBSan.
 tools/sanitize.sh
+# libFuzzer: each target's corpus (regression inputs included), then 20 s of fuzzing.
+tools/fuzz.sh --seconds 20
 # cgroup v2 must be mounted somewhere (faultline finds it in mountinfo).
 if ! grep -q " - cgroup2 " /proc/self/mountinfo; then
   mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified
