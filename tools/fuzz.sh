@@ -46,7 +46,7 @@ for t in "${targets[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   summary+=("$(printf '%-16s %5ss %12s runs %8s runs/s  cov %5s edges  corpus %s' "$t" "$seconds" "$runs" \
-    "$((runs / (seconds > 0 ? seconds : 1)))" "${cov:-?}" "$(ls "$work" "$seeds" | grep -vc ':$')")")
+    "$((runs / (seconds > 0 ? seconds : 1)))" "${cov:-?}" "$(find "$work" "$seeds" -type f | wc -l)")")
 done
 echo "fuzz.sh: no findings"
 printf '  %s\n' "${summary[@]}"

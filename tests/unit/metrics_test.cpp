@@ -187,6 +187,21 @@ TEST(Metrics, AnAddressOtherMachinesReachNeedsSayingSo) {
 // deadline; the server answers a good request after all of them. It found
 // a second Host header (the first was believed), HTTP/1.1 without Host, a
 // header line without a colon and HTTP/9.9 answered with the metrics.
+TEST(Metrics, TheRequestParserRefusesStrayLineEndsAndReadsTheHost) {
+    // The server's catalogue below takes any 4xx as refused; a Host with a
+    // bare LF used to come out as 421 (an unknown host), not as malformed.
+    EXPECT_EQ(parse_metrics_request("GET /metrics HTTP/1.1\r\nHost: localhost\n\r\n\r\n").bad_status,
+              "400 Bad Request");
+    EXPECT_EQ(parse_metrics_request("GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: b\rc\r\n\r\n").bad_status,
+              "400 Bad Request");
+    EXPECT_EQ(parse_metrics_request(std::string("GET /metrics\0 HTTP/1.1\r\nHost: x\r\n\r\n", 35)).bad_status,
+              "400 Bad Request");
+    const auto ok = parse_metrics_request("GET /metrics HTTP/1.1\r\nHOST:  LocalHost:9464 \r\n\r\n");
+    EXPECT_EQ(ok.bad_status, "");
+    EXPECT_EQ(ok.host, "localhost");
+    EXPECT_EQ(parse_metrics_request("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n").host, "[::1]");
+}
+
 TEST(Metrics, EveryBadRequestIsRefusedAndTheServerKeepsServing) {
     int port = free_port();
     MetricsServer m(std::to_string(port));

@@ -85,7 +85,7 @@ class Reader {
                            const std::string& hint = file_hint) const {
         auto m = at.Mark();
         std::string where = m.is_null() ? file_ : fmt::format("{}:{}", file_, m.line + 1);
-        throw Error(ErrorKind::usage, shorten_message(fmt::format("{}: {}: {}", where, field, what)), hint);
+        throw Error(ErrorKind::usage, fmt::format("{}: {}: {}", where, field, what), hint);
     }
 
     // A mapping's key: a name. YAML also allows a list, a mapping or
@@ -305,8 +305,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                         "one experiment per file: remove the `---` lines");
         root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        throw Error(ErrorKind::usage,
-                    shorten_message(fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg)), file_hint);
+        throw Error(ErrorKind::usage, fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg),
+                    file_hint);
     }
     if (!root.IsMap())
         throw Error(ErrorKind::usage,

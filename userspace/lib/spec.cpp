@@ -17,7 +17,7 @@ namespace faultline {
 namespace {
 
 [[noreturn]] void bad(std::string msg, std::string hint = {}) {
-    throw Error(ErrorKind::usage, shorten_message(std::move(msg)), std::move(hint));
+    throw Error(ErrorKind::usage, std::move(msg), std::move(hint));
 }
 
 std::string lower(std::string_view s) {

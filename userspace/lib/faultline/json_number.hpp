@@ -3,12 +3,12 @@
 // records, journals). nlohmann::json's get<T>() for an integer T converts
 // whatever number it finds: a float beyond T's range is undefined behaviour
 // and a negative number wraps to a huge unsigned one (a map id, a pid).
-// These take only integers that fit T (tests/fuzz found the first).
+// These take only integers that fit T (tests/fuzz found the first), and
+// refuse others with nlohmann's own exceptions, as a wrong type is.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -25,9 +25,9 @@ template <class T> T json_integer(const nlohmann::json& j, const char* what) {
         if (std::in_range<T>(v))
             return static_cast<T>(v);
     } else {
-        throw std::domain_error(std::string(what) + " is not an integer");
+        throw nlohmann::json::type_error::create(302, std::string(what) + " is not an integer", &j);
     }
-    throw std::out_of_range(std::string(what) + " is out of range");
+    throw nlohmann::json::out_of_range::create(406, std::string(what) + " is out of range", &j);
 }
 
 // o[key] as above, `fallback` when o has no key.
