@@ -308,6 +308,12 @@ static __always_inline int fl_connect(struct bpf_sock_addr *ctx, struct fl_event
 	__u32 levels = fl_levels;
 	int l;
 
+	/* A program before this one (another session's, or anyone's) has
+	 * failed the call already: it fails anyway, so this one neither
+	 * matches nor injects it (two sessions on one target would both
+	 * count a failure the application sees once). */
+	if (bpf_get_retval() < 0)
+		return 1;
 	ev->now = bpf_jiffies64();
 	ev->rport = bpf_ntohs((__u16)ctx->user_port);
 	ev->has_ports = 1;

@@ -309,6 +309,12 @@ __noinline int fl_dns_rewrite(struct __sk_buff *skb)
 	/* The answer: one per query (another message under this id and
 	 * ports, checked above, left the exchange pending). */
 	bpf_map_delete_elem(&fl_dns_pending, &k);
+	/* Only an answer that succeeded is turned into an error: one that is
+	 * an error or truncated already (the server's, or another session's
+	 * rewrite: each session has its own program here) is left as it is,
+	 * and not counted. */
+	if ((hdr[3] & 0xf) || (hdr[2] & (FL_DNS_TC >> 8)))
+		return 0;
 	rr = FL_DNS_HLEN + p.qlen; /* where the question ends, in the message */
 	left = msglen - rr;
 	if (left && left < FL_DNS_RR_FIXED)

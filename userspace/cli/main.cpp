@@ -232,6 +232,7 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
         if (live)
             print_stats(s, stderr, "  ");
     }
+    s.end(); // the counters below are final
     fmt::print(stderr, "faultline: session {} ended; faults removed\n", s.id());
     print_stats(s, stderr, "  ");
     write_stats(s, stats_out.get(), json);
@@ -317,6 +318,7 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
         if (metrics)
             metrics->publish(prometheus_text(s.stats(), {{"session", s.id()}}));
     }
+    s.end(); // the counters below are final
     if (!a.quiet)
         print_stats(s, stderr, "faultline: ");
     write_stats(s, stats_out.get(), false);

@@ -426,32 +426,47 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
             if (step.ramp)
                 j.event("percent",
                         {{"fault", faults.back().text}, {"percent", step.ramp->from}, {"slot", faults.size() - 1}});
-            while (Clock::now() < end) {
-                watch(s.get(), injected_now);
-                auto now = Clock::now();
-                if (step.ramp) {
-                    int k = static_cast<int>((now - t0) * step.ramp->steps / step.ramp->over);
-                    k = std::min(k, step.ramp->steps - 1);
-                    if (k != ramp_k) {
-                        // Counters up to here belong to the old percentage.
-                        snapshot(*s, injected_now);
-                        ramp_k = k;
-                        double p = step.ramp->percent_at(k);
-                        s->set_percent(faults.size() - 1, p);
-                        j.event("percent",
-                                {{"fault", s->stats().back().spec}, {"percent", p}, {"slot", faults.size() - 1}});
-                        say(fmt::format("ramp: {}", format_percent(p)));
-                    }
-                }
-                if (s && now >= next_snapshot) {
-                    next_snapshot += std::chrono::seconds(1);
-                    s->renew();
-                    snapshot(*s, injected_now);
-                }
-            }
-            if (s) {
+            // However the step ends, its last counters are taken after
+            // its faults are disabled in the kernel, so that they are final
+            // (an abort included: a stopped run's journal claims every
+            // injection its target saw).
+            auto last_counters = [&] {
+                if (!s)
+                    return;
+                s->end();
                 snapshot(*s, injected_now);
                 injected_before += injected_now;
+            };
+            try {
+                while (Clock::now() < end) {
+                    watch(s.get(), injected_now);
+                    auto now = Clock::now();
+                    if (step.ramp) {
+                        int k = static_cast<int>((now - t0) * step.ramp->steps / step.ramp->over);
+                        k = std::min(k, step.ramp->steps - 1);
+                        if (k != ramp_k) {
+                            // Counters up to here belong to the old percentage.
+                            snapshot(*s, injected_now);
+                            ramp_k = k;
+                            double p = step.ramp->percent_at(k);
+                            s->set_percent(faults.size() - 1, p);
+                            j.event("percent",
+                                    {{"fault", s->stats().back().spec}, {"percent", p}, {"slot", faults.size() - 1}});
+                            say(fmt::format("ramp: {}", format_percent(p)));
+                        }
+                    }
+                    if (s && now >= next_snapshot) {
+                        next_snapshot += std::chrono::seconds(1);
+                        s->renew();
+                        snapshot(*s, injected_now);
+                    }
+                }
+            } catch (const Abort&) {
+                last_counters();
+                throw;
+            }
+            last_counters();
+            if (s) {
                 for (const auto& st : s->stats())
                     say(fmt::format("{} {}", step.name, stats_line(st)));
             }

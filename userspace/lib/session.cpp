@@ -662,6 +662,13 @@ void Session::set_percent(size_t slot, double percent) {
     }
 }
 
+void Session::end() {
+    Impl& s = *impl_;
+    auto ids = s.obj->map_ids();
+    for (uint32_t slot = 0; slot < s.opts.faults.size(); slot++)
+        bpf::disable_experiment(ids.config, ids.stopped, slot);
+}
+
 std::optional<Nanos> Session::remaining() const {
     if (!impl_->end_ns)
         return std::nullopt;

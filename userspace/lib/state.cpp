@@ -128,7 +128,9 @@ std::string record_path(const std::string& dir, const std::string& id) {
 std::optional<SessionRecord> read_record(int dirfd, const std::string& name, std::string* why) {
     int fd = openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        *why = fmt::format("cannot open: {}", strerror(errno));
+        int e = errno;
+        *why = fmt::format("cannot open: {}", strerror(e));
+        errno = e; // ENOENT: gone since the caller listed it
         return std::nullopt;
     }
     struct stat st {};
@@ -254,8 +256,11 @@ std::vector<SessionRecord> list_records(std::vector<std::string>* rejected) {
         if (name.size() < 6 || name[0] == '.' || name.substr(name.size() - 5) != ".json")
             continue;
         std::string why;
+        errno = 0;
         if (auto r = read_record(dirfd(d), name, &why))
             out.push_back(std::move(*r));
+        else if (errno == ENOENT)
+            continue; // its session ended between the listing and the read: nothing to say
         else if (rejected)
             rejected->push_back(fmt::format("{}/{}: {}", dir, name, why));
     }

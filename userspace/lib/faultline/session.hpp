@@ -77,6 +77,10 @@ class Session {
     // Changes experiment `slot`'s percentage in place: one map update,
     // nothing re-attached (ramps).
     void set_percent(size_t slot, double percent);
+    // Disables every experiment in the kernel for good, as `faultline stop`
+    // does: nothing is injected once it returns, so the counters read after
+    // it are final (the destructor then detaches). Idempotent.
+    void end();
     // Time left of the duration; nullopt when it runs until stopped.
     std::optional<Nanos> remaining() const;
 
