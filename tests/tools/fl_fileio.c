@@ -17,9 +17,13 @@
 // U microseconds or more. With FL_FILEIO_GATE=FILE, the loop starts once
 // FILE exists (so that a fault armed after the program started spares its
 // start-up). FL_FILEIO_DIRECT=1 opens with O_DIRECT (4 KiB-aligned buffer;
-// SIZE must be a multiple of the device's block size).
+// SIZE must be a multiple of the device's block size). FL_FILEIO_FOR_MS=M
+// ends the loop after M milliseconds (N calls at most; "calls" says how many
+// were made), with FL_FILEIO_GAP_US=U microseconds between calls; SIGTERM
+// then ends it early.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +34,13 @@
 #include <unistd.h>
 
 static int raw;
+static volatile sig_atomic_t terminated;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	terminated = 1;
+}
 
 static long long now_ns(void)
 {
@@ -60,6 +71,9 @@ int main(int argc, char **argv)
 	long ok = 0, fd = -1, slow = 0;
 	const char *slow_env = getenv("FL_FILEIO_SLOW_US");
 	long long slow_ns = slow_env ? atoll(slow_env) * 1000 : 0;
+	const char *for_env = getenv("FL_FILEIO_FOR_MS"), *gap_env = getenv("FL_FILEIO_GAP_US");
+	long long for_ns = for_env ? atoll(for_env) * 1000000 : 0, start_ns = 0;
+	long gap_us = gap_env ? atol(gap_env) : 0, i;
 
 	if (strcmp(op, "open") != 0) {
 		int flags = (strcmp(op, "read") == 0 ? O_RDONLY : O_WRONLY | O_CREAT) | (direct ? O_DIRECT : 0);
@@ -73,9 +87,18 @@ int main(int argc, char **argv)
 
 	while (gate && access(gate, F_OK) != 0)
 		usleep(10000);
-	for (long i = 0; i < n; i++) {
+	if (for_ns)
+		signal(SIGTERM, on_term); /* ends the loop early, results printed */
+	start_ns = now_ns();
+	for (i = 0; i < n; i++) {
+		if (gap_us > 0 && i > 0)
+			usleep((useconds_t)gap_us);
+
 		long long t0 = now_ns();
 		long r;
+
+		if (for_ns && (t0 - start_ns >= for_ns || terminated))
+			break;
 
 		if (strcmp(op, "open") == 0) {
 			r = do_open(path, O_RDONLY);
@@ -106,7 +129,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
-	printf("calls %ld ok %ld stime_us %ld", n, ok, (long)ru.ru_stime.tv_sec * 1000000 + (long)ru.ru_stime.tv_usec);
+	printf("calls %ld ok %ld stime_us %ld", i, ok, (long)ru.ru_stime.tv_sec * 1000000 + (long)ru.ru_stime.tv_usec);
 	if (slow_ns)
 		printf(" slow %ld", slow);
 	for (int e = 0; e < 4096; e++)

@@ -10,6 +10,18 @@
 //   fl_traffic udp-connect-every ADDR PORT TOTAL_MS INTERVAL_MS
 //                                             a UDP connect() every INTERVAL_MS
 //                                             for TOTAL_MS: "at MS ok|ERRNO" each
+//   fl_traffic connect-for ADDR PORT MS GAP_US UDP connect()s for MS, one
+//                                             every GAP_US: "ok N" and
+//                                             "ERRNAME N" per errno seen;
+//                                             SIGTERM ends it early (as
+//                                             mmap-for)
+//   fl_traffic connect-watch ADDR PORT MS GAP_US
+//                                             as connect-for, and each run of
+//                                             consecutive failures as "run
+//                                             FIRST_NS LAST_NS COUNT ERRNAME"
+//                                             (CLOCK_MONOTONIC when each failed
+//                                             call started); "ready" first,
+//                                             SIGTERM ends it early
 //   fl_traffic udp-echo PORT IDLE_MS MAX_MS    echo datagrams back
 //   fl_traffic udp-ping ADDR PORT N TIMEOUT_MS one request at a time; RTTs:
 //                                             p50 p99 (us), lost; then
@@ -22,15 +34,18 @@
 //                                             N DNS queries for NAME (type A,
 //                                             ids 0..N-1) at PPS on one
 //                                             socket; answers by rcode, and
-//                                             unanswered after WAIT_MS more,
+//                                             unanswered once WAIT_MS pass
+//                                             with no answer (60 s at most),
 //                                             and what the socket dropped
-//                                             (the kernel's count)
+//                                             (the kernel's count); SIGTERM
+//                                             ends the sending early
 //   fl_traffic resolve NAME                   getaddrinfo(): glibc's resolver
 //                                             with /etc/resolv.conf; the
 //                                             result or EAI error, and ms
 //   fl_traffic mmap N BYTES                   N raw mmap(2) syscalls of a private
 //                                             writable anonymous mapping (each
 //                                             unmapped again): ok, enomem, other
+//   fl_traffic mmap-for MS BYTES GAP_US       as mmap, for MS, one every GAP_US
 //   fl_traffic malloc N BYTES                 N malloc()+free() with glibc's mmap
 //                                             threshold fixed at 128 KiB: ok,
 //                                             null (errno ENOMEM), other
@@ -60,6 +75,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -297,6 +313,78 @@ int udp_connect_every(const char* ip, int port, int total_ms, int interval_ms) {
     return 0;
 }
 
+int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+const char* errname(int e) {
+    return strerrorname_np(e) ? strerrorname_np(e) : "E?";
+}
+
+volatile sig_atomic_t terminated = 0;
+
+// SIGTERM ends a timed loop early, its results printed as at its end (a
+// test's load runs until the sessions it watches are over).
+void end_on_sigterm() {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { terminated = 1; };
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+// UDP connect()s on one socket (connecting again is allowed) for total_ms.
+// watch: every run of consecutive failures is printed with the monotonic
+// times its first and last failed calls started, so that a test can tell
+// whether any call that started after some instant failed.
+int connect_for(const char* ip, int port, int total_ms, int gap_us, bool watch) {
+    socklen_t len;
+    auto dst = addr_of(ip, port, &len);
+    int fd = socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    std::map<std::string, long> results;
+    int64_t first = 0, last = 0;
+    long count = 0;
+    int run_errno = 0;
+    auto end_run = [&] {
+        if (count)
+            printf("run %lld %lld %ld %s\n", static_cast<long long>(first), static_cast<long long>(last), count,
+                   errname(run_errno));
+        count = 0;
+    };
+    end_on_sigterm();
+    if (watch) {
+        printf("ready\n");
+        fflush(stdout);
+    }
+    auto start = clock_type::now();
+    while (ms_since(start) < total_ms && !terminated) {
+        int64_t t = monotonic_ns();
+        if (connect(fd, reinterpret_cast<sockaddr*>(&dst), len) == 0) {
+            results["ok"]++;
+            if (watch)
+                end_run();
+        } else {
+            int e = errno;
+            results[errname(e)]++;
+            if (watch && count && e != run_errno)
+                end_run();
+            if (!count)
+                first = t;
+            last = t;
+            run_errno = e;
+            count++;
+        }
+        if (gap_us > 0)
+            usleep(static_cast<useconds_t>(gap_us));
+    }
+    if (watch)
+        end_run();
+    close(fd);
+    for (auto& [k, v] : results)
+        printf("%s %ld\n", k.c_str(), v);
+    return 0;
+}
+
 int udp_echo(int port, int idle_ms, int max_ms) {
     int fd = bound_socket(SOCK_DGRAM, port);
     enable_rx_timestamps(fd);
@@ -471,8 +559,14 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
                 mismatched++;
         }
     };
+    end_on_sigterm();
     auto start = clock_type::now();
+    long asked = n;
     for (long i = 0; i < n; i++) {
+        if (terminated) {
+            asked = i;
+            break;
+        }
         auto due = start + std::chrono::nanoseconds(i * 1000000000L / pps);
         while (clock_type::now() < due)
             drain();
@@ -483,13 +577,25 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
             errors++;
         drain();
     }
-    auto end = clock_type::now() + std::chrono::milliseconds(wait_ms);
-    while (clock_type::now() < end) {
+    // The last answers: until every query has one, or WAIT_MS pass without
+    // any (a server that fell behind, on a stalled emulated CPU, still
+    // answers a burst seconds later: a fixed window counted those answers
+    // lost), and at most a minute.
+    auto answered = [&] { return std::count_if(rcode.begin(), rcode.begin() + asked, [](int r) { return r >= 0; }); };
+    auto quiet = std::chrono::milliseconds(wait_ms);
+    auto limit = clock_type::now() + std::chrono::seconds(60);
+    auto last = clock_type::now();
+    for (long got = answered(); got < asked && clock_type::now() - last < quiet && clock_type::now() < limit;) {
         pollfd p{fd, POLLIN, 0};
         poll(&p, 1, 10);
         drain();
+        long now_got = answered();
+        if (now_got > got)
+            last = clock_type::now();
+        got = now_got;
     }
     std::map<int, long> by;
+    rcode.resize(static_cast<size_t>(asked));
     for (int r : rcode)
         by[r]++;
     uint32_t mem[SK_MEMINFO_VARS] = {};
@@ -497,7 +603,7 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
     long dropped = getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &mlen) == 0 ? mem[SK_MEMINFO_DROPS] : -1;
     printf("sent %ld errors %ld answered %ld unanswered %ld noerror %ld nxdomain %ld servfail %ld refused %ld "
            "mismatched %ld dropped %ld\n",
-           sent, errors, n - by[-1], by[-1], by[0], by[3], by[2], by[5], mismatched, dropped);
+           sent, errors, asked - by[-1], by[-1], by[0], by[3], by[2], by[5], mismatched, dropped);
     return 0;
 }
 
@@ -540,6 +646,27 @@ int mmap_loop(long n, long bytes) {
         }
     }
     printf("calls %ld ok %ld enomem %ld other %ld\n", n, ok, enomem, other);
+    return 0;
+}
+
+int mmap_for(int total_ms, long bytes, int gap_us) {
+    long ok = 0, enomem = 0, other = 0;
+    end_on_sigterm();
+    auto start = clock_type::now();
+    while (ms_since(start) < total_ms && !terminated) {
+        long p = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p < 0 && errno == ENOMEM)
+            enomem++;
+        else if (p < 0)
+            other++;
+        else {
+            ok++;
+            syscall(SYS_munmap, p, bytes);
+        }
+        if (gap_us > 0)
+            usleep(static_cast<useconds_t>(gap_us));
+    }
+    printf("calls %ld ok %ld enomem %ld other %ld\n", ok + enomem + other, ok, enomem, other);
     return 0;
 }
 
@@ -644,6 +771,10 @@ int main(int argc, char** argv) {
         return tcp_connect(arg(2), atoi(arg(3)), atol(arg(4)));
     if (mode == "udp-connect-every" && argc == 6)
         return udp_connect_every(arg(2), atoi(arg(3)), atoi(arg(4)), atoi(arg(5)));
+    if ((mode == "connect-for" || mode == "connect-watch") && argc == 6)
+        return connect_for(arg(2), atoi(arg(3)), atoi(arg(4)), atoi(arg(5)), mode == "connect-watch");
+    if (mode == "mmap-for" && argc == 5)
+        return mmap_for(atoi(arg(2)), atol(arg(3)), atoi(arg(4)));
     if (mode == "udp-echo" && argc == 5)
         return udp_echo(atoi(arg(2)), atoi(arg(3)), atoi(arg(4)));
     if (mode == "udp-ping" && argc == 6)

@@ -347,7 +347,8 @@ run_kernel() { # NAME KERNEL LACKS SUITE EXTRAS...
 
 # The tests a 'function' row leaves out: they measure distributions (a rate
 # within its binomial interval, latency percentiles at 1 %) or loader-side
-# behaviour (a schedule, an HTTP endpoint, a crash at every step), which the
+# behaviour (a schedule, an HTTP endpoint, a crash at every step, sessions
+# that come and go beside each other), which the
 # kernel does not change and emulated timing only makes noisy. They run on
 # this machine's kernel and on every 'all' row. What the kernel does change
 # -- that each fault's hook fires, acts, spares the sibling and goes with
@@ -360,6 +361,7 @@ distribution_tests+=:Run.RampRaisesThePercentageOnScheduleAndTheJournalHasEveryS
 distribution_tests+=:Run.AFailingProbeAbortsWithinOneIntervalAndTheProbeTimeout
 distribution_tests+=:Run.MetricsEndpointServesLiveCounters
 distribution_tests+=:SafetyKill.AKilledLoaderLeavesNothingBehindAtAnyStep
+distribution_tests+=:Concurrency.*
 suite_filter() { # SUITE -> the gtest filter of a row
   if [ -n "$filter" ]; then echo "$filter"; return; fi
   case $1 in
