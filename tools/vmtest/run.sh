@@ -98,7 +98,7 @@ if command -v fiu-run >/dev/null; then
   done
 fi
 for t in tests/unit_tests tests/bpf_tests tests/integration_tests tests/fl_traffic tests/fl_fileio \
-  tests/fl_fileio_static; do
+  tests/fl_fileio_static tests/fl_seccomp; do
   copy "$build/$t" "/fl/$(basename "$t")"
 done
 # faultline itself: the statically linked build where there is one (what an
@@ -348,7 +348,7 @@ run_kernel() { # NAME KERNEL LACKS SUITE EXTRAS...
 # The tests a 'function' row leaves out: they measure distributions (a rate
 # within its binomial interval, latency percentiles at 1 %) or loader-side
 # behaviour (a schedule, an HTTP endpoint, a crash at every step, sessions
-# that come and go beside each other), which the
+# that come and go beside each other, its own system calls failing), which the
 # kernel does not change and emulated timing only makes noisy. They run on
 # this machine's kernel and on every 'all' row. What the kernel does change
 # -- that each fault's hook fires, acts, spares the sibling and goes with
@@ -362,6 +362,7 @@ distribution_tests+=:Run.AFailingProbeAbortsWithinOneIntervalAndTheProbeTimeout
 distribution_tests+=:Run.MetricsEndpointServesLiveCounters
 distribution_tests+=:SafetyKill.AKilledLoaderLeavesNothingBehindAtAnyStep
 distribution_tests+=:Concurrency.*
+distribution_tests+=:SelfFault.*
 suite_filter() { # SUITE -> the gtest filter of a row
   if [ -n "$filter" ]; then echo "$filter"; return; fi
   case $1 in

@@ -240,6 +240,14 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         std::string detail = !why.empty()    ? fmt::format(" (verifier: {})", why)
                              : err == -ESRCH ? " (no such kernel function in its BTF)"
                                              : "";
+        // Out of memory or descriptors: the kernel has the feature but not
+        // the room right now. Said as such (exit 1), never as a feature the
+        // kernel lacks (exit 3, which a user would not retry).
+        if (err == -ENOMEM || err == -EMFILE || err == -ENFILE || err == -EAGAIN || err == -ENOBUFS)
+            throw Error(ErrorKind::system,
+                        fmt::format("the kernel could not load {} now: {}", names, std::strerror(-err)),
+                        "the kernel or this process is short of memory or file descriptors (not of a feature): "
+                        "free some, or raise the limit, and run faultline again");
         throw Error(err == -EPERM || err == -EACCES ? ErrorKind::permission : ErrorKind::unsupported,
                     fmt::format("the kernel refused to load {}: {}{}", names, std::strerror(-err), detail),
                     load_hint(-err));

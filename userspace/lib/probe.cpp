@@ -17,38 +17,69 @@
 namespace faultline {
 namespace {
 
-// Load the programs and attach them to a throwaway cgroup. Empty on success.
-std::string try_programs(const std::set<bpf::Program>& progs) {
+// Why a mechanism cannot be used here (empty: it can), and whether the
+// kernel has it but refuses this process (a permission error).
+struct Problem {
+    std::string why;
+    bool forbidden = false;
+};
+
+Problem problem_of(const Error& e) {
+    return {e.what(), e.kind() == ErrorKind::permission};
+}
+
+// The programs loaded, or why the kernel will not. A failure that is not
+// the kernel's answer about the feature (out of memory, a broken build:
+// ErrorKind::system) is thrown: it must not be reported, and cached, as
+// "not available on this kernel".
+std::unique_ptr<bpf::Object> load_or_problem(const std::set<bpf::Program>& progs, Problem* why) {
     try {
-        auto obj = bpf::Object::load(progs);
-        OwnedCgroup cg(cgroup2_mount(), "probe");
+        return bpf::Object::load(progs);
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::system)
+            throw;
+        *why = problem_of(e);
+        return nullptr;
+    }
+}
+
+// Load the programs and attach them to a throwaway cgroup.
+Problem try_programs(const std::set<bpf::Program>& progs) {
+    Problem why;
+    auto obj = load_or_problem(progs, &why);
+    if (!obj)
+        return why;
+    OwnedCgroup cg(cgroup2_mount(), "probe"); // its failure is this machine's, not the kernel's
+    try {
         std::vector<bpf::Link> links;
         for (auto p : progs)
             links.push_back(obj->attach_cgroup(p, cg.path()));
         return {};
     } catch (const Error& e) {
-        return e.what();
+        return problem_of(e);
     }
 }
 
 // A tracing program attaches to its function for every task: attached for
 // a moment, with no experiment (it returns what it was given).
-std::string try_trace(const std::set<bpf::Program>& progs) {
+Problem try_trace(const std::set<bpf::Program>& progs) {
+    Problem why;
+    auto obj = load_or_problem(progs, &why);
+    if (!obj)
+        return why;
     try {
-        auto obj = bpf::Object::load(progs);
         std::vector<bpf::Link> links;
         for (auto p : progs)
             links.push_back(obj->attach_trace(p));
         return {};
     } catch (const Error& e) {
-        return e.what();
+        return problem_of(e);
     }
 }
 
-const std::string& mechanism_problem(Mechanism m);
+const Problem& mechanism_problem(Mechanism m);
 
-// Why a mechanism cannot be used here; empty when it can.
-std::string try_mechanism(Mechanism m) {
+Problem try_mechanism(Mechanism m) {
     using P = bpf::Program;
     switch (m) {
     case Mechanism::cgroup_skb:
@@ -56,15 +87,15 @@ std::string try_mechanism(Mechanism m) {
     case Mechanism::connect:
         return try_programs({P::connect4, P::connect6});
     case Mechanism::sch_fq: { // builds on cgroup_skb
-        const std::string& skb = mechanism_problem(Mechanism::cgroup_skb);
-        if (!skb.empty())
+        const Problem& skb = mechanism_problem(Mechanism::cgroup_skb);
+        if (!skb.why.empty())
             return skb;
         std::string why;
-        return fq_available(&why) ? std::string{} : why;
+        return fq_available(&why) ? Problem{} : Problem{why};
     }
     case Mechanism::tc_ingress: { // likewise
-        const std::string& skb = mechanism_problem(Mechanism::cgroup_skb);
-        return !skb.empty() ? skb : bpf::tc_ingress_problem();
+        const Problem& skb = mechanism_problem(Mechanism::cgroup_skb);
+        return !skb.why.empty() ? skb : Problem{bpf::tc_ingress_problem()};
     }
     case Mechanism::vm_enough:
         return try_trace({P::vm_enough});
@@ -77,12 +108,12 @@ std::string try_mechanism(Mechanism m) {
     case Mechanism::fail_bio:
         return try_trace({P::fail_bio});
     }
-    return "unknown mechanism";
+    return {"unknown mechanism"};
 }
 
 // Each mechanism is tried at most once per process, when a fault needs it.
-const std::string& mechanism_problem(Mechanism m) {
-    static std::map<Mechanism, std::string> tried;
+const Problem& mechanism_problem(Mechanism m) {
+    static std::map<Mechanism, Problem> tried;
     auto it = tried.find(m);
     if (it == tried.end())
         it = tried.emplace(m, try_mechanism(m)).first;
@@ -90,12 +121,13 @@ const std::string& mechanism_problem(Mechanism m) {
 }
 
 FaultSupport support_of(const std::string& f) {
-    auto row = [&](std::string_view mechanism, std::string_view min_kernel, const std::string& why) {
+    auto row = [&](std::string_view mechanism, std::string_view min_kernel, const Problem& why) {
         return FaultSupport{.fault = f,
-                            .available = why.empty(),
+                            .available = why.why.empty(),
                             .mechanism = std::string(mechanism),
                             .min_kernel = std::string(min_kernel),
-                            .reason = why};
+                            .reason = why.why,
+                            .forbidden = why.forbidden};
     };
     if (f == disk_fsync_row)
         return row("fmod_ret on __x64_sys_fsync and __x64_sys_fdatasync (no security hook runs for fsync; system "
@@ -142,11 +174,17 @@ void require_support(const std::string& name) {
     const FaultSupport& f = probe_fault(name);
     if (f.available)
         return;
-    throw Error(
-        ErrorKind::unsupported,
-        fmt::format("{} is not available on kernel {}: tried {}: {}", name, kernel_release(), f.mechanism, f.reason),
-        fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", name,
-                    f.min_kernel));
+    std::string what =
+        fmt::format("{} is not available on kernel {}: tried {}: {}", name, kernel_release(), f.mechanism, f.reason);
+    // The kernel has the mechanism but will not let this process use it:
+    // a newer kernel is not the answer.
+    if (f.forbidden)
+        throw Error(ErrorKind::permission, what,
+                    "the kernel refused a root process: lockdown (/sys/kernel/security/lockdown), a security module "
+                    "or a sandbox (seccomp, a container without CAP_BPF) forbids it");
+    throw Error(ErrorKind::unsupported, what,
+                fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", name,
+                            f.min_kernel));
 }
 
 } // namespace faultline

@@ -63,7 +63,12 @@ void close_all_but(int keep_a, int keep_b) {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     close_all_but(watch, ready);
     char c = 1;
-    (void)!write(ready, &c, 1);
+    if (write(ready, &c, 1) != 1) {
+        // The loader reads no byte and ends without changing anything;
+        // waiting for it here would wait for a process that waits for us.
+        fmt::print(stderr, "faultline: sentinel: cannot tell the loader it started: {}\n", std::strerror(errno));
+        _exit(1);
+    }
     close(ready);
     // Blocks until every copy of the write end is closed (the loader died;
     // a child it forked holds a copy only until its exec), or the loader
@@ -148,8 +153,12 @@ void ensure_sentinel() {
     while (n < 0 && errno == EINTR);
     close(ready[0]);
     if (n != 1) {
+        // It watches nothing yet (this process has changed nothing): it is
+        // killed, not waited for, whatever state it is in.
         close(watch[1]);
-        waitpid(pid, nullptr, 0);
+        kill(pid, SIGKILL);
+        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
         throw Error(ErrorKind::system, "the sentinel did not start",
                     "faultline starts a watchdog process before changing anything outside BPF; see the message above");
     }
