@@ -9,6 +9,8 @@
 #                status readers (Concurrency.EightSessions...), N times, each
 #                with a new seed
 #   fuzz         every libFuzzer target for S seconds (tools/fuzz.sh)
+#   tsan         ThreadSanitizer on the metrics and steady-state probe
+#                threads (tools/sanitize.sh --thread)
 #
 #   tools/campaign.sh                          # all: 10^4 stops, 50 runs, 1 h per fuzz target
 #   tools/campaign.sh --stops 1000 --runs 10 --fuzz-seconds 0
@@ -27,12 +29,12 @@ while [ $# -gt 0 ]; do
     --stops) stops="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    stops|concurrency|fuzz) parts+=("$1"); shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    stops|concurrency|fuzz|tsan) parts+=("$1"); shift ;;
     *) echo "campaign.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[ ${#parts[@]} -gt 0 ] || parts=(stops concurrency fuzz)
+[ ${#parts[@]} -gt 0 ] || parts=(stops concurrency fuzz tsan)
 [ "$(id -u)" = 0 ] || { echo "campaign.sh: run as root (namespaces, cgroups, BPF)" >&2; exit 4; }
 it=build/tests/integration_tests
 [ -x "$it" ] || { echo "campaign.sh: $it is missing: run tools/build.sh first" >&2; exit 2; }
@@ -60,6 +62,12 @@ for part in "${parts[@]}"; do
       [ "$fuzz_seconds" -gt 0 ] || continue
       tools/fuzz.sh --seconds "$fuzz_seconds" | tee build/campaign-fuzz.log
       summary+=("fuzz         $(($(date +%s) - start)) s; per target: build/campaign-fuzz.log")
+      ;;
+    tsan)
+      log=build/campaign-tsan.log
+      tools/sanitize.sh --thread >"$log" 2>&1 ||
+        { grep -E -A30 'WARNING: ThreadSanitizer|Failure' "$log" | tail -60; echo "campaign.sh: tsan FAILED (log: $log)"; exit 1; }
+      summary+=("tsan         $(grep -c '^\[  PASSED  \]' "$log") suites clean under ThreadSanitizer ($(($(date +%s) - start)) s)")
       ;;
   esac
 done
