@@ -66,3 +66,16 @@ for req in [
 
 put("index", bytes([3, 0, 1, 0, 2, 0, 3, 0, 4, 0x80, 1, 0, 5, 0, 6, 0x81, 2]))
 put("index", bytes([0] + [x for k in range(40) for x in (k & 1, k)]))  # fill a 2-entry table
+
+# DNS error-answer recipes (fuzz_dns_rewrite): flags (bit 0 IPv6, 1 TCP,
+# 2 records, 3 an unmarked receiver, 4 a qtype follows), id, [qtype],
+# labels, then each label's length and bytes, the suffix, edits.
+for flags in range(32):
+    qtype = b"\x00\x1c" if flags & 16 else b""
+    # one label "db" (alphabet indexes 3, 1), suffix svc.test: picked
+    put("dns_rewrite", bytes([flags, 0x12, 0x34]) + qtype + bytes([0, 1, 3, 1, 0, 0]))
+# not picked (other.test), a case-mixed suffix, each kind of edit
+put("dns_rewrite", bytes([4, 0, 1, 0, 1, 3, 1, 4, 0]))
+put("dns_rewrite", bytes([4, 0, 1, 0, 1, 3, 1, 1, 0]))
+for op in range(5):
+    put("dns_rewrite", bytes([4, 0, 1, 1, 2, 3, 1, 0, 0, 0, 0, 1, op, 0, 3, 0x85, 7]))

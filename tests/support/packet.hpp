@@ -59,29 +59,34 @@ class PacketBuilder {
         size_t l4len = proto_ == IPPROTO_TCP ? 20 : 8;
         size_t l3len = v6_ ? sizeof(ipv6hdr) : sizeof(iphdr);
         std::vector<uint8_t> p(sizeof(ethhdr) + l3len + l4len + payload_, 0);
-        auto* eth = reinterpret_cast<ethhdr*>(p.data());
-        eth->h_proto = htons(v6_ ? ETH_P_IPV6 : ETH_P_IP);
-        std::memset(eth->h_dest, 0x02, ETH_ALEN);
-        std::memset(eth->h_source, 0x04, ETH_ALEN);
+        // Headers built aligned and copied in: the packet's IP header sits
+        // at offset 14, where an iphdr may not be accessed (UBSan).
+        ethhdr eth{};
+        eth.h_proto = htons(v6_ ? ETH_P_IPV6 : ETH_P_IP);
+        std::memset(eth.h_dest, 0x02, ETH_ALEN);
+        std::memset(eth.h_source, 0x04, ETH_ALEN);
+        std::memcpy(p.data(), &eth, sizeof eth);
         uint8_t* l3 = p.data() + sizeof(ethhdr);
         if (v6_) {
-            auto* ip6 = reinterpret_cast<ipv6hdr*>(l3);
-            ip6->version = 6;
-            ip6->payload_len = htons(static_cast<uint16_t>(l4len + payload_));
-            ip6->nexthdr = proto_;
-            ip6->hop_limit = 64;
-            std::memcpy(&ip6->saddr, src_, 16);
-            std::memcpy(&ip6->daddr, dst_, 16);
+            ipv6hdr ip6{};
+            ip6.version = 6;
+            ip6.payload_len = htons(static_cast<uint16_t>(l4len + payload_));
+            ip6.nexthdr = proto_;
+            ip6.hop_limit = 64;
+            std::memcpy(&ip6.saddr, src_, 16);
+            std::memcpy(&ip6.daddr, dst_, 16);
+            std::memcpy(l3, &ip6, sizeof ip6);
         } else {
-            auto* ip = reinterpret_cast<iphdr*>(l3);
-            ip->version = 4;
-            ip->ihl = 5;
-            ip->tot_len = htons(static_cast<uint16_t>(l3len + l4len + payload_));
-            ip->ttl = 64;
-            ip->protocol = proto_;
-            ip->frag_off = frag_ ? htons(100) : 0;
-            std::memcpy(&ip->saddr, src_, 4);
-            std::memcpy(&ip->daddr, dst_, 4);
+            iphdr ip{};
+            ip.version = 4;
+            ip.ihl = 5;
+            ip.tot_len = htons(static_cast<uint16_t>(l3len + l4len + payload_));
+            ip.ttl = 64;
+            ip.protocol = proto_;
+            ip.frag_off = frag_ ? htons(100) : 0;
+            std::memcpy(&ip.saddr, src_, 4);
+            std::memcpy(&ip.daddr, dst_, 4);
+            std::memcpy(l3, &ip, sizeof ip);
         }
         uint8_t* l4 = l3 + l3len;
         uint16_t sp = htons(sport_), dp = htons(dport_);
