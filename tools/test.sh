@@ -21,12 +21,13 @@ tools/check-hardening.sh build-static/faultline static
 tools/check-format.sh
 # The unit suites, bad-input catalogues included, under ASan + UBSan.
 tools/sanitize.sh
-# libFuzzer: each target's corpus (regression inputs included), then 20 s of fuzzing.
-tools/fuzz.sh --seconds 20
 # cgroup v2 must be mounted somewhere (faultline finds it in mountinfo).
 if ! grep -q " - cgroup2 " /proc/self/mountinfo; then
   mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified
 fi
+# libFuzzer: each target's corpus (regression inputs included), then 20 s of
+# fuzzing (the BPF DNS target as root, in a cgroup of its own).
+tools/fuzz.sh --seconds 20
 # Serial: the root suites share the machine's cgroups and BPF state.
 (cd build && ctest --output-on-failure --timeout 600 "$@")
 # The same suites on each kernel of tools/vmtest/kernels.conf under QEMU.

@@ -261,9 +261,9 @@ run_kernel() { # NAME KERNEL LACKS SUITE EXTRAS...
   # time slices skew the latency tests).
   # softlockup_panic: a hang ends the run with a trace instead of the timeout.
   case ${FL_VM_ACCEL:-tcg} in *thread=single*) mttcg= ;; *) mttcg=fl.mttcg=1 ;; esac
-  timeout 1800 qemu-system-x86_64 -accel ${FL_VM_ACCEL:-tcg} -cpu max -m 2048 -smp 2 -nographic -no-reboot \
+  timeout "${FL_VM_TIMEOUT:-1800}" qemu-system-x86_64 -accel ${FL_VM_ACCEL:-tcg} -cpu max -m 2048 -smp 2 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$out/initrd.gz" \
-    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras $mttcg fl.lacks=$lacks fl.filter=$row_filter ${bench:+fl.bench=$bench} ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT}" </dev/null 2>&1 |
+    -append "console=ttyS0 quiet panic=-1 softlockup_panic=1 $extras $mttcg fl.lacks=$lacks fl.filter=$row_filter ${bench:+fl.bench=$bench} ${FL_VM_DEBUG:+fl.debug=$FL_VM_DEBUG} ${FL_VM_REPEAT:+fl.repeat=$FL_VM_REPEAT} ${FL_SOAK_SECONDS:+fl.soak=$FL_SOAK_SECONDS}" </dev/null 2>&1 |
     tr -d '\r' | sed -u 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.log" || true
   secs=$(( $(date +%s) - start ))
   sed -n '/FL-VM: probe-begin/,/FL-VM: probe-end/p' "$out/console.log" | sed '1d;$d' >"$out/probe.json"
