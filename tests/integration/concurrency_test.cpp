@@ -129,6 +129,7 @@ struct Planned {
     int status = -1;
     uint64_t matched = 0, injected = 0;
     long exec_seen = 0; // exec: its own command's count of the fault's effect
+    long up_ms = -1;    // when its "live" line was first read (stopped sessions)
 };
 
 // The session id from faultline's "session ID on ..." line.
@@ -323,9 +324,18 @@ TEST_F(Concurrency, EightSessionsOnOneTargetEachInjectAtTheirRateWhileStatusRead
             due.push_back({plan[i].start_ms + plan[i].life_ms, i, true});
     }
     std::sort(due.begin(), due.end(), [](const Due& a, const Due& b) { return a.at < b.at; });
+    // A session we end is live for at least this long, however late it
+    // came up (on a loaded machine a session took over a second to start,
+    // was stopped at once and matched nothing).
+    const long min_life_ms = vm ? 1000 : 400;
+    auto live_line = [](const Planned& s) { return s.mode == Mode::run_stop ? "] for " : "session "; };
     for (const auto& d : due) {
-        while (since() < d.at)
-            std::this_thread::sleep_for(1ms);
+        while (since() < d.at) {
+            for (auto& s : plan)
+                if (s.proc && s.up_ms < 0 && s.proc->wait_for(live_line(s), 1ms))
+                    s.up_ms = since();
+            std::this_thread::sleep_for(5ms);
+        }
         auto& s = plan[d.i];
         if (!d.end) {
             const std::string life = std::to_string(s.life_ms) + "ms";
@@ -381,7 +391,11 @@ TEST_F(Concurrency, EightSessionsOnOneTargetEachInjectAtTheirRateWhileStatusRead
         // A run says its step's line once the faults are live, and has no
         // session line: its id comes from status, by pid.
         bool run = s.mode == Mode::run_stop;
-        ASSERT_TRUE(s.proc->wait_for(run ? "] for " : "session ", 30s)) << d.i << ": " << s.proc->out();
+        ASSERT_TRUE(s.proc->wait_for(live_line(s), 30s)) << d.i << ": " << s.proc->out();
+        if (s.up_ms < 0)
+            s.up_ms = since();
+        while (since() < s.up_ms + min_life_ms)
+            std::this_thread::sleep_for(5ms);
         s.id = run ? id_of_pid(s.proc->pid()) : session_id(s.proc->out());
         ASSERT_FALSE(s.id.empty()) << d.i << ": " << s.proc->out();
         if (s.mode == Mode::inject_term) {

@@ -176,12 +176,14 @@ void require_support(const std::string& name) {
         return;
     std::string what =
         fmt::format("{} is not available on kernel {}: tried {}: {}", name, kernel_release(), f.mechanism, f.reason);
-    // The kernel has the mechanism but will not let this process use it:
-    // a newer kernel is not the answer.
+    // The kernel refused this program type to a root process (EPERM): a
+    // kernel built or locked down that way, an LSM or a sandbox. Another
+    // kernel release alone may not help: not said.
     if (f.forbidden)
-        throw Error(ErrorKind::permission, what,
-                    "the kernel refused a root process: lockdown (/sys/kernel/security/lockdown), a security module "
-                    "or a sandbox (seccomp, a container without CAP_BPF) forbids it");
+        throw Error(ErrorKind::unsupported, what,
+                    "the kernel refuses this program type to root here (EPERM): lockdown "
+                    "(/sys/kernel/security/lockdown), a security module, a sandbox (seccomp, a container without "
+                    "CAP_BPF) or the kernel's build; `faultline probe` lists what it allows");
     throw Error(ErrorKind::unsupported, what,
                 fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", name,
                             f.min_kernel));

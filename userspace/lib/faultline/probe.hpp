@@ -16,7 +16,7 @@ struct FaultSupport {
     std::string mechanism;  // what faultline uses on this kernel
     std::string min_kernel; // upstream version that introduced it
     std::string reason;     // why not, when unavailable
-    bool forbidden = false; // unavailable because the kernel refused this process (EPERM: lockdown, an LSM)
+    bool forbidden = false; // refused with EPERM (lockdown, an LSM, a sandbox, the kernel's build)
 };
 
 struct ProbeReport {
