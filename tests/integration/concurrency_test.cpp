@@ -288,6 +288,18 @@ TEST_F(Concurrency, EightSessionsOnOneTargetEachInjectAtTheirRateWhileStatusRead
     std::mutex bad_mu;
     std::string bad_sample;
     std::vector<std::thread> readers;
+    // However the test leaves (an ASSERT below returns), the readers stop
+    // and are joined: a joinable thread destroyed would abort the suite.
+    struct Joiner {
+        std::atomic<bool>& done;
+        std::vector<std::thread>& threads;
+        ~Joiner() {
+            done = true;
+            for (auto& t : threads)
+                if (t.joinable())
+                    t.join();
+        }
+    } joiner{done, readers};
     for (int r = 0; r < 16; r++)
         readers.emplace_back([&] {
             while (!done) {
@@ -391,7 +403,12 @@ TEST_F(Concurrency, EightSessionsOnOneTargetEachInjectAtTheirRateWhileStatusRead
         // A run says its step's line once the faults are live, and has no
         // session line: its id comes from status, by pid.
         bool run = s.mode == Mode::run_stop;
-        ASSERT_TRUE(s.proc->wait_for(live_line(s), 30s)) << d.i << ": " << s.proc->out();
+        ASSERT_TRUE(s.proc->wait_for(live_line(s), 30s))
+            << d.i << ": " << s.proc->out() << "\nnot up after 30 s; where it waits: "
+            << sh(fmt::format("for p in {0} $(cat /proc/{0}/task/*/children 2>/dev/null); do echo \"$p $(cat "
+                              "/proc/$p/comm) $(cat /proc/$p/wchan)\"; cat /proc/$p/stack; done 2>&1",
+                              s.proc->pid()))
+                   .out;
         if (s.up_ms < 0)
             s.up_ms = since();
         while (since() < s.up_ms + min_life_ms)

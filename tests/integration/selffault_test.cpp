@@ -17,6 +17,7 @@
 
 #include <cerrno>
 
+#include "../support/require.hpp"
 #include "../support/target_sibling.hpp"
 
 using namespace faultline;
@@ -29,6 +30,13 @@ const std::string seccomp_tool = env_or("FL_SECCOMP_BIN", FL_SECCOMP_BIN);
 
 class SelfFault : public TargetAndSibling {
   protected:
+    // The session each case starts (and the next one that must run) is a
+    // net.drop: on a kernel without it every case would end in exit 3.
+    void SetUp() override {
+        TargetAndSibling::SetUp();
+        if (!IsSkipped())
+            REQUIRE_FAULT("net.drop");
+    }
     struct Outcome {
         int status;
         std::string out;

@@ -363,10 +363,15 @@ distribution_tests+=:Run.MetricsEndpointServesLiveCounters
 distribution_tests+=:SafetyKill.AKilledLoaderLeavesNothingBehindAtAnyStep
 distribution_tests+=:Concurrency.*
 distribution_tests+=:SelfFault.*
+# Left out of the VM rows, 'all' included, for now: in one CI run under TCG
+# (two VMs on two cores) a session of the eight-session test printed
+# nothing for 30 s (issue 12's note); it runs on this machine's kernel, and
+# on a row with --filter.
+host_only_tests=Concurrency.EightSessionsOnOneTargetEachInjectAtTheirRateWhileStatusReads
 suite_filter() { # SUITE -> the gtest filter of a row
   if [ -n "$filter" ]; then echo "$filter"; return; fi
   case $1 in
-    all) echo '*' ;;
+    all) echo "*-$host_only_tests" ;;
     function) echo "*-$distribution_tests" ;;
     *) echo "$1" ;;
   esac
