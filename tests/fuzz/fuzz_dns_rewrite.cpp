@@ -47,13 +47,13 @@
 #include "fuzz_common.hpp"
 
 using namespace faultline;
+using faultline::test::dns_packet;
 using faultline::test::DnsMessage;
 using faultline::test::PacketBuilder;
 
 namespace {
 
 constexpr uint32_t pass = 1;
-constexpr uint16_t client_port = 40000;
 
 struct World {
     std::string home;
@@ -86,28 +86,10 @@ void leave() {
     w->target.reset();
 }
 
-// The client's sockets (v4/v6 x UDP/TCP) the answers are delivered to,
-// bound to the client's address (not this machine's: FREEBIND).
+// The client's sockets (v4/v6 x UDP/TCP) the answers are delivered to.
 int receiver(bool v6, bool tcp) {
-    int fd = socket(v6 ? AF_INET6 : AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_FREEBIND : IP_FREEBIND, &one, sizeof one);
-    sockaddr_storage ss{};
-    socklen_t len;
-    if (v6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(client_port);
-        inet_pton(AF_INET6, "2001:db8::1", &a->sin6_addr);
-        len = sizeof *a;
-    } else {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(client_port);
-        inet_pton(AF_INET, "198.18.0.1", &a->sin_addr);
-        len = sizeof *a;
-    }
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || (tcp && listen(fd, 1) != 0))
+    int fd = faultline::test::dns_client_socket(v6, tcp);
+    if (fd < 0)
         skip(std::string("cannot bind the client's socket: ") + strerror(errno));
     return fd;
 }
@@ -148,27 +130,6 @@ struct Reader {
     }
     uint16_t u16() { return static_cast<uint16_t>(byte() << 8 | byte()); }
 };
-
-std::vector<uint8_t> framed(const std::vector<uint8_t>& m) {
-    std::vector<uint8_t> out{static_cast<uint8_t>(m.size() >> 8), static_cast<uint8_t>(m.size())};
-    out.insert(out.end(), m.begin(), m.end());
-    return out;
-}
-
-std::vector<uint8_t> packet(const std::vector<uint8_t>& msg, bool v6, bool tcp, bool query) {
-    PacketBuilder b;
-    const char* c = v6 ? "2001:db8::1" : "198.18.0.1";
-    const char* s = v6 ? "2001:db8::53" : "198.18.0.53";
-    if (v6)
-        query ? b.v6(c, s) : b.v6(s, c);
-    else
-        query ? b.v4(c, s) : b.v4(s, c);
-    if (tcp)
-        b.tcp(query ? client_port : 53, query ? 53 : client_port).payload(framed(msg));
-    else
-        b.udp(query ? client_port : 53, query ? 53 : client_port).payload(msg);
-    return b.checksum().build();
-}
 
 uint8_t fold(uint8_t c) {
     return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 'a' - 'A') : c;
@@ -251,7 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     forget_pending();
     mark(marked);
-    fuzz::check(w->obj->test_run(bpf::Program::skb_egress, packet(query, v6, tcp, true)).retval == pass,
+    fuzz::check(w->obj->test_run(bpf::Program::skb_egress, dns_packet(query, v6, tcp, true)).retval == pass,
                 "the query did not leave");
     const bool picked = pending_count() == 1;
     fuzz::check(picked == picked_by_domain(qname), "query " + name + ": picked " + std::to_string(picked) +
@@ -289,8 +250,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             break;
         }
     }
-    const auto ans = packet(m, v6, tcp, false);
-    const size_t msg = 14 + (v6 ? 40 : 20) + (tcp ? 22 : 8);
+    const auto ans = dns_packet(m, v6, tcp, false);
+    const size_t msg = faultline::test::dns_msg_offset(v6, tcp);
     const size_t csum = 14 + (v6 ? 40 : 20) + (tcp ? 16 : 6);
 
     // The reference: is this the answer to the picked query, and may it be

@@ -37,11 +37,6 @@ uint64_t test_seed() {
     return seed;
 }
 
-long env_long(const char* name, long fallback) {
-    const char* v = getenv(name);
-    return v && *v ? std::atol(v) : fallback;
-}
-
 // "key N" lines (and "key N key N" ones) of a load tool's output, summed.
 std::map<std::string, long> counts(const std::string& out) {
     std::map<std::string, long> m;

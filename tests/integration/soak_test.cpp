@@ -44,11 +44,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-long env_long(const char* name, long fallback) {
-    const char* v = getenv(name);
-    return v && *v ? std::atol(v) : fallback;
-}
-
 long rss_kb(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(in, line);)

@@ -17,6 +17,12 @@
 namespace faultline::test {
 
 // Built paths, overridable for runs elsewhere (the VM kernel matrix).
+// A number from the environment (test sizes: FL_STOPS, FL_SOAK_SECONDS ...).
+inline long env_long(const char* name, long fallback) {
+    const char* v = getenv(name);
+    return v && *v ? std::atol(v) : fallback;
+}
+
 inline std::string env_or(const char* name, const char* fallback) {
     const char* v = getenv(name);
     return v && *v ? v : fallback;

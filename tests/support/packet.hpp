@@ -5,6 +5,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <linux/if_ether.h>
@@ -12,6 +13,8 @@
 #include <linux/ipv6.h>
 #include <netinet/in.h>
 #include <string>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
 
 namespace faultline::test {
@@ -231,5 +234,67 @@ class DnsMessage {
     uint8_t opcode_ = 0;
     bool answer_ = false;
 };
+
+// The DNS exchange of the BPF tests and the rewrite fuzzer: a client at
+// 198.18.0.1 / 2001:db8::1 port 40000 and a server at 198.18.0.53 /
+// 2001:db8::53 port 53, over UDP or TCP (the message after its 2-byte
+// length), v4 or v6; the checksum filled in.
+inline std::vector<uint8_t> dns_framed(const std::vector<uint8_t>& m) {
+    std::vector<uint8_t> out{static_cast<uint8_t>(m.size() >> 8), static_cast<uint8_t>(m.size())};
+    out.insert(out.end(), m.begin(), m.end());
+    return out;
+}
+inline constexpr uint16_t dns_client_port = 40000;
+inline std::vector<uint8_t> dns_packet(const std::vector<uint8_t>& msg, bool v6, bool tcp, bool query) {
+    const char* c = v6 ? "2001:db8::1" : "198.18.0.1";
+    const char* s = v6 ? "2001:db8::53" : "198.18.0.53";
+    PacketBuilder b;
+    if (v6)
+        query ? b.v6(c, s) : b.v6(s, c);
+    else
+        query ? b.v4(c, s) : b.v4(s, c);
+    const uint16_t sport = query ? dns_client_port : 53, dport = query ? 53 : dns_client_port;
+    if (tcp)
+        b.tcp(sport, dport).payload(dns_framed(msg));
+    else
+        b.udp(sport, dport).payload(msg);
+    return b.checksum().build();
+}
+// Where the DNS message starts in such a packet.
+inline size_t dns_msg_offset(bool v6, bool tcp) {
+    return 14 + (v6 ? 40 : 20) + (tcp ? 22 : 8);
+}
+// A socket bound at the exchange's client address (not this machine's:
+// FREEBIND), where the kernel delivers its answers (a TCP one listens);
+// -1 with errno on failure.
+inline int dns_client_socket(bool v6, bool tcp) {
+    int fd = socket(v6 ? AF_INET6 : AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    const int one = 1;
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (v6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(dns_client_port);
+        inet_pton(AF_INET6, "2001:db8::1", &a->sin6_addr);
+        len = sizeof *a;
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_port = htons(dns_client_port);
+        inet_pton(AF_INET, "198.18.0.1", &a->sin_addr);
+        len = sizeof *a;
+    }
+    if (setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_FREEBIND : IP_FREEBIND, &one, sizeof one) != 0 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || (tcp && listen(fd, 1) != 0)) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
 
 } // namespace faultline::test

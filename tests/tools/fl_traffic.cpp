@@ -273,6 +273,10 @@ int tcp_listen(int port, int max_ms) {
     return 0;
 }
 
+const char* errname(int e) {
+    return strerrorname_np(e) ? strerrorname_np(e) : "E?";
+}
+
 int tcp_connect(const char* ip, int port, long n) {
     socklen_t len;
     auto dst = addr_of(ip, port, &len);
@@ -286,7 +290,7 @@ int tcp_connect(const char* ip, int port, long n) {
         if (connect(fd, reinterpret_cast<sockaddr*>(&dst), len) == 0)
             results["ok"]++;
         else
-            results[strerrorname_np(errno) ? strerrorname_np(errno) : "E?"]++;
+            results[errname(errno)]++;
         close(fd);
     }
     for (auto& [k, v] : results)
@@ -304,7 +308,7 @@ int udp_connect_every(const char* ip, int port, int total_ms, int interval_ms) {
         double at = ms_since(start);
         int fd = socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         bool ok = connect(fd, reinterpret_cast<sockaddr*>(&dst), len) == 0;
-        const char* name = ok ? "ok" : strerrorname_np(errno) ? strerrorname_np(errno) : "E?";
+        const char* name = ok ? "ok" : errname(errno);
         close(fd);
         printf("at %.0f %s\n", at, name);
         fflush(stdout);
@@ -317,10 +321,6 @@ int64_t monotonic_ns() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-const char* errname(int e) {
-    return strerrorname_np(e) ? strerrorname_np(e) : "E?";
 }
 
 volatile sig_atomic_t terminated = 0;
@@ -547,15 +547,16 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     std::vector<int> rcode(static_cast<size_t>(n), -1); // -1: no answer (yet)
-    long sent = 0, errors = 0, mismatched = 0;
+    long sent = 0, errors = 0, mismatched = 0, answered = 0;
     auto drain = [&] {
         uint8_t buf[1500];
         ssize_t r;
         while ((r = recv(fd, buf, sizeof buf, 0)) >= 12) {
             size_t id = static_cast<size_t>(buf[0] << 8 | buf[1]);
-            if (id < rcode.size() && (buf[2] & 0x80) && rcode[id] < 0)
+            if (id < rcode.size() && (buf[2] & 0x80) && rcode[id] < 0) {
                 rcode[id] = buf[3] & 0x0f;
-            else
+                answered++;
+            } else
                 mismatched++;
         }
     };
@@ -581,18 +582,16 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
     // any (a server that fell behind, on a stalled emulated CPU, still
     // answers a burst seconds later: a fixed window counted those answers
     // lost), and at most a minute.
-    auto answered = [&] { return std::count_if(rcode.begin(), rcode.begin() + asked, [](int r) { return r >= 0; }); };
     auto quiet = std::chrono::milliseconds(wait_ms);
     auto limit = clock_type::now() + std::chrono::seconds(60);
     auto last = clock_type::now();
-    for (long got = answered(); got < asked && clock_type::now() - last < quiet && clock_type::now() < limit;) {
+    while (answered < asked && clock_type::now() - last < quiet && clock_type::now() < limit) {
         pollfd p{fd, POLLIN, 0};
         poll(&p, 1, 10);
+        long before = answered;
         drain();
-        long now_got = answered();
-        if (now_got > got)
+        if (answered > before)
             last = clock_type::now();
-        got = now_got;
     }
     std::map<int, long> by;
     rcode.resize(static_cast<size_t>(asked));
@@ -631,10 +630,12 @@ int resolve(const char* name) {
     return 0;
 }
 
-int mmap_loop(long n, long bytes) {
+// The mmap modes' outcomes.
+struct MmapCounts {
     long ok = 0, enomem = 0, other = 0;
-    for (long i = 0; i < n; i++) {
-        // The raw syscall: no libc wrapper between the program and the kernel.
+    // One private writable anonymous mapping, unmapped again. The raw
+    // syscall: no libc wrapper between the program and the kernel.
+    void call(long bytes) {
         long p = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p < 0 && errno == ENOMEM)
             enomem++;
@@ -645,28 +646,27 @@ int mmap_loop(long n, long bytes) {
             syscall(SYS_munmap, p, bytes);
         }
     }
-    printf("calls %ld ok %ld enomem %ld other %ld\n", n, ok, enomem, other);
+    void print() const { printf("calls %ld ok %ld enomem %ld other %ld\n", ok + enomem + other, ok, enomem, other); }
+};
+
+int mmap_loop(long n, long bytes) {
+    MmapCounts c;
+    for (long i = 0; i < n; i++)
+        c.call(bytes);
+    c.print();
     return 0;
 }
 
 int mmap_for(int total_ms, long bytes, int gap_us) {
-    long ok = 0, enomem = 0, other = 0;
+    MmapCounts c;
     end_on_sigterm();
     auto start = clock_type::now();
     while (ms_since(start) < total_ms && !terminated) {
-        long p = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p < 0 && errno == ENOMEM)
-            enomem++;
-        else if (p < 0)
-            other++;
-        else {
-            ok++;
-            syscall(SYS_munmap, p, bytes);
-        }
+        c.call(bytes);
         if (gap_us > 0)
             usleep(static_cast<useconds_t>(gap_us));
     }
-    printf("calls %ld ok %ld enomem %ld other %ld\n", ok + enomem + other, ok, enomem, other);
+    c.print();
     return 0;
 }
 

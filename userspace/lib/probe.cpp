@@ -28,53 +28,46 @@ Problem problem_of(const Error& e) {
     return {e.what(), e.kind() == ErrorKind::permission};
 }
 
-// The programs loaded, or why the kernel will not. A failure that is not
-// the kernel's answer about the feature (out of memory, a broken build:
-// ErrorKind::system) is thrown: it must not be reported, and cached, as
-// "not available on this kernel".
-std::unique_ptr<bpf::Object> load_or_problem(const std::set<bpf::Program>& progs, Problem* why) {
+// Load the programs and attach each with `attach`: empty on success, else
+// the kernel's answer. A failure that is not the kernel's answer about the
+// feature (out of memory, a broken build: ErrorKind::system, from the load
+// or from making the probe's cgroup) is thrown: it must not be reported,
+// and cached, as "not available on this kernel".
+template <typename Attach> Problem try_attach(const std::set<bpf::Program>& progs, Attach attach) {
+    std::unique_ptr<bpf::Object> obj;
     try {
-        return bpf::Object::load(progs);
+        obj = bpf::Object::load(progs);
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::system)
             throw;
-        *why = problem_of(e);
-        return nullptr;
+        return problem_of(e);
     }
-}
-
-// Load the programs and attach them to a throwaway cgroup.
-Problem try_programs(const std::set<bpf::Program>& progs) {
-    Problem why;
-    auto obj = load_or_problem(progs, &why);
-    if (!obj)
-        return why;
-    OwnedCgroup cg(cgroup2_mount(), "probe"); // its failure is this machine's, not the kernel's
     try {
         std::vector<bpf::Link> links;
-        for (auto p : progs)
-            links.push_back(obj->attach_cgroup(p, cg.path()));
+        attach(*obj, links);
         return {};
     } catch (const Error& e) {
         return problem_of(e);
     }
+}
+
+// cgroup programs: attached to a throwaway cgroup (made outside the try:
+// its failure is this machine's, not the kernel's).
+Problem try_programs(const std::set<bpf::Program>& progs) {
+    OwnedCgroup cg(cgroup2_mount(), "probe");
+    return try_attach(progs, [&](bpf::Object& o, std::vector<bpf::Link>& links) {
+        for (auto p : progs)
+            links.push_back(o.attach_cgroup(p, cg.path()));
+    });
 }
 
 // A tracing program attaches to its function for every task: attached for
 // a moment, with no experiment (it returns what it was given).
 Problem try_trace(const std::set<bpf::Program>& progs) {
-    Problem why;
-    auto obj = load_or_problem(progs, &why);
-    if (!obj)
-        return why;
-    try {
-        std::vector<bpf::Link> links;
+    return try_attach(progs, [&](bpf::Object& o, std::vector<bpf::Link>& links) {
         for (auto p : progs)
-            links.push_back(obj->attach_trace(p));
-        return {};
-    } catch (const Error& e) {
-        return problem_of(e);
-    }
+            links.push_back(o.attach_trace(p));
+    });
 }
 
 const Problem& mechanism_problem(Mechanism m);
