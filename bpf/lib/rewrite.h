@@ -35,6 +35,7 @@
 #define FL_IP_OFFSET 0x1fff
 /* DNS header flags */
 #define FL_DNS_QR 0x80
+#define FL_DNS_OPCODE 0x78 /* of byte 2; 0 is QUERY, the only one picked */
 #define FL_DNS_KEEP2 0xf9 /* QR, opcode, RD (AA and TC cleared) */
 #define FL_DNS_KEEP3 0x90 /* RA, CD (Z and AD cleared; rcode replaced) */
 /* An RR without its data: owner (1 byte, the root), type, class, TTL,
@@ -269,7 +270,7 @@ __noinline int fl_dns_rewrite(struct __sk_buff *skb)
 	{
 		const __u8 *h = fl_tc_bytes(skb, msg, hdr, sizeof(hdr));
 
-		if (!h || !(h[2] & FL_DNS_QR))
+		if (!h || !(h[2] & FL_DNS_QR) || (h[2] & FL_DNS_OPCODE))
 			return 0;
 		if (h != hdr)
 			__builtin_memcpy(hdr, h, sizeof(hdr));

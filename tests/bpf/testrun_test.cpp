@@ -852,6 +852,11 @@ TEST_F(RcodeRun, OnlyAnswersToInjectedQueriesOfLiveExperimentsAreRewritten) {
     EXPECT_EQ(tc(aaaa.answer).packet, aaaa.answer);
     auto dc = exchange("dc.svc.test", false, false);
     EXPECT_EQ(tc(dc.answer).packet, dc.answer);
+    // A message under its id and question that is not a QUERY's answer
+    // (opcode NOTIFY): left alone, and the exchange stays pending.
+    auto notify = x.answer;
+    notify[x.msg + 2] |= 4 << 3;
+    EXPECT_EQ(tc(notify).packet, notify);
     auto upper = exchange("DB.svc.TEST", false, false);
     EXPECT_NE(tc(upper.answer).packet, upper.answer) << "the same name, its case mixed";
     EXPECT_EQ(obj_->counters(0).injected, 1u);

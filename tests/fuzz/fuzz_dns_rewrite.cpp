@@ -10,8 +10,8 @@
 // Checked against a plain C++ reference of what the rewrite promises:
 //  - the query is picked iff its name is strictly under svc.test (case
 //    aside);
-//  - the answer is rewritten iff it answers that query (QR, its id and
-//    ports, one question: the same name, case aside, and type), it was
+//  - the answer is rewritten iff it answers that query (QR, opcode QUERY,
+//    its id and ports, one question: the same name, case aside, and type), it was
 //    delivered to a socket the target queried from, it succeeded (NOERROR,
 //    not truncated) and its records are absent or at least one record's
 //    fixed part long;
@@ -262,8 +262,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         same_question = fold(m[12 + i]) == fold(qname[i]);
     same_question =
         same_question && m[12 + qname.size() + 0] == (qtype >> 8) && m[12 + qname.size() + 1] == (qtype & 0xff);
-    const bool answers = picked && m.size() >= 12 && (m[2] & 0x80) && m[0] == (id >> 8) && m[1] == (id & 0xff) &&
-                         m[4] == 0 && m[5] == 1 && same_question;
+    const bool answers = picked && m.size() >= 12 && (m[2] & 0x80) && !(m[2] & 0x78) && m[0] == (id >> 8) &&
+                         m[1] == (id & 0xff) && m[4] == 0 && m[5] == 1 && same_question;
     const size_t left = answers ? m.size() - 12 - qlen : 0;
     const bool rewrite = answers && marked && !(m[3] & 0xf) && !(m[2] & 0x02) && (left == 0 || left >= 11);
 
