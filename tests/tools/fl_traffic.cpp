@@ -33,12 +33,19 @@
 //   fl_traffic dns-flood ADDR PORT N PPS NAME WAIT_MS
 //                                             N DNS queries for NAME (type A,
 //                                             ids 0..N-1) at PPS on one
-//                                             socket; answers by rcode, and
-//                                             unanswered once WAIT_MS pass
-//                                             with no answer (60 s at most),
-//                                             and what the socket dropped
-//                                             (the kernel's count); SIGTERM
-//                                             ends the sending early
+//                                             socket, then an end marker
+//                                             (flood-end.invalid, which no
+//                                             test fault matches) until it
+//                                             is answered; answers by rcode,
+//                                             unanswered once the marker's
+//                                             answer is in and WAIT_MS/10
+//                                             pass with no answer (the
+//                                             marker is sent again every
+//                                             WAIT_MS; 60 s at most; 'marker
+//                                             0': never answered), and what
+//                                             the socket dropped (the
+//                                             kernel's count);
+//                                             SIGTERM ends the sending early
 //   fl_traffic resolve NAME                   getaddrinfo(): glibc's resolver
 //                                             with /etc/resolv.conf; the
 //                                             result or EAI error, and ms
@@ -529,8 +536,8 @@ int tcp_ping(const char* ip, int port, long n, int timeout_ms) {
 }
 
 int dns_flood(const char* ip, int port, long n, long pps, const std::string& name, int wait_ms) {
-    if (n < 1 || n > 65536) {
-        fprintf(stderr, "dns-flood: 1 to 65536 queries (one id each)\n");
+    if (n < 1 || n > 60000) {
+        fprintf(stderr, "dns-flood: 1 to 60000 queries (one id each, and ids for the end marker)\n");
         return 2;
     }
     socklen_t len;
@@ -548,12 +555,15 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     std::vector<int> rcode(static_cast<size_t>(n), -1); // -1: no answer (yet)
     long sent = 0, errors = 0, mismatched = 0, answered = 0;
+    bool marker_answered = false;
     auto drain = [&] {
         uint8_t buf[1500];
         ssize_t r;
         while ((r = recv(fd, buf, sizeof buf, 0)) >= 12) {
             size_t id = static_cast<size_t>(buf[0] << 8 | buf[1]);
-            if (id < rcode.size() && (buf[2] & 0x80) && rcode[id] < 0) {
+            if (id >= rcode.size() && (buf[2] & 0x80))
+                marker_answered = true; // an end marker's (ids N and up)
+            else if (id < rcode.size() && (buf[2] & 0x80) && rcode[id] < 0) {
                 rcode[id] = buf[3] & 0x0f;
                 answered++;
             } else
@@ -578,19 +588,38 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
             errors++;
         drain();
     }
-    // The last answers: until every query has one, or WAIT_MS pass without
-    // any (a server that fell behind, on a stalled emulated CPU, still
-    // answers a burst seconds later: a fixed window counted those answers
-    // lost), and at most a minute.
+    // The last answers. A server that fell behind (dnsmasq on a stalled
+    // emulated CPU) still answers a burst seconds later, so no fixed window
+    // tells "late" from "lost". The end marker does: one server thread
+    // answers in the order the queries came, so once the marker's answer is
+    // in, every earlier answer has been sent; what is still out is lost
+    // (WAIT_MS/10 more for answers that crossed another CPU's backlog). A
+    // lost marker is sent again, with the next id, every WAIT_MS, for a
+    // minute at most.
     auto quiet = std::chrono::milliseconds(wait_ms);
     auto limit = clock_type::now() + std::chrono::seconds(60);
     auto last = clock_type::now();
-    while (answered < asked && clock_type::now() - last < quiet && clock_type::now() < limit) {
+    uint16_t marker_id = static_cast<uint16_t>(n);
+    auto send_marker = [&] {
+        auto q = faultline::test::DnsMessage().name("flood-end.invalid").id(marker_id++).build();
+        (void)send(fd, q.data(), q.size(), 0);
+    };
+    send_marker();
+    auto marker_sent = clock_type::now();
+    while (clock_type::now() < limit) {
+        auto now = clock_type::now();
+        if (marker_answered && (answered == asked || now - last >= quiet / 10))
+            break;
+        if (!marker_answered && now - marker_sent >= quiet && marker_id < 65535) {
+            send_marker();
+            marker_sent = now;
+        }
         pollfd p{fd, POLLIN, 0};
         poll(&p, 1, 10);
         long before = answered;
+        bool had_marker = marker_answered;
         drain();
-        if (answered > before)
+        if (answered > before || marker_answered != had_marker)
             last = clock_type::now();
     }
     std::map<int, long> by;
@@ -601,8 +630,9 @@ int dns_flood(const char* ip, int port, long n, long pps, const std::string& nam
     socklen_t mlen = sizeof mem;
     long dropped = getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &mlen) == 0 ? mem[SK_MEMINFO_DROPS] : -1;
     printf("sent %ld errors %ld answered %ld unanswered %ld noerror %ld nxdomain %ld servfail %ld refused %ld "
-           "mismatched %ld dropped %ld\n",
-           sent, errors, asked - by[-1], by[-1], by[0], by[3], by[2], by[5], mismatched, dropped);
+           "mismatched %ld dropped %ld marker %d\n",
+           sent, errors, asked - by[-1], by[-1], by[0], by[3], by[2], by[5], mismatched, dropped,
+           marker_answered ? 1 : 0);
     return 0;
 }
 
