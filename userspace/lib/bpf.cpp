@@ -26,6 +26,13 @@ namespace faultline::bpf {
 namespace {
 
 bool g_verbose = false;
+
+// Out of memory, descriptors or buffers: the kernel has the feature but
+// not the room right now. Said as such (exit 1), never as a feature the
+// kernel lacks (exit 3, which a user would not retry).
+bool is_shortage(int err) {
+    return err == ENOMEM || err == EMFILE || err == ENFILE || err == EAGAIN || err == ENOBUFS;
+}
 // While a load runs: libbpf's messages, for the verifier's reason if the
 // kernel refuses a program.
 thread_local std::string* g_capture = nullptr;
@@ -240,10 +247,7 @@ std::unique_ptr<Object> Object::load(const std::set<Program>& programs) {
         std::string detail = !why.empty()    ? fmt::format(" (verifier: {})", why)
                              : err == -ESRCH ? " (no such kernel function in its BTF)"
                                              : "";
-        // Out of memory or descriptors: the kernel has the feature but not
-        // the room right now. Said as such (exit 1), never as a feature the
-        // kernel lacks (exit 3, which a user would not retry).
-        if (err == -ENOMEM || err == -EMFILE || err == -ENFILE || err == -EAGAIN || err == -ENOBUFS)
+        if (is_shortage(-err))
             throw Error(ErrorKind::system,
                         fmt::format("the kernel could not load {} now: {}", names, std::strerror(-err)),
                         "the kernel or this process is short of memory or file descriptors (not of a feature): "
@@ -393,7 +397,9 @@ TcAttachment Object::attach_tc(const TcFilter& intent) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
     int err = bpf_tc_hook_create(&hook);
     if (err && err != -EEXIST)
-        throw Error(err == -EPERM ? ErrorKind::permission : ErrorKind::unsupported,
+        throw Error(err == -EPERM                        ? ErrorKind::permission
+                    : is_shortage(-err) || err == -EINTR ? ErrorKind::system
+                                                         : ErrorKind::unsupported,
                     fmt::format("cannot add a clsact qdisc to {}: {} (tcx: {})", dev, std::strerror(-err),
                                 std::strerror(-link)),
                     "dns error answers need tc ingress: tcx (Linux 6.6+) or the clsact qdisc "
@@ -407,7 +413,7 @@ TcAttachment Object::attach_tc(const TcFilter& intent) {
             hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
             (void)bpf_tc_hook_destroy(&hook);
         }
-        throw Error(ErrorKind::unsupported,
+        throw Error(is_shortage(-err) || err == -EINTR ? ErrorKind::system : ErrorKind::unsupported,
                     fmt::format("cannot attach the tc ingress program to {}: {}", dev, std::strerror(-err)));
     }
     f.handle = opts.handle;

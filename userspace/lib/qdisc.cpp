@@ -373,16 +373,45 @@ std::string in_scratch_netns(const std::function<std::string()>& attempt) {
     return msg.empty() ? "the attempt failed without a reason" : msg;
 }
 
+namespace {
+
+// What a failed qdisc request says: the kernel's lack of sch_fq, a
+// permission, or the machine's state at the moment (anything else).
+ErrorKind fq_error_kind(int err) {
+    if (err == -NLE_PERM)
+        return ErrorKind::permission;
+    if (err == -NLE_OBJ_NOTFOUND || err == -NLE_OPNOTSUPP)
+        return ErrorKind::unsupported;
+    return ErrorKind::system;
+}
+
+// Leads a message from the probe's child that is not the kernel's answer
+// about the feature (a transient failure, thrown in the parent).
+constexpr char transient_mark = '\x01';
+
+} // namespace
+
 bool fq_available(std::string* why) {
+    // The kernel's answer for a qdisc kind it does not have is ENOENT
+    // (libnl: NLE_OBJ_NOTFOUND), or EOPNOTSUPP; any other failure (no
+    // memory, a netlink buffer overrun, an interrupted call) is this
+    // machine's state at the moment, not a missing feature: it is thrown,
+    // marked by transient_mark across the child's pipe.
     std::string msg = in_scratch_netns([] {
         Sock s = route_socket();
         int err = add_fq(s.get(), 1 /* lo */, NLM_F_CREATE | NLM_F_EXCL);
         if (err >= 0)
             return std::string{};
-        return fmt::format("creating an fq qdisc failed: {} (kernel built without CONFIG_NET_SCH_FQ, or sch_fq "
-                           "module missing)",
-                           nl_geterror(err));
+        if (fq_error_kind(err) != ErrorKind::system)
+            return fmt::format("creating an fq qdisc failed: {} (kernel built without CONFIG_NET_SCH_FQ, or sch_fq "
+                               "module missing)",
+                               nl_geterror(err));
+        return transient_mark + fmt::format("could not create a test fq qdisc now: {}", nl_geterror(err));
     });
+    if (!msg.empty() && msg[0] == transient_mark)
+        throw Error(ErrorKind::system, msg.substr(1),
+                    "the kernel or this process is short of memory or netlink buffers (not of a feature): run "
+                    "faultline again");
     if (!msg.empty() && why)
         *why = msg;
     return msg.empty();
@@ -511,7 +540,7 @@ FqUse ensure_mq_fq(nl_sock* sk, int idx, const std::string& ifname) {
         int err = add_fq(sk, idx, NLM_F_CREATE | NLM_F_REPLACE, c->parent, mq_fq_handle(code, TC_H_MIN(c->parent)));
         if (err < 0)
             throw Error(
-                err == -NLE_PERM ? ErrorKind::permission : ErrorKind::unsupported,
+                fq_error_kind(err),
                 fmt::format("cannot install sch_fq on {} queue {}: {}", ifname, TC_H_MIN(c->parent), nl_geterror(err)),
                 "net.delay needs sch_fq (CONFIG_NET_SCH_FQ); `faultline probe` tells whether this kernel has "
                 "it");
@@ -583,8 +612,7 @@ FqUse ensure_root_fq(const std::string& ifname, const std::string& netns_path) {
                         ifname + " root fq flow_limit 10000) or choose other devices with dev=");
     int err = add_fq(s.get(), idx, NLM_F_CREATE | NLM_F_REPLACE);
     if (err < 0)
-        throw Error(err == -NLE_PERM ? ErrorKind::permission : ErrorKind::unsupported,
-                    fmt::format("cannot install sch_fq on {}: {}", ifname, nl_geterror(err)),
+        throw Error(fq_error_kind(err), fmt::format("cannot install sch_fq on {}: {}", ifname, nl_geterror(err)),
                     "net.delay needs sch_fq (CONFIG_NET_SCH_FQ); `faultline probe` tells whether this kernel has it");
     return FqUse::installed;
 }
