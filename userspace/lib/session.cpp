@@ -256,6 +256,7 @@ struct Session::Impl {
     SessionRecord rec; // as published for `faultline status`
     bool published = false;
     bool armed = false;
+    uint64_t lease_ends_ns = 0;            // the deadline arm() or the last renew() wrote
     std::map<fl_hook, fl_index_val> index; // what arm() makes live
     // Delays not held: the devices already warned about, per slot.
     std::set<std::tuple<uint32_t, uint32_t, uint32_t>> warned_not_held;
@@ -530,9 +531,10 @@ void Session::arm() {
     s.start_ns = monotonic_ns();
     if (s.opts.duration)
         s.end_ns = s.start_ns + static_cast<uint64_t>(s.opts.duration->count());
+    s.lease_ends_ns = s.deadline(s.start_ns);
     for (uint32_t slot = 0; slot < s.opts.faults.size(); slot++) {
         fl_experiment e = s.obj->experiment(slot);
-        e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
+        e.expires = s.obj->deadline_jiffies(s.lease_ends_ns);
         s.obj->set_experiment(slot, e);
     }
     for (auto& [hook, val] : s.index)
@@ -557,6 +559,17 @@ void Session::renew() {
     if (!s.armed)
         return; // nothing live yet: arm() writes the first deadlines
     uint64_t now = monotonic_ns();
+    // A loader that did not run for a lease (stopped, frozen, starved of
+    // CPU) lost its faults at the kernel's deadline; this renewal brings
+    // them back. The counters cannot show the gap: say it.
+    if (now > s.lease_ends_ns && (!s.end_ns || s.lease_ends_ns < *s.end_ns))
+        fmt::print(stderr,
+                   "faultline: warning: session {}: faultline did not run for {:.1f} s (stopped, frozen or starved of "
+                   "CPU): its faults were off for {:.1f} s from the end of their lease, and are back now\n",
+                   s.id,
+                   static_cast<double>(now - (s.lease_ends_ns - static_cast<uint64_t>(s.opts.lease.count()))) / 1e9,
+                   static_cast<double>(now - s.lease_ends_ns) / 1e9);
+    s.lease_ends_ns = s.deadline(now);
     for (uint32_t slot = 0; slot < s.opts.faults.size(); slot++) {
         // The map is the state: `faultline stop` may have disabled the
         // experiment (deadline 0), and then it is never brought back.
