@@ -17,6 +17,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
 
 namespace faultline {
@@ -242,6 +243,8 @@ void exec_in_cgroup(const std::string& cgroup_path, const std::string& netns_pat
 }
 
 void cgroup_move(const std::string& cgroup_path, pid_t pid) {
+    if (int err = failpoint("cgroup-move"))
+        throw_errno("write " + cgroup_path + "/cgroup.procs", err);
     write_file(cgroup_path + "/cgroup.procs", std::to_string(pid));
 }
 

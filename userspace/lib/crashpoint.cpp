@@ -26,5 +26,16 @@ void crashpoint(const char* name) {
         raise(SIGKILL);
 }
 
+int failpoint(const char* name) {
+    static const std::string spec = [] {
+        const char* v = getenv("FAULTLINE_FAILPOINT");
+        return std::string(v ? v : "");
+    }();
+    size_t eq = spec.rfind('=');
+    if (eq == std::string::npos || spec.compare(0, eq, name) != 0)
+        return 0;
+    return std::atoi(spec.c_str() + eq + 1);
+}
+
 } // namespace faultline
 #endif
