@@ -50,21 +50,6 @@ class Safety : public ::testing::Test {
     std::unique_ptr<ScratchCgroup> target_;
 };
 
-// "at MS RESULT" lines of fl_traffic udp-connect-every.
-std::vector<std::pair<long, std::string>> attempts(const std::string& out) {
-    std::vector<std::pair<long, std::string>> v;
-    std::istringstream in(out);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream l(line);
-        std::string at, res;
-        long ms = 0;
-        if (l >> at >> ms >> res && at == "at")
-            v.emplace_back(ms, res);
-    }
-    return v;
-}
-
 // A fault that only ever matches fl_traffic udp-connect-every 127.0.0.1 9.
 const std::string connect_fault = "net.connect=ECONNREFUSED@100%,cidr=127.0.0.1/32,port=9";
 

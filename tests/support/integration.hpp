@@ -8,8 +8,11 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "faultline/probe.hpp"
 #include "require.hpp"
@@ -35,6 +38,21 @@ inline const std::string fileio_static = env_or("FL_FILEIO_STATIC_BIN", FL_FILEI
 inline nlohmann::json read_json(const std::string& path) {
     std::ifstream in(path);
     return nlohmann::json::parse(in);
+}
+
+// "at MS RESULT" lines of fl_traffic udp-connect-every.
+inline std::vector<std::pair<long, std::string>> attempts(const std::string& out) {
+    std::vector<std::pair<long, std::string>> v;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream l(line);
+        std::string at, res;
+        long ms = 0;
+        if (l >> at >> ms >> res && at == "at")
+            v.emplace_back(ms, res);
+    }
+    return v;
 }
 
 } // namespace faultline::test

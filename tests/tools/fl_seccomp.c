@@ -2,8 +2,8 @@
 // fl_seccomp CALLS ERRNO [ARG ge|eq VALUE] -- CMD [ARGS...]
 //
 // Runs CMD with the system calls CALLS (comma-separated names: write, bpf,
-// clone, clone3, mkdir, mkdirat) failing with ERRNO (a number), for every
-// call or only where argument ARG (0-5) is >= or == VALUE, through a
+// clone, clone3, mkdir, mkdirat, sendmsg, recvmsg, sendto, recvfrom)
+// failing with ERRNO (a number), for every call or only where argument ARG (0-5) is >= or == VALUE, through a
 // seccomp filter (SECCOMP_RET_ERRNO) that CMD and everything it forks
 // inherit. The self-fault tests use it to make faultline's own calls fail
 // the way a full disk, a short kernel or a process limit would.
@@ -23,8 +23,9 @@ static int syscall_nr(const char* name) {
         const char* name;
         int nr;
     } calls[] = {
-        {"write", SYS_write},   {"bpf", SYS_bpf},     {"clone", SYS_clone},
-        {"clone3", SYS_clone3}, {"mkdir", SYS_mkdir}, {"mkdirat", SYS_mkdirat},
+        {"write", SYS_write},   {"bpf", SYS_bpf},           {"clone", SYS_clone},     {"clone3", SYS_clone3},
+        {"mkdir", SYS_mkdir},   {"mkdirat", SYS_mkdirat},   {"sendmsg", SYS_sendmsg}, {"recvmsg", SYS_recvmsg},
+        {"sendto", SYS_sendto}, {"recvfrom", SYS_recvfrom},
     };
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
         if (!strcmp(name, calls[i].name))
