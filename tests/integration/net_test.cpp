@@ -278,7 +278,14 @@ TEST_F(Net, StatusShowsLiveCountersAndStopEndsTheSession) {
     EXPECT_EQ(ex["matched"].get<uint64_t>(), 1000u);
     expect_binomial(ex["injected"].get<uint64_t>(), 1000, 0.5);
 
-    auto stop = sh(fl + " stop " + j[0]["session"].get<std::string>());
+    // An id that is not a session's (or not an id at all) stops nothing.
+    const std::string id = j[0]["session"].get<std::string>();
+    for (std::string other : {std::string("00000000"), std::string("../") + id, id + "x"}) {
+        auto o = sh(fl + " stop '" + other + "' 2>&1");
+        EXPECT_EQ(o.status, 2) << other << ": " << o.out;
+        EXPECT_NE(o.out.find("no session"), std::string::npos) << o.out;
+    }
+    auto stop = sh(fl + " stop " + id);
     EXPECT_EQ(stop.status, 0);
     EXPECT_EQ(fi->wait(5s), 0);
     EXPECT_EQ(sh(fl + " status --json").out, "[]\n");

@@ -402,7 +402,13 @@ int cmd_stop(const std::string& id, bool all) {
     require_capabilities(admin_capabilities());
     if (id.empty() && !all)
         throw Error(ErrorKind::usage, "say which session to stop", "faultline stop ID, or faultline stop --all");
-    auto recs = list_records();
+    // One session is read by its name; --all lists them (a session that
+    // starts meanwhile is not stopped: it was not there to stop).
+    std::vector<SessionRecord> recs;
+    if (all)
+        recs = list_records();
+    else if (auto r = find_record(id))
+        recs.push_back(std::move(*r));
     int stopped = 0;
     for (const auto& r : recs) {
         if (!r.is_session() || (!all && r.id != id))

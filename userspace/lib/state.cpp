@@ -269,6 +269,18 @@ std::vector<SessionRecord> list_records(std::vector<std::string>* rejected) {
     return out;
 }
 
+std::optional<SessionRecord> find_record(const std::string& id) {
+    if (!valid_id(id))
+        return std::nullopt;
+    int dfd = open(state_dir().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return std::nullopt;
+    std::string why;
+    auto r = read_record(dfd, id + ".json", &why);
+    close(dfd);
+    return r;
+}
+
 uint64_t process_start_time(pid_t pid) {
     auto st = proc_stat(pid);
     return st ? st->starttime : 0;

@@ -70,6 +70,11 @@ void remove_record(const std::string& id);
 // file, not root's, open to others, over 64 KiB, a name that is not
 // ID.json, unparsable) is skipped and named in *rejected when given.
 std::vector<SessionRecord> list_records(std::vector<std::string>* rejected = nullptr);
+// The record of session ID, read by its name, without a directory scan:
+// readdir() may miss an entry while others are renamed over (POSIX leaves
+// it unspecified; one VM run on 6.1 had `stop ID` miss a live session while
+// other sessions were starting). Empty when there is none.
+std::optional<SessionRecord> find_record(const std::string& id);
 // Is the record's process alive (same pid and start time, not a zombie)?
 bool record_alive(const SessionRecord& r);
 bool process_alive(pid_t pid, uint64_t start_time);
