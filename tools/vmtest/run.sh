@@ -363,10 +363,17 @@ distribution_tests+=:Run.MetricsEndpointServesLiveCounters
 distribution_tests+=:SafetyKill.AKilledLoaderLeavesNothingBehindAtAnyStep
 distribution_tests+=:Concurrency.*
 distribution_tests+=:SelfFault.*
+# Left out of the VM rows, 'all' included, for now (issue 12's note): under
+# TCG it failed twice in eight runs -- a `faultline stop ID` that did not
+# find a live session while others started (readdir racing renames;
+# stop now reads the record by name), and an mmap load that matched
+# nothing in a session's 4.7 s (not understood). It runs on this machine's
+# kernel, and on a row with --filter.
+host_only_tests=Concurrency.EightSessionsOnOneTargetEachInjectAtTheirRateWhileStatusReads
 suite_filter() { # SUITE -> the gtest filter of a row
   if [ -n "$filter" ]; then echo "$filter"; return; fi
   case $1 in
-    all) echo "*" ;;
+    all) echo "*-$host_only_tests" ;;
     function) echo "*-$distribution_tests" ;;
     *) echo "$1" ;;
   esac
