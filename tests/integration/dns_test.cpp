@@ -190,16 +190,14 @@ class Dns : public ::testing::Test {
     // keeps up it is 0.
     long kernel_drops() {
         long sum = 0;
+        auto udp = sh(fmt::format("ip netns exec {} cat /proc/net/udp /proc/net/udp6", lab_->b));
+        std::istringstream sockets(udp.out);
+        for (std::string line; std::getline(sockets, line);) {
+            auto last = line.find_last_of(' ');
+            if (line.find("local_address") == std::string::npos && last != std::string::npos)
+                sum += std::strtol(line.c_str() + last + 1, nullptr, 10);
+        }
         for (const auto& ns : {lab_->a, lab_->b}) {
-            if (ns == lab_->b) {
-                auto udp = sh(fmt::format("ip netns exec {} cat /proc/net/udp /proc/net/udp6", ns));
-                std::istringstream lines(udp.out);
-                for (std::string line; std::getline(lines, line);) {
-                    auto last = line.find_last_of(' ');
-                    if (line.find("local_address") == std::string::npos && last != std::string::npos)
-                        sum += std::strtol(line.c_str() + last + 1, nullptr, 10);
-                }
-            }
             // /proc/net/snmp: a "Udp:" header row, then a "Udp:" value row;
             // /proc/net/snmp6: "Udp6SndbufErrors N".
             auto snmp = sh(fmt::format("ip netns exec {} cat /proc/net/snmp /proc/net/snmp6", ns));

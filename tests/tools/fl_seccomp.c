@@ -3,10 +3,11 @@
 //
 // Runs CMD with the system calls CALLS (comma-separated names: write, bpf,
 // clone, clone3, mkdir, mkdirat, sendmsg, recvmsg, sendto, recvfrom)
-// failing with ERRNO (a number), for every call or only where argument ARG (0-5) is >= or == VALUE, through a
-// seccomp filter (SECCOMP_RET_ERRNO) that CMD and everything it forks
-// inherit. The self-fault tests use it to make faultline's own calls fail
-// the way a full disk, a short kernel or a process limit would.
+// failing with ERRNO (a number), for every call or only where argument ARG
+// (0-5) is >= or == VALUE, through a seccomp filter (SECCOMP_RET_ERRNO)
+// that CMD and everything it forks inherit. The self-fault tests use it to
+// make faultline's own calls fail the way a full disk, a short kernel or a
+// process limit would.
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>

@@ -335,6 +335,11 @@ NetnsScope::~NetnsScope() {
     close(saved_);
 }
 
+namespace {
+// Leads what in_scratch_netns's child sends for an Error of kind system.
+constexpr char system_mark = '\x01';
+} // namespace
+
 std::string in_scratch_netns(const std::function<std::string()>& attempt) {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC))
@@ -351,7 +356,10 @@ std::string in_scratch_netns(const std::function<std::string()>& attempt) {
             try {
                 msg = attempt();
             } catch (const Error& e) {
-                msg = e.what();
+                // A failure of the moment (no memory, a netlink overrun) is
+                // not the kernel's answer about the feature: it crosses
+                // the pipe marked, with its hint, and is thrown again.
+                msg = e.kind() == ErrorKind::system ? system_mark + std::string(e.what()) + '\0' + e.hint() : e.what();
             } catch (const std::exception& e) {
                 msg = e.what();
             }
@@ -370,6 +378,10 @@ std::string in_scratch_netns(const std::function<std::string()>& attempt) {
     waitpid(pid, &status, 0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return {};
+    if (!msg.empty() && msg[0] == system_mark) {
+        size_t nul = msg.find('\0');
+        throw Error(ErrorKind::system, msg.substr(1, nul - 1), nul == std::string::npos ? "" : msg.substr(nul + 1));
+    }
     return msg.empty() ? "the attempt failed without a reason" : msg;
 }
 
@@ -385,33 +397,27 @@ ErrorKind fq_error_kind(int err) {
     return ErrorKind::system;
 }
 
-// Leads a message from the probe's child that is not the kernel's answer
-// about the feature (a transient failure, thrown in the parent).
-constexpr char transient_mark = '\x01';
-
 } // namespace
 
 bool fq_available(std::string* why) {
     // The kernel's answer for a qdisc kind it does not have is ENOENT
     // (libnl: NLE_OBJ_NOTFOUND), or EOPNOTSUPP; any other failure (no
     // memory, a netlink buffer overrun, an interrupted call) is this
-    // machine's state at the moment, not a missing feature: it is thrown,
-    // marked by transient_mark across the child's pipe.
+    // machine's state at the moment, not a missing feature: thrown (and
+    // thrown again in this process by in_scratch_netns).
     std::string msg = in_scratch_netns([] {
         Sock s = route_socket();
         int err = add_fq(s.get(), 1 /* lo */, NLM_F_CREATE | NLM_F_EXCL);
         if (err >= 0)
             return std::string{};
-        if (fq_error_kind(err) != ErrorKind::system)
-            return fmt::format("creating an fq qdisc failed: {} (kernel built without CONFIG_NET_SCH_FQ, or sch_fq "
-                               "module missing)",
-                               nl_geterror(err));
-        return transient_mark + fmt::format("could not create a test fq qdisc now: {}", nl_geterror(err));
+        if (fq_error_kind(err) == ErrorKind::system)
+            throw Error(ErrorKind::system, fmt::format("could not create a test fq qdisc now: {}", nl_geterror(err)),
+                        "the kernel or this process is short of memory or netlink buffers (not of a feature): run "
+                        "faultline again");
+        return fmt::format("creating an fq qdisc failed: {} (kernel built without CONFIG_NET_SCH_FQ, or sch_fq "
+                           "module missing)",
+                           nl_geterror(err));
     });
-    if (!msg.empty() && msg[0] == transient_mark)
-        throw Error(ErrorKind::system, msg.substr(1),
-                    "the kernel or this process is short of memory or netlink buffers (not of a feature): run "
-                    "faultline again");
     if (!msg.empty() && why)
         *why = msg;
     return msg.empty();

@@ -12,7 +12,9 @@ namespace faultline {
 
 // Runs attempt() in a forked child in a fresh network namespace (so nothing
 // it creates can outlive it or touch the machine's): empty if it returned
-// empty, else its message (or the Error it threw).
+// empty, else its message (or the Error it threw). An Error of kind system
+// (the machine's state at the moment, not the kernel's answer about a
+// feature) is thrown again here, with its message and hint.
 std::string in_scratch_netns(const std::function<std::string()>& attempt);
 
 // Can this kernel create an fq qdisc? Tried for real on loopback in a
