@@ -379,6 +379,12 @@ TEST_F(Soak, RampsOverEveryFaultKeepFaultlineFlatAndEachWindowAtItsRate) {
         rss_min = std::min(rss_min, s.rss_kb);
         rss_max = std::max(rss_max, s.rss_kb);
     }
+    // The curves, at twelve points of the run (the note and README quote them).
+    for (size_t k = 0; k < 12; k++) {
+        const auto& s = samples[k * (samples.size() - 1) / 11];
+        std::cout << "soak: curve t=" << s.t_s << " s rss=" << s.rss_kb << " kB fds=" << s.fds << " maps=" << s.maps
+                  << "\n";
+    }
     std::cout << "soak: " << samples.size() << " samples; RSS kB after step 1 " << rb << ", at the end " << re
               << " (min " << rss_min << ", max " << rss_max << "); fds " << fb << " -> " << fe
               << "; fl_ maps: typically " << median(maps_all) << ", at most " << maps_max << "\n";
