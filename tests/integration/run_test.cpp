@@ -358,6 +358,8 @@ steps:
     auto d = sh(fmt::format("{} run --dry-run {} 2>&1", fl, good));
     EXPECT_EQ(d.status, 0) << d.out;
     EXPECT_NE(d.out.find("net.drop: cgroup_skb"), std::string::npos) << d.out;
+    // The step's session plan: what would be attached, and where.
+    EXPECT_NE(d.out.find("  attach cgroup_skb/egress to cgroup " + target_->path() + "\n"), std::string::npos) << d.out;
     EXPECT_NE(d.out.find("nothing was attached"), std::string::npos) << d.out;
     EXPECT_EQ(new_leftovers(ready_), "");
 }

@@ -159,6 +159,11 @@ void print_stats(const Session& s, FILE* to, const char* prefix) {
         fmt::print(to, "{}{}  {}\n", prefix, st.id, stats_line(st));
 }
 
+void print_notes(const Session& s) {
+    for (const auto& n : s.notes())
+        fmt::print(stderr, "faultline: note: {}\n", n);
+}
+
 // Refuses a target beyond one service unless allowed; when allowed, says
 // what it hits.
 void check_target(const CgroupRef& target, bool allow_host_wide) {
@@ -207,6 +212,7 @@ int cmd_inject(const std::string& cgroup, const FaultArgs& a, bool json) {
                .netns = resolve_netns(a.netns),
                .allow_host_wide = a.allow_host_wide,
                .force = a.force});
+    print_notes(s);
     fmt::print(stderr, "faultline: session {} on {} ({}); Ctrl-C stops it\n", s.id(), target.path,
                !duration            ? "until stopped"
                : a.duration.empty() ? "for " + format_duration(*duration) + ": the default; --for sets it"
@@ -267,6 +273,7 @@ int cmd_exec(const std::vector<std::string>& cmd, const FaultArgs& a, const std:
     sigprocmask(SIG_BLOCK, &set, nullptr);
     Session s(
         {.target = cg.ref(), .faults = faults, .seed = a.seed, .duration = duration, .netns = netns, .armed = !after});
+    print_notes(s);
     if (!a.quiet)
         fmt::print(stderr, "faultline: session {} on {}{}\n", s.id(), cg.path(),
                    after ? fmt::format(" (faults start {} after the command)", format_duration(*after)) : "");

@@ -163,23 +163,26 @@ const FaultSupport& probe_fault(const std::string& fault) {
     return it->second;
 }
 
-void require_support(const std::string& name) {
-    const FaultSupport& f = probe_fault(name);
-    if (f.available)
-        return;
+Error unsupported_error(const std::string& row, const FaultSupport& f, const std::string& kernel) {
     std::string what =
-        fmt::format("{} is not available on kernel {}: tried {}: {}", name, kernel_release(), f.mechanism, f.reason);
+        fmt::format("{} is not available on kernel {}: tried {}: {}", row, kernel, f.mechanism, f.reason);
     // The kernel refused this program type to a root process (EPERM): a
     // kernel built or locked down that way, an LSM or a sandbox. Another
     // kernel release alone may not help: not said.
     if (f.forbidden)
-        throw Error(ErrorKind::unsupported, what,
-                    "the kernel refuses this program type to root here (EPERM): lockdown "
-                    "(/sys/kernel/security/lockdown), a security module, a sandbox (seccomp, a container without "
-                    "CAP_BPF) or the kernel's build; `faultline probe` lists what it allows");
-    throw Error(ErrorKind::unsupported, what,
-                fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", name,
-                            f.min_kernel));
+        return Error(ErrorKind::unsupported, what,
+                     "the kernel refuses this program type to root here (EPERM): lockdown "
+                     "(/sys/kernel/security/lockdown), a security module, a sandbox (seccomp, a container without "
+                     "CAP_BPF) or the kernel's build; `faultline probe` lists what it allows");
+    return Error(ErrorKind::unsupported, what,
+                 fmt::format("{} needs Linux {} or newer; `faultline probe` lists what this kernel supports", row,
+                             f.min_kernel));
+}
+
+void require_support(const std::string& name) {
+    const FaultSupport& f = probe_fault(name);
+    if (!f.available)
+        throw unsupported_error(name, f, kernel_release());
 }
 
 } // namespace faultline

@@ -25,6 +25,7 @@
 #include "faultline/error.hpp"
 #include "faultline/metrics.hpp"
 #include "faultline/output.hpp"
+#include "faultline/plan.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/probe_check.hpp"
 #include "faultline/qdisc.hpp"
@@ -214,6 +215,46 @@ std::string default_journal_path(const std::string& file) {
     return fmt::format("{}-{}.jsonl", base, buf);
 }
 
+namespace {
+
+// The machine, but for an exec: target's cgroup, which does not exist before
+// the run: it will have the controllers the root hands down.
+class FreshCgroupEnvironment final : public Environment {
+  public:
+    explicit FreshCgroupEnvironment(std::string fresh) : fresh_(std::move(fresh)) {}
+    std::string kernel() const override { return m_.kernel(); }
+    FaultSupport support(const std::string& row) const override { return m_.support(row); }
+    bool host_netns(const std::string& netns) const override { return m_.host_netns(netns); }
+    std::vector<std::string> up_devices(const std::string& netns) const override { return m_.up_devices(netns); }
+    std::string route_device(const Cidr& to, const std::string& netns) const override {
+        return m_.route_device(to, netns);
+    }
+    bool ethernet_framing(const std::string& dev, const std::string& netns) const override {
+        return m_.ethernet_framing(dev, netns);
+    }
+    std::set<std::string> controllers(const std::string& cgroup_path) const override {
+        if (cgroup_path != fresh_ || access(fresh_.c_str(), F_OK) == 0)
+            return m_.controllers(cgroup_path);
+        std::ifstream in(cgroup2_mount() + "/cgroup.subtree_control");
+        std::set<std::string> out;
+        for (std::string c; in >> c;)
+            out.insert(c);
+        return out;
+    }
+    FileId file_id(const std::string& path) const override { return m_.file_id(path); }
+    std::optional<std::pair<unsigned, unsigned>> block_device(const std::string& path) const override {
+        return m_.block_device(path);
+    }
+    std::string mounted_on(unsigned major, unsigned minor) const override { return m_.mounted_on(major, minor); }
+    Cache slab_cache(const std::string& name) const override { return m_.slab_cache(name); }
+
+  private:
+    const Environment& m_ = machine_environment();
+    std::string fresh_;
+};
+
+} // namespace
+
 std::string plan_text(const Experiment& x) {
     std::string out = fmt::format("experiment: {}\n", x.title);
     if (!x.hypothesis.empty())
@@ -235,6 +276,16 @@ std::string plan_text(const Experiment& x) {
         const auto& f = probe_fault(name);
         out += fmt::format("  {}: {}\n", f.fault, f.mechanism);
     }
+    // Each step's session plan, as the session will carry it out: on the
+    // named cgroup, or on the fresh one an exec: target gets (a child of the
+    // root: its controllers are the root's subtree_control).
+    CgroupRef target;
+    if (!x.cgroup.empty())
+        target = resolve_cgroup(x.cgroup);
+    else
+        target = {.path = cgroup2_mount() + "/faultline-run-PID", .level = 1};
+    const FreshCgroupEnvironment env(target.path);
+    const std::string netns = resolve_netns(x.netns);
     Nanos at{0};
     for (const auto& s : x.steps) {
         out += fmt::format("{} at +{} for {}:\n", s.name, format_duration(at), format_duration(s.duration));
@@ -249,6 +300,17 @@ std::string plan_text(const Experiment& x) {
         }
         if (s.faults.empty() && !s.ramp)
             out += "  (no faults: a pause)\n";
+        SessionOptions o{.target = target,
+                         .faults = s.faults,
+                         .seed = x.seed,
+                         .duration = s.duration,
+                         .netns = netns,
+                         .allow_host_wide = x.allow_host_wide,
+                         .force = x.force};
+        if (s.ramp)
+            o.faults.push_back(s.ramp->fault);
+        if (!o.faults.empty())
+            out += describe_plan(plan_session(o, env), o);
         at += s.duration;
     }
     if (x.steady_state) {
@@ -416,6 +478,9 @@ RunResult run_experiment(const Experiment& x, const RunOptions& opts) {
                                                              .shadow = opts.shadow,
                                                              .allow_host_wide = x.allow_host_wide,
                                                              .force = x.force});
+            if (s)
+                for (const auto& n : s->notes())
+                    say("note: " + n);
             // Printed once the faults are live (tests wait for this line).
             say(fmt::format("{}: {} for {}", step.name, faults.empty() ? "no faults" : spec_list(faults).dump(),
                             format_duration(step.duration)));

@@ -20,6 +20,7 @@
 #include "faultline/bpf.hpp"
 #include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
+#include "faultline/plan.hpp"
 #include "faultline/probe.hpp"
 #include "faultline/qdisc.hpp"
 #include "faultline/sentinel.hpp"
@@ -111,138 +112,11 @@ std::vector<fl_hook> hooks_of(const FaultSpec& f) {
     return h;
 }
 
-// The programs a fault needs (a rewrite also tc ingress: added where the
-// devices are known).
-void add_programs(const FaultSpec& f, std::set<bpf::Program>& progs) {
-    switch (f.def->hook) {
-    case FaultHook::connect:
-        progs.insert({bpf::Program::connect4, bpf::Program::connect6});
-        return;
-    case FaultHook::mem:
-        progs.insert(bpf::Program::vm_enough);
-        return;
-    case FaultHook::slab:
-        progs.insert(bpf::Program::failslab);
-        return;
-    case FaultHook::bio:
-        progs.insert(bpf::Program::fail_bio);
-        return;
-    case FaultHook::file:
-        if (f.ops & FL_OP_OPEN)
-            progs.insert(bpf::Program::file_open);
-        if (f.ops & (FL_OP_READ | FL_OP_WRITE))
-            progs.insert(bpf::Program::file_perm);
-        if (f.ops & FL_OP_FSYNC)
-            progs.insert({bpf::Program::fsync, bpf::Program::fdatasync});
-        return;
-    case FaultHook::packet:
-        if (f.dir_mask & FL_DIR_EGRESS)
-            progs.insert(bpf::Program::skb_egress);
-        if (f.dir_mask & FL_DIR_INGRESS)
-            progs.insert(bpf::Program::skb_ingress);
-        return;
-    }
-}
-
-// disk.bio finds a bio's cgroup through the io controller (blkcg): without
-// the controller on the target, its I/O is charged to an ancestor and no
-// bio would ever be the target's.
-void require_io_controller(const CgroupRef& target) {
-    std::ifstream in(target.path + "/cgroup.controllers");
-    std::string c;
-    while (in >> c)
-        if (c == "io")
-            return;
-    throw Error(
-        ErrorKind::usage,
-        fmt::format("disk.bio: the io controller is not enabled for {}: its block I/O is charged to an ancestor",
-                    target.path),
-        fmt::format("enable it: echo +io > {}/cgroup.subtree_control (and so on up from the root)",
-                    target.path.substr(0, target.path.rfind('/'))));
-}
-
-// disk.bio's dev= as the kernel names the device (dev_t: MAJOR << 20 |
-// MINOR). A device that backs a mounted file system is refused unless the
-// user forces it: even with metadata bios spared, a file system whose data
-// reads fail is a shared risk.
-uint32_t bio_device(const FaultSpec& f, bool force) {
-    unsigned maj = 0, min = 0;
-    if (f.bio_dev[0] == '/') {
-        struct stat st {};
-        if (stat(f.bio_dev.c_str(), &st) != 0 || !S_ISBLK(st.st_mode))
-            throw Error(ErrorKind::usage, fmt::format("disk.bio: dev={} is not a block device", f.bio_dev),
-                        "dev= names a block device: /dev/NAME or MAJOR:MINOR (lsblk shows them)");
-        maj = major(st.st_rdev);
-        min = minor(st.st_rdev);
-    } else if (sscanf(f.bio_dev.c_str(), "%u:%u", &maj, &min) != 2 || maj >= 4096 || min >= (1u << 20)) {
-        throw Error(ErrorKind::usage, fmt::format("disk.bio: dev={} is not MAJOR:MINOR", f.bio_dev),
-                    "dev= names a block device: /dev/NAME or MAJOR:MINOR (lsblk shows them)");
-    }
-    std::ifstream mi("/proc/self/mountinfo");
-    std::string line, want = fmt::format("{}:{}", maj, min);
-    while (std::getline(mi, line)) {
-        std::istringstream l(line);
-        std::string id, parent, dev, root, mnt;
-        l >> id >> parent >> dev >> root >> mnt;
-        if (dev == want && !force)
-            throw Error(ErrorKind::usage,
-                        fmt::format("disk.bio: device {} backs a mounted file system ({})", want, mnt),
-                        "failing its I/O can hurt everyone who uses that file system; use a device nothing mounts "
-                        "(a loop or null_blk device), or say --force");
-    }
-    return (maj << 20) | min;
-}
-
-// mem.slab's cache=, as the program hashes the kmem cache's name (abi.h),
-// after checking that the kernel has a cache of that name: /proc/slabinfo
-// lists each cache by the name its allocations see. A name that is only an
-// alias (SLUB merges caches of one size and flags into one, named after
-// the first) would never match: refused, with what to do.
-uint64_t slab_cache(const FaultSpec& f) {
-    if (f.cache.empty())
-        return 0;
-    std::ifstream in("/proc/slabinfo");
-    for (std::string line; std::getline(in, line);)
-        if (line.compare(0, f.cache.size() + 1, f.cache + " ") == 0) {
-            uint64_t h = FL_DNS_HASH_INIT;
-            for (char c : f.cache)
-                h = fl_name_hash_step(h, static_cast<uint8_t>(c));
-            return h;
-        }
-    struct stat st {};
-    if (lstat(("/sys/kernel/slab/" + f.cache).c_str(), &st) == 0 && S_ISLNK(st.st_mode))
-        throw Error(ErrorKind::usage,
-                    fmt::format("mem.slab: cache {} is merged into another one (SLUB merges caches of one size and "
-                                "flags): its allocations are made under that cache's name",
-                                f.cache),
-                    "name a cache /proc/slabinfo lists, or boot with slab_nomerge to keep caches apart");
-    throw Error(ErrorKind::usage, fmt::format("mem.slab: no kmem cache named {}", f.cache),
-                "cache= names a cache as /proc/slabinfo lists it (first column)");
-}
-
-// The inodes of a disk fault's path= filters, as the kernel names them
-// (super_block.s_dev, i_ino), resolved in faultline's mount namespace now.
-std::vector<fl_path_key> path_keys(const FaultSpec& f, uint32_t slot) {
-    std::vector<fl_path_key> keys;
-    for (const auto& p : f.paths) {
-        struct stat st {};
-        if (stat(p.c_str(), &st) != 0)
-            throw Error(ErrorKind::usage, fmt::format("{}: path={}: {}", f.name(), p, std::strerror(errno)),
-                        "path= names an existing file or directory (as faultline sees it: for a container, its "
-                        "root as seen from here, e.g. /proc/PID/root/data)");
-        fl_path_key k{};
-        k.slot = slot;
-        k.dev = (major(st.st_dev) << 20) | minor(st.st_dev); // the kernel's dev_t (MKDEV)
-        k.ino = st.st_ino;
-        keys.push_back(k);
-    }
-    return keys;
-}
-
 } // namespace
 
 struct Session::Impl {
     SessionOptions opts;
+    SessionPlan plan;
     std::string id;
     uint64_t start_ns = 0;
     std::optional<uint64_t> end_ns;
@@ -303,117 +177,21 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     s.opts = std::move(opts);
     s.id = new_session_id();
     const auto& faults = s.opts.faults;
-    if (faults.empty())
-        throw Error(ErrorKind::usage, "no fault given", "add one or more --fault SPEC, e.g. --fault net.drop@1%");
-    if (faults.size() > FL_MAX_PER_TARGET)
-        throw Error(ErrorKind::usage,
-                    fmt::format("{} faults on one cgroup; at most {} are supported", faults.size(), FL_MAX_PER_TARGET));
-    if (s.opts.target.level >= FL_MAX_LEVELS)
-        throw Error(ErrorKind::usage, fmt::format("cgroup {} is {} levels deep; faultline targets up to depth {}",
-                                                  s.opts.target.path, s.opts.target.level, FL_MAX_LEVELS - 1));
     refuse_host_wide(s.opts.target, s.opts.allow_host_wide);
-    if (s.opts.duration && (s.opts.duration->count() <= 0 || *s.opts.duration > max_duration))
-        throw Error(ErrorKind::usage, "duration out of range", "--for takes 1ms to 7 days");
-
-    // In the host's network namespace a delay goes only on the devices the
-    // user names, or those the routing table sends its cidr= by: fq on
-    // every device would re-queue every tenant's traffic (and replace a
-    // NIC's multiqueue root). A container's namespace (--netns) is the
-    // container's own: all of its devices are its.
-    const bool host_ns = netns_ino(s.opts.netns) == netns_ino("/proc/1/ns/net");
-    auto delay_devices = [&](const FaultSpec& f) -> std::vector<std::string> {
-        if (!f.devices.empty())
-            return f.devices;
-        if (!host_ns)
-            return up_devices(s.opts.netns);
-        if (!f.cidr)
-            throw Error(ErrorKind::usage,
-                        fmt::format("{}: in the host's network namespace faultline installs sch_fq only on devices "
-                                    "you name",
-                                    f.name()),
-                        "add dev=IFACE[+IFACE] (the devices the target's packets leave by: `ip route get ADDR` "
-                        "names it; dev=lo for loopback), or cidr=ADDR/LEN (faultline then asks the routing table), "
-                        "or give the container's namespace with --netns");
-        std::string dev =
-            route_device(f.cidr->family == FL_FAMILY_V4 ? AF_INET : AF_INET6, f.cidr->addr.data(), s.opts.netns);
-        if (dev.empty())
-            throw Error(ErrorKind::usage, fmt::format("{}: no route to {}", f.name(), f.cidr->text),
-                        "name the device the target's packets leave by with dev=IFACE");
-        fmt::print(stderr,
-                   "faultline: note: {}: sch_fq on {}, the device the routing table sends {} by (packets that leave "
-                   "by another are counted as not held)\n",
-                   f.name(), dev, f.cidr->text);
-        return {dev};
-    };
-
-    // What this kernel cannot do is said first, before the devices and
-    // options of a fault it could not inject anyway.
-    for (const auto& f : faults) // a shadow delay holds nothing: it needs cgroup_skb, not sch_fq
-        require_support(std::string(f.def->probe_name(s.opts.shadow)));
-
-    // Mechanisms, chosen before anything is loaded.
-    std::set<bpf::Program> progs;
-    std::set<std::string> fq_devs, tc_devs;
-    Nanos& hold = s.hold;
-    for (const auto& f : faults) {
-        add_programs(f, progs);
-        if (f.is_delay() && !s.opts.shadow) {
-            auto devs = delay_devices(f);
-            fq_devs.insert(devs.begin(), devs.end());
-            hold = std::max(hold, f.delay + f.jitter);
-        }
-        if (f.def->action == FL_ACT_REWRITE && !s.opts.shadow) {
-            // Answers are rewritten where they arrive: on every device of
-            // the namespace with Ethernet framing (the tc program's), or on
-            // those named.
-            progs.insert(bpf::Program::tc_ingress);
-            if (f.devices.empty()) {
-                for (const auto& d : up_devices(s.opts.netns)) {
-                    if (bpf::has_ethernet_framing(d, s.opts.netns))
-                        tc_devs.insert(d);
-                    else
-                        fmt::print(stderr,
-                                   "faultline: note: {} leaves answers arriving on {} unchanged (no Ethernet "
-                                   "framing, which the tc program reads)\n",
-                                   f.name(), d);
-                }
-            } else {
-                for (const auto& d : f.devices) {
-                    if (!bpf::has_ethernet_framing(d, s.opts.netns))
-                        throw Error(ErrorKind::unsupported,
-                                    fmt::format("{}: device {} has no Ethernet framing", f.name(), d),
-                                    "the tc program that rewrites answers reads Ethernet frames (Ethernet, veth, "
-                                    "loopback devices); name another device with dev=");
-                    tc_devs.insert(d);
-                }
-            }
-        }
-    }
-    std::vector<fl_path_key> paths;
-    for (uint32_t slot = 0; slot < faults.size(); slot++)
-        for (const auto& k : path_keys(faults[slot], slot))
-            paths.push_back(k);
-    for (const auto& f : faults)
-        if (f.is_disk() && (f.ops & FL_OP_FSYNC))
-            require_support(disk_fsync_row);
-    std::vector<uint64_t> caches(faults.size(), 0);
-    for (uint32_t slot = 0; slot < faults.size(); slot++)
-        if (faults[slot].def->hook == FaultHook::slab)
-            caches[slot] = slab_cache(faults[slot]);
-    std::vector<uint32_t> bio_devs(faults.size(), 0);
-    for (uint32_t slot = 0; slot < faults.size(); slot++)
-        if (faults[slot].def->hook == FaultHook::bio) {
-            require_io_controller(s.opts.target);
-            bio_devs[slot] = bio_device(faults[slot], s.opts.force);
-        }
+    // Everything decided before anything is loaded; from here the plan is
+    // carried out.
+    s.plan = plan_session(s.opts, machine_environment());
+    const SessionPlan& plan = s.plan;
+    s.hold = plan.hold;
+    const auto& progs = plan.programs;
 
     ensure_sentinel(); // before anything that outlives this process
     s.obj = bpf::Object::load(progs);
-    for (const auto& k : paths)
+    for (const auto& k : plan.paths)
         s.obj->add_path(k);
     // An error answer waits this long for the answer it rewrites (resolvers
     // give up after a few seconds; an experiment's own deadline comes first).
-    if (!tc_devs.empty())
+    if (!plan.tc_devices.empty())
         s.obj->set_answer_wait(30'000'000'000ull);
     s.start_ns = monotonic_ns();
     if (s.opts.duration)
@@ -427,8 +205,8 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
         fl_experiment e = make_experiment(faults[slot], s.opts.target, s.opts.seed, slot);
         if (s.opts.shadow)
             e.flags |= FL_F_SHADOW;
-        e.dev = bio_devs[slot];
-        e.cache = caches[slot];
+        e.dev = plan.bio_devices[slot];
+        e.cache = plan.caches[slot];
         if (e.cache)
             e.match |= FL_M_CACHE;
         e.expires = s.obj->deadline_jiffies(s.deadline(s.start_ns));
@@ -467,9 +245,9 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     s.published = true;
     crashpoint("session-recorded");
 
-    if (!fq_devs.empty()) {
+    if (!plan.fq_devices.empty()) {
         StateLock lock; // no other session decides to remove an fq meanwhile
-        for (const auto& dev : fq_devs) {
+        for (const auto& dev : plan.fq_devices) {
             rec.fq_devices.push_back(dev);
             write_record(rec);
             crashpoint("fq-recorded");
@@ -488,9 +266,9 @@ Session::Session(SessionOptions opts) : impl_(std::make_unique<Impl>()) {
     // The rewriting program before the deciding one: it acts only on what
     // the cgroup program tells it. Each filter is recorded before it is
     // added (a clsact filter outlives the process; a tcx link does not).
-    if (!tc_devs.empty()) {
+    if (!plan.tc_devices.empty()) {
         StateLock lock; // clsact: "the last session removes it" decided alone
-        for (const auto& dev : tc_devs) {
+        for (const auto& dev : plan.tc_devices) {
             bpf::TcFilter intent = s.obj->tc_intent(dev, s.opts.netns);
             rec.tc_filters.push_back({intent.dev, intent.handle, 0, intent.created_clsact, intent.prog_id});
             write_record(rec);
@@ -521,6 +299,9 @@ const std::string& Session::id() const {
 }
 const CgroupRef& Session::target() const {
     return impl_->opts.target;
+}
+const std::vector<std::string>& Session::notes() const {
+    return impl_->plan.notes;
 }
 
 void Session::arm() {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "faultline/error.hpp"
 #include "faultline/spec.hpp"
 
 namespace faultline {
@@ -36,6 +37,8 @@ const FaultSupport& probe_fault(const std::string& fault);
 // Throws Error(unsupported) naming what was tried and why it failed: a
 // fault by name, or a row of the probe that is not a fault of its own.
 void require_support(const std::string& row);
+// That refusal, for a row the probe (or a fake one) said no to.
+Error unsupported_error(const std::string& row, const FaultSupport& f, const std::string& kernel);
 
 // The probe's row for the disk faults' op=fsync, which needs more of the
 // kernel than their other operations.

@@ -66,6 +66,9 @@ class Session {
 
     const std::string& id() const;
     const CgroupRef& target() const;
+    // What its plan says the user should know (a device chosen by the
+    // routing table, one left alone): for the caller to print.
+    const std::vector<std::string>& notes() const;
 
     // Makes the experiments live (a session built with armed = false): the
     // index entries and the targeted depth, after the deadlines. Idempotent.
