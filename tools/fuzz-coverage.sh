@@ -13,7 +13,7 @@ target=${1:?usage: tools/fuzz-coverage.sh TARGET}
 case $target in
   grammar) sources=(userspace/lib/spec.cpp userspace/lib/faults.cpp) ;;
   experiment) sources=(userspace/lib/experiment.cpp) ;;
-  journal) sources=(userspace/lib/journal_report.cpp userspace/lib/report.cpp) ;;
+  journal) sources=(userspace/lib/journal_report.cpp userspace/lib/counters_text.cpp) ;;
   record) sources=(userspace/lib/state.cpp) ;;
   metrics_request) sources=(userspace/lib/metrics.cpp) ;;
   index) sources=(userspace/lib/index.cpp) ;;

@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "faultline/cgroup.hpp"
+#include "faultline/counters_text.hpp"
 #include "faultline/error.hpp"
 #include "faultline/probe.hpp"
-#include "faultline/report.hpp"
 #include "faultline/session.hpp"
 #include "faultline/state.hpp"
 

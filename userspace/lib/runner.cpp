@@ -21,18 +21,18 @@
 #include <unistd.h>
 
 #include "faultline/cgroup.hpp"
+#include "faultline/counters_text.hpp"
 #include "faultline/crashpoint.hpp"
 #include "faultline/error.hpp"
 #include "faultline/metrics.hpp"
 #include "faultline/output.hpp"
 #include "faultline/plan.hpp"
 #include "faultline/probe.hpp"
-#include "faultline/probe_check.hpp"
 #include "faultline/qdisc.hpp"
-#include "faultline/report.hpp"
 #include "faultline/sentinel.hpp"
 #include "faultline/session.hpp"
 #include "faultline/state.hpp"
+#include "faultline/steady_state.hpp"
 
 namespace faultline {
 namespace {

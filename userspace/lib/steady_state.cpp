@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "faultline/probe_check.hpp"
+#include "faultline/steady_state.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "faultline/report.hpp"
+#include "faultline/counters_text.hpp"
 
 #include <fmt/format.h>
 
