@@ -32,9 +32,12 @@ std::string shorten_message(std::string m) {
     }
     if (out.size() <= 400)
         return out;
-    // cut between characters, not inside one (UTF-8 continuation bytes are 10xxxxxx)
+    // Cut between characters, not inside one (UTF-8 continuation bytes are
+    // 10xxxxxx): at most three bytes back, since a character has at most
+    // four. Text that is not UTF-8 may be nothing but such bytes, and must
+    // still be cut where the bound says.
     auto boundary = [&](size_t at) {
-        while (at > 0 && (static_cast<unsigned char>(out[at]) & 0xc0) == 0x80)
+        for (int k = 0; k < 3 && at > 0 && (static_cast<unsigned char>(out[at]) & 0xc0) == 0x80; k++)
             at--;
         return at;
     };
